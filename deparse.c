@@ -1,0 +1,274 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse.c
+ *		  Field catalogue, clause classification and GraphQL query building
+ *		  for ethwhale_fdw.
+ *
+ * A clause is pushed to the node only when the node can apply it exactly:
+ * block-number comparisons become the from/to of blocks(), equality on a
+ * transaction hash becomes transaction(hash:).  Everything else stays a
+ * local filter.  Projection is pushed by requesting only the fields of the
+ * columns the query uses.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "ethwhale_fdw.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/lsyscache.h"
+
+/* Columns of eth_block.  Order matches IMPORT FOREIGN SCHEMA. */
+static const EwField block_fields[] = {
+	{"number", "number", "bigint", "number", "number", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
+	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_BLOCK, EW_KIND_TEXT, false},
+	{"parent_hash", "parent", "text", "parent{hash}", "parent", "hash", EW_SRC_BLOCK, EW_KIND_TEXT, false},
+	{"timestamp", "timestamp", "timestamptz", "timestamp", "timestamp", NULL, EW_SRC_BLOCK, EW_KIND_TIME, false},
+	{"miner", "miner", "text", "miner{address}", "miner", "address", EW_SRC_BLOCK, EW_KIND_TEXT, false},
+	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
+	{"gas_limit", "gasLimit", "bigint", "gasLimit", "gasLimit", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
+	{"base_fee_per_gas", "baseFeePerGas", "numeric", "baseFeePerGas", "baseFeePerGas", NULL, EW_SRC_BLOCK, EW_KIND_BIGNUM, false},
+	{"tx_count", "transactionCount", "int", "transactionCount", "transactionCount", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
+};
+
+/* Columns of eth_tx.  Order matches IMPORT FOREIGN SCHEMA. */
+static const EwField tx_fields[] = {
+	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, false},
+	{"tx_index", "index", "int", "index", "index", NULL, EW_SRC_TX, EW_KIND_INT, false},
+	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_TX, EW_KIND_TEXT, false},
+	{"from_address", "from", "text", "from{address}", "from", "address", EW_SRC_TX, EW_KIND_TEXT, false},
+	{"to_address", "to", "text", "to{address}", "to", "address", EW_SRC_TX, EW_KIND_TEXT, false},
+	{"value", "value", "numeric", "value", "value", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false},
+	{"value_eth", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, false},
+	{"value_usd", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_USD, EW_KIND_BIGNUM, false},
+	{"gas", "gas", "bigint", "gas", "gas", NULL, EW_SRC_TX, EW_KIND_INT, false},
+	{"gas_price", "gasPrice", "numeric", "gasPrice", "gasPrice", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false},
+	{"nonce", "nonce", "bigint", "nonce", "nonce", NULL, EW_SRC_TX, EW_KIND_INT, false},
+	{"input_selector", "inputData", "text", "inputData", "inputData", NULL, EW_SRC_SELECTOR, EW_KIND_TEXT, false},
+	{"status", "status", "int", "status", "status", NULL, EW_SRC_TX, EW_KIND_INT, true},
+	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_TX, EW_KIND_INT, true},
+	{"created_contract", "createdContract", "text", "createdContract{address}", "createdContract", "address", EW_SRC_TX, EW_KIND_TEXT, true},
+	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, false},
+};
+
+/*
+ * EwTableFields
+ *		The logical fields of a table kind.
+ */
+const EwField *
+EwTableFields(EwTableKind kind, int *nfields)
+{
+	if (kind == EW_TABLE_BLOCK)
+	{
+		*nfields = lengthof(block_fields);
+		return block_fields;
+	}
+	*nfields = lengthof(tx_fields);
+	return tx_fields;
+}
+
+/*
+ * EwLookupField
+ *		Find a field by its column name or by its GraphQL name; NULL if the
+ *		table kind has no such field.
+ */
+const EwField *
+EwLookupField(EwTableKind kind, const char *name)
+{
+	int			n;
+	const EwField *fields = EwTableFields(kind, &n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	for (i = 0; i < n; i++)
+		if (fields[i].gql_name && strcmp(fields[i].gql_name, name) == 0 &&
+			fields[i].source != EW_SRC_BLOCK_NUMBER &&
+			fields[i].source != EW_SRC_BLOCK_TIME)
+			return &fields[i];
+	return NULL;
+}
+
+/*
+ * append_unique
+ *		Append a selection to buf unless an earlier field already selected
+ *		the same text (value, value_eth and value_usd share "value").
+ */
+static void
+append_unique(StringInfo buf, const EwField **fields, int upto, const char *sel)
+{
+	int			i;
+
+	for (i = 0; i < upto; i++)
+		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
+			return;
+	appendStringInfo(buf, " %s", sel);
+}
+
+/*
+ * EwAppendSelection
+ *		Append the selection set for one block (range and backward scans) or
+ *		one transaction (by_hash) with only the needed fields.
+ *
+ * Block-level fields "number" and "timestamp" are always requested for the
+ * transaction table: the first to check that the node answered the range we
+ * asked for, the second for block_time and the day's price.  count_only asks
+ * for transactionCount instead of the transaction list, which is all that
+ * counting rows needs.
+ */
+void
+EwAppendSelection(StringInfo buf, EwTableKind kind,
+				  const EwField **fields, int nfields,
+				  bool count_only, bool by_hash)
+{
+	int			i;
+
+	if (kind == EW_TABLE_BLOCK)
+	{
+		appendStringInfoString(buf, "{number");
+		for (i = 0; i < nfields; i++)
+			if (strcmp(fields[i]->name, "number") != 0)
+				append_unique(buf, fields, i, fields[i]->selection);
+		appendStringInfoChar(buf, '}');
+		return;
+	}
+
+	if (by_hash)
+		appendStringInfoString(buf, "{block{number timestamp}");
+	else if (count_only)
+	{
+		appendStringInfoString(buf, "{number timestamp transactionCount}");
+		return;
+	}
+	else
+		appendStringInfoString(buf, "{number timestamp transactions{");
+
+	/* index keeps the row order stable and identifies the row in errors */
+	appendStringInfoString(buf, by_hash ? " index" : "index");
+	for (i = 0; i < nfields; i++)
+	{
+		const char *sel = fields[i]->selection;
+
+		if (sel == NULL || strcmp(sel, "index") == 0)
+			continue;
+		append_unique(buf, fields, i, sel);
+	}
+	appendStringInfoString(buf, by_hash ? "}" : "}}");
+}
+
+/*
+ * is_rel_var
+ *		True if node (stripped of relabelling) is the given column of rel.
+ */
+static bool
+is_rel_var(Node *node, Index relid, AttrNumber attno)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node && IsA(node, Var) &&
+		((Var *) node)->varno == relid &&
+		((Var *) node)->varlevelsup == 0 &&
+		((Var *) node)->varattno == attno;
+}
+
+/*
+ * is_scan_constant
+ *		True if expr can be evaluated once when the scan starts: no columns,
+ *		nothing volatile, no sub-plans.  Constants, parameters and stable
+ *		expressions such as now() qualify.
+ */
+static bool
+is_scan_constant(Node *expr)
+{
+	return !contain_var_clause(expr) &&
+		!contain_volatile_functions(expr) &&
+		!contain_subplans(expr);
+}
+
+/*
+ * EwClassifyBound
+ *		If clause compares the block column of rel with a scan constant using
+ *		an integer btree operator, return the comparison's strategy as seen
+ *		from the column (BTLessStrategyNumber … BTGreaterStrategyNumber, or
+ *		EW_STRATEGY_IN for "= ANY(array)") and set *value to the other side.
+ *		Otherwise return 0.
+ */
+int
+EwClassifyBound(Expr *clause, Index relid, AttrNumber attno, Expr **value)
+{
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Node	   *left,
+				   *right;
+		int			strategy;
+
+		if (list_length(op->args) != 2)
+			return 0;
+		strategy = get_op_opfamily_strategy(op->opno, INTEGER_BTREE_FAM_OID);
+		if (strategy == 0)
+			return 0;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		if (is_rel_var(left, relid, attno) && is_scan_constant(right))
+		{
+			*value = (Expr *) right;
+			return strategy;
+		}
+		if (is_rel_var(right, relid, attno) && is_scan_constant(left))
+		{
+			*value = (Expr *) left;
+			/* commute: c < block is block > c */
+			return BTMaxStrategyNumber + 1 - strategy;
+		}
+		return 0;
+	}
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+
+		if (!saop->useOr ||
+			get_op_opfamily_strategy(saop->opno, INTEGER_BTREE_FAM_OID) !=
+			BTEqualStrategyNumber)
+			return 0;
+		if (is_rel_var(linitial(saop->args), relid, attno) &&
+			is_scan_constant(lsecond(saop->args)))
+		{
+			*value = (Expr *) lsecond(saop->args);
+			return EW_STRATEGY_IN;
+		}
+	}
+	return 0;
+}
+
+/*
+ * EwClassifyHashEq
+ *		If clause is "hash = <scan constant>" on text, return the constant
+ *		side, else NULL.
+ */
+Expr *
+EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno)
+{
+	OpExpr	   *op;
+	Node	   *left,
+			   *right;
+
+	if (!IsA(clause, OpExpr))
+		return NULL;
+	op = (OpExpr *) clause;
+	if (op->opno != TextEqualOperator || list_length(op->args) != 2)
+		return NULL;
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	if (is_rel_var(left, relid, attno) && is_scan_constant(right))
+		return (Expr *) right;
+	if (is_rel_var(right, relid, attno) && is_scan_constant(left))
+		return (Expr *) left;
+	return NULL;
+}

@@ -1,0 +1,195 @@
+'use strict';
+// Fault rules: matching and response transformations.
+//
+// Rule: {match: {query: "<regex>", blocks: [a, b], operationName: "<name>"},
+//        fault: KIND, times: N, skip: N, ...params}
+// Rules are tried in order; the first rule that matches (and still has
+// applications left) wins.
+
+const KINDS = new Set([
+  'latency', 'status', 'hang', 'timeout200', 'malformed', 'truncated', 'reset',
+  'graphqlError', 'oversize', 'deepNest', 'wrongTypes', 'missingFields', 'hugeNumbers', 'drop',
+]);
+
+const LONG_FIELDS = new Set([
+  'number', 'timestamp', 'gasUsed', 'gasLimit', 'transactionCount', 'nonce', 'index', 'gas',
+  'status', 'cumulativeGasUsed', 'type', 'ommerCount', 'blobGasUsed', 'excessBlobGas',
+  'startingBlock', 'currentBlock', 'highestBlock', 'validator', 'amount', 'estimateGas',
+]);
+const BIGINT_FIELDS = new Set([
+  'value', 'gasPrice', 'maxFeePerGas', 'maxPriorityFeePerGas', 'maxFeePerBlobGas', 'effectiveTip',
+  'effectiveGasPrice', 'blobGasPrice', 'baseFeePerGas', 'nextBaseFeePerGas', 'difficulty',
+  'balance', 'r', 's', 'v', 'yParity', 'chainID',
+]);
+const QUANTITY_RE = /^0x(0|[1-9a-f][0-9a-f]*)$/;
+
+function validateRule(r, i) {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new Error(`rule #${i}: not an object`);
+  if (!KINDS.has(r.fault)) throw new Error(`rule #${i}: unknown fault kind ${JSON.stringify(r.fault)} (one of ${Array.from(KINDS).join(', ')})`);
+  const m = r.match || {};
+  if (typeof m !== 'object' || Array.isArray(m)) throw new Error(`rule #${i}: match must be an object`);
+  if (m.query !== undefined && typeof m.query !== 'string') throw new Error(`rule #${i}: match.query must be a string (regex)`);
+  if (m.blocks !== undefined) {
+    if (!Array.isArray(m.blocks) || m.blocks.length !== 2 || !m.blocks.every((x) => typeof x === 'number')) {
+      throw new Error(`rule #${i}: match.blocks must be [from, to]`);
+    }
+  }
+  if (r.times !== undefined && !(Number.isInteger(r.times) && r.times >= 0)) throw new Error(`rule #${i}: times must be a non-negative integer`);
+  if (r.fault === 'status') {
+    const st = r.status === undefined ? 503 : r.status;
+    if (!Number.isInteger(st) || st < 100 || st > 599) throw new Error(`rule #${i}: bad status`);
+  }
+}
+
+class FaultSet {
+  constructor() {
+    this.rules = [];
+  }
+
+  replace(rules) {
+    if (!Array.isArray(rules)) throw new Error('fault rules must be a JSON array');
+    rules.forEach(validateRule);
+    this.rules = rules.map((r) => ({
+      rule: r,
+      re: r.match && r.match.query !== undefined ? new RegExp(r.match.query, r.match.queryFlags || '') : null,
+      matched: 0,
+      applied: 0,
+    }));
+  }
+
+  append(rules) {
+    const cur = this.rules.map((x) => x.rule);
+    const matched = this.rules.map((x) => [x.matched, x.applied]);
+    this.replace(cur.concat(rules));
+    matched.forEach((m, i) => { this.rules[i].matched = m[0]; this.rules[i].applied = m[1]; });
+  }
+
+  clear() { this.rules = []; }
+
+  list() {
+    return this.rules.map((x) => Object.assign({}, x.rule, { _matched: x.matched, _applied: x.applied }));
+  }
+
+  // info: {query, operationName, range: [lo, hi] | null}
+  pick(info) {
+    for (const x of this.rules) {
+      const r = x.rule;
+      const m = r.match || {};
+      if (x.re && !x.re.test(info.query || '')) continue;
+      if (m.operationName !== undefined && m.operationName !== (info.operationName || '')) continue;
+      if (m.blocks) {
+        if (!info.range) continue;
+        const [a, b] = m.blocks;
+        if (info.range[0] > b || info.range[1] < a) continue;
+      }
+      if (r.times !== undefined && x.applied >= r.times) continue;
+      x.matched++;
+      if (r.skip !== undefined && x.matched <= r.skip) continue;
+      x.applied++;
+      return r;
+    }
+    return null;
+  }
+}
+
+// --- data transformations (on parsed responses) ---------------------------
+
+function walk(value, fn, key, depth) {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = walk(value[i], fn, key, depth + 1);
+    return fn(value, key, depth);
+  }
+  if (value && typeof value === 'object') {
+    for (const k of Object.keys(value)) {
+      const nv = walk(value[k], fn, k, depth + 1);
+      if (nv === undefined) delete value[k]; else value[k] = nv;
+    }
+    return fn(value, key, depth);
+  }
+  return fn(value, key, depth);
+}
+
+function wrongTypes(resp, params) {
+  const only = Array.isArray(params.fields) ? new Set(params.fields) : null;
+  const mode = params.mode || 'wrong';
+  if (!resp.data) return resp;
+  walk(resp.data, (v, key, depth) => {
+    if (depth <= 1) return v; // keep data and its root fields
+    if (only && !only.has(key)) return v;
+    if (mode === 'numbers') {
+      // Geth < 1.12: Long as JSON numbers (BigInt stays hex)
+      if (typeof v === 'string' && LONG_FIELDS.has(key) && QUANTITY_RE.test(v)) {
+        const n = parseInt(v, 16);
+        if (Number.isSafeInteger(n)) return n;
+      }
+      return v;
+    }
+    if (typeof v === 'string') {
+      if (QUANTITY_RE.test(v) && v.length <= 66) return v.length % 2 ? true : 12345;
+      return 12345;
+    }
+    if (Array.isArray(v)) return { unexpected: 'object instead of list' };
+    if (v && typeof v === 'object') return v;
+    if (typeof v === 'number') return String(v);
+    return v;
+  }, null, 0);
+  return resp;
+}
+
+function missingFields(resp, params) {
+  if (!resp.data) return resp;
+  const only = Array.isArray(params.fields) ? new Set(params.fields) : null;
+  const visit = (v, inList) => {
+    if (Array.isArray(v)) { v.forEach((e) => visit(e, true)); return; }
+    if (!v || typeof v !== 'object') return;
+    const keys = Object.keys(v);
+    for (const k of keys) visit(v[k], false);
+    if (only) {
+      for (const k of keys) if (only.has(k)) delete v[k];
+    } else if (inList && keys.length > 0) {
+      delete v[keys[keys.length - 1]];
+    }
+  };
+  for (const k of Object.keys(resp.data)) visit(resp.data[k], false);
+  return resp;
+}
+
+function hugeNumbers(resp, params) {
+  if (!resp.data) return resp;
+  const digits = params.digits || 80;
+  const only = Array.isArray(params.fields) ? new Set(params.fields) : null;
+  const huge = '0x' + 'f'.repeat(digits);
+  walk(resp.data, (v, key) => {
+    if (typeof v !== 'string' || !QUANTITY_RE.test(v)) return v;
+    if (only ? only.has(key) : (LONG_FIELDS.has(key) || BIGINT_FIELDS.has(key))) return huge;
+    return v;
+  }, null, 0);
+  return resp;
+}
+
+function malformedBody(body, params) {
+  if (typeof params.body === 'string') return params.body;
+  const half = Math.floor(body.length / 2);
+  return body.slice(0, half) + '\u0001<not json>' + body.slice(half);
+}
+
+function deepNestBody(rootKey, params) {
+  const depth = params.depth || 100000;
+  const open = params.shape === 'object' ? '{"a":' : '[';
+  const close = params.shape === 'object' ? '}' : ']';
+  const inner = params.shape === 'object' ? '1' : '';
+  return '{"data":{' + JSON.stringify(rootKey || 'blocks') + ':' +
+    open.repeat(depth) + inner + close.repeat(depth) + '}}';
+}
+
+module.exports = {
+  FaultSet,
+  KINDS,
+  wrongTypes,
+  missingFields,
+  hugeNumbers,
+  malformedBody,
+  deepNestBody,
+  LONG_FIELDS,
+  BIGINT_FIELDS,
+};

@@ -1,0 +1,242 @@
+"""Failure handling: every fault of the endpoint ends in a clear ERROR (or a
+successful retry), a cancel interrupts a hung request, and the backend always
+survives to run the next query on the same connection.
+
+Faults are set through the test server's /control/faults on a server of our
+own (EW_PYFAULT_ENDPOINT: generated chain, --seed 7, no preset rules).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import psycopg
+import pytest
+
+# Stable substrings (matched case-insensitively) that the wrapper's error
+# messages must contain, per failure.  A tuple lists accepted alternatives.
+# The C code's messages are aligned with this table.
+ERRORS = {
+    "http_503": "HTTP 503",                      # status after the retries are spent
+    "http_429": "HTTP 429",
+    "malformed": "malformed JSON",               # body is not JSON
+    "truncated": ("truncated", "malformed JSON"),  # body cut short
+    "graphql": "GraphQL error",                  # HTTP 400 with {"errors": [...]}
+    "timeout200": "request timed out",           # Geth's HTTP 200 {"errors":[{"message":"request timed out"}]}
+    "timeout": "timed out",                      # no answer within timeout_ms
+    "connect": "could not connect",              # connection refused / unreachable
+    "oversize": "max_response_mb",               # answer larger than max_response_mb
+    "reset": ("connection reset", "reset by peer", "empty reply", "could not receive"),
+}
+
+LO, HI = 100, 199          # a range every generated chain has
+QUERY = "SELECT count(*), sum(gas_used), max(hash) FROM {t} WHERE number BETWEEN 100 AND 199"
+MAX_RETRIES = 2
+# The requests that read blocks (blocks(from:, to:) or block(number:)), not a
+# bare head lookup "{ block { number } }".
+BLOCK_QUERY = r"\bblocks?\s*\("
+
+
+def rule(fault: str, times: int | None = None, match: str = BLOCK_QUERY, **params) -> dict:
+    """A /control/faults rule for requests whose query matches `match`."""
+    r = {"match": {"query": match}, "fault": fault, **params}
+    if times is not None:
+        r["times"] = times
+    return r
+
+
+def error_text(e: psycopg.Error) -> str:
+    d = e.diag
+    return "\n".join(x for x in (d.message_primary, d.message_detail, d.message_hint,
+                                 d.context, str(e)) if x)
+
+
+def assert_names(e: psycopg.Error, key: str, f) -> None:
+    want = ERRORS[key]
+    want = want if isinstance(want, tuple) else (want,)
+    text = error_text(e)
+    assert any(w.lower() in text.lower() for w in want), \
+        f"error should mention {' or '.join(map(repr, want))}; got:\n{text}"
+    host = f.endpoint.split("/")[2]
+    assert f.server in text or host in text, \
+        f"error should name the server {f.server!r} or endpoint {host!r}; got:\n{text}"
+
+
+@pytest.fixture
+def faulty(pg, make_fdw, fault_endpoint, control):
+    """(fdw, control, baseline) on the fault server with no rules; rules and
+    the log are cleared again after the test."""
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    f = make_fdw(fault_endpoint, max_retries=MAX_RETRIES, timeout_ms=10000,
+                 connect_timeout_ms=2000, batch_blocks=100)
+    baseline = pg.execute(QUERY.format(t=f.t("eth_block"))).fetchone()
+    assert baseline[0] == HI - LO + 1
+    ctl.clear_log()
+    yield f, ctl, baseline
+    ctl.clear_faults()
+    ctl.clear_log()
+
+
+def assert_backend_survived(pg, pid_before, f, ctl, baseline):
+    """Same backend, and it still runs a normal foreign scan."""
+    ctl.clear_faults()
+    pg.execute("RESET statement_timeout")
+    assert pg.execute("SELECT pg_backend_pid()").fetchone()[0] == pid_before, \
+        "the backend died and the connection was re-established"
+    assert pg.execute(QUERY.format(t=f.t("eth_block"))).fetchone() == baseline
+
+
+def run_failing(pg, f, sql: str | None = None) -> psycopg.Error:
+    with pytest.raises(psycopg.Error) as ei:
+        pg.execute(sql or QUERY.format(t=f.t("eth_block"))).fetchall()
+    assert not isinstance(ei.value, psycopg.OperationalError) or ei.value.sqlstate, \
+        f"the connection broke instead of an ERROR: {ei.value}"
+    return ei.value
+
+
+def fault_requests(ctl, fault: str | None = None):
+    entries = [e for e in ctl.log() if re.search(BLOCK_QUERY, e.get("query") or "")]
+    return [e for e in entries if fault is None or e.get("fault") == fault]
+
+
+# --------------------------------------------------------------------------
+# cancel and time-outs
+
+
+def test_hang_is_cancelled_by_statement_timeout(pg, faulty):
+    f, ctl, baseline = faulty
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule("hang", times=100)])
+    pg.execute("SET statement_timeout = '2s'")
+    t0 = time.monotonic()
+    e = run_failing(pg, f)
+    elapsed = time.monotonic() - t0
+    assert e.sqlstate == "57014", f"expected query_canceled, got {e.sqlstate}: {e}"
+    assert elapsed < 10, f"statement_timeout of 2 s took {elapsed:.1f} s to cancel the request"
+    assert_backend_survived(pg, pid, f, ctl, baseline)
+
+
+def test_hang_is_interrupted_by_cancel_request(pg, faulty):
+    """What Ctrl-C in psql does: a cancel request from the client."""
+    f, ctl, baseline = faulty
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule("hang", times=100)])
+    timer = threading.Timer(1.0, getattr(pg, "cancel_safe", pg.cancel))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        e = run_failing(pg, f)
+        elapsed = time.monotonic() - t0
+    finally:
+        timer.cancel()
+    assert e.sqlstate == "57014", f"expected query_canceled, got {e.sqlstate}: {e}"
+    assert elapsed < 8, f"the cancel took {elapsed:.1f} s to interrupt the request"
+    assert_backend_survived(pg, pid, f, ctl, baseline)
+
+
+def test_hang_hits_timeout_ms(pg, make_fdw, faulty):
+    f0, ctl, baseline = faulty
+    f = make_fdw(f0.endpoint, timeout_ms=1000, max_retries=0)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule("hang", times=100)])
+    t0 = time.monotonic()
+    e = run_failing(pg, f)
+    assert time.monotonic() - t0 < 15
+    assert_names(e, "timeout", f)
+    assert_backend_survived(pg, pid, f0, ctl, baseline)
+
+
+# --------------------------------------------------------------------------
+# HTTP statuses and retries
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_status_once_then_success_retries(pg, faulty, status):
+    f, ctl, baseline = faulty
+    ctl.set_faults([rule("status", times=1, status=status)])
+    assert pg.execute(QUERY.format(t=f.t("eth_block"))).fetchone() == baseline
+    entries = fault_requests(ctl)
+    statuses = [e.get("status") for e in entries]
+    assert statuses[:1] == [status], f"first request should have failed with {status}: {statuses}"
+    assert 200 in statuses[1:], f"no successful retry in the log: {statuses}"
+    retried = [e for e in entries[1:] if e.get("status") == 200]
+    assert any(e.get("query") == entries[0].get("query")
+               and e.get("variables") == entries[0].get("variables") for e in retried), \
+        "the failed request was not sent again"
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_status_persistent_fails_after_max_retries(pg, faulty, status):
+    f, ctl, baseline = faulty
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule("status", times=100, status=status)])
+    e = run_failing(pg, f)
+    assert_names(e, f"http_{status}", f)
+    tries = fault_requests(ctl, "status")
+    assert len(tries) == MAX_RETRIES + 1, \
+        f"expected 1 try + max_retries={MAX_RETRIES} retries, saw {len(tries)}"
+    assert_backend_survived(pg, pid, f, ctl, baseline)
+
+
+# --------------------------------------------------------------------------
+# bad answers
+
+
+@pytest.mark.parametrize("fault,key", [
+    ("malformed", "malformed"),
+    ("truncated", "truncated"),
+    ("graphqlError", "graphql"),
+    ("timeout200", "timeout200"),
+    ("reset", "reset"),
+])
+def test_bad_answer_is_a_clear_error(pg, faulty, fault, key):
+    f, ctl, baseline = faulty
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule(fault, times=100)])
+    e = run_failing(pg, f)
+    assert_names(e, key, f)
+    assert fault_requests(ctl, fault), f"the server logged no {fault!r} fault"
+    assert_backend_survived(pg, pid, f, ctl, baseline)
+
+
+def test_graphql_error_message_is_passed_on(pg, faulty):
+    f, ctl, baseline = faulty
+    ctl.set_faults([rule("graphqlError", times=100, message="ethwhale test: header not found")])
+    e = run_failing(pg, f)
+    assert_names(e, "graphql", f)
+    assert "header not found" in error_text(e), error_text(e)
+
+
+def test_unreachable_endpoint(pg, make_fdw, faulty):
+    f0, ctl, baseline = faulty
+    f = make_fdw("http://127.0.0.1:1/graphql", max_retries=0, connect_timeout_ms=2000)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    t0 = time.monotonic()
+    e = run_failing(pg, f, QUERY.format(t=f.t("eth_block")))
+    assert time.monotonic() - t0 < 15
+    assert_names(e, "connect", f)
+    assert_backend_survived(pg, pid, f0, ctl, baseline)
+
+
+def test_oversize_answer_is_refused(pg, make_fdw, faulty):
+    f0, ctl, baseline = faulty
+    f = make_fdw(f0.endpoint, max_response_mb=1, max_retries=0)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule("oversize", times=100, mb=3)])
+    e = run_failing(pg, f)
+    assert_names(e, "oversize", f)
+    assert_backend_survived(pg, pid, f0, ctl, baseline)
+
+
+def test_many_failures_leak_nothing(pg, make_fdw, faulty):
+    """Twenty failing statements in a row on one backend, then a normal one."""
+    f0, ctl, baseline = faulty
+    f = make_fdw(f0.endpoint, max_retries=0)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    ctl.set_faults([rule("malformed", times=1000)])
+    for _ in range(20):
+        run_failing(pg, f)
+    assert_backend_survived(pg, pid, f0, ctl, baseline)
