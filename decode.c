@@ -51,6 +51,18 @@ json_pfree(void *ptr)
 }
 
 /*
+ * EwJsonInit
+ *		Route every jansson allocation of this backend through palloc.  Called
+ *		once from _PG_init, before any jansson call, so that nothing is ever
+ *		allocated with malloc and released with pfree or the other way round.
+ */
+void
+EwJsonInit(void)
+{
+	json_set_alloc_funcs(json_palloc, json_pfree);
+}
+
+/*
  * EwParseJson
  *		Parse an answer into a tree allocated in cxt; the tree is released by
  *		resetting cxt.  Deeply nested input is refused by jansson itself (its
@@ -59,14 +71,8 @@ json_pfree(void *ptr)
 json_t *
 EwParseJson(MemoryContext cxt, const char *body, size_t len, json_error_t *err)
 {
-	static bool installed = false;
 	json_t	   *root;
 
-	if (!installed)
-	{
-		json_set_alloc_funcs(json_palloc, json_pfree);
-		installed = true;
-	}
 	json_cxt = cxt;
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
 	json_cxt = NULL;

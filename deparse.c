@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "ethwhale_fdw.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "utils/lsyscache.h"
 

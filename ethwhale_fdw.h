@@ -14,9 +14,19 @@
 #ifndef ETHWHALE_FDW_H
 #define ETHWHALE_FDW_H
 
+#include "fmgr.h"
+
+/*
+ * PostgreSQL's SQL-callable json_object() and json_typeof() share their names
+ * with jansson's json_object() function and json_typeof() macro.  Read
+ * fmgrprotos.h first, with PostgreSQL's json_object renamed (its include
+ * guard keeps later includes from declaring it again), then jansson.
+ */
+#define json_object ew_pg_json_object_unused
+#include "utils/fmgrprotos.h"
+#undef json_object
 #include <jansson.h>
 
-#include "fmgr.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
@@ -160,6 +170,7 @@ extern void EwPost(EwConnection *conn, const char *body, size_t body_len,
 extern const char *EwCurlStrerror(int code);
 
 /* in decode.c */
+extern void EwJsonInit(void);
 extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
 						   json_error_t *err);
 extern void EwInitColumn(EwColumn *col, Form_pg_attribute attr,

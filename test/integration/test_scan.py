@@ -290,12 +290,13 @@ def test_generic_plan_parameters(pg, csv_fdw, range_txs):
     try:
         for lo, hi in [(500100, 500149), (500600, 500609)]:
             ctl.clear_log()
-            (n,) = pg.execute("EXECUTE ew_q(%s, %s)", (lo, hi)).fetchone()
+            # EXECUTE takes no protocol-level parameters: inline the values.
+            (n,) = pg.execute(f"EXECUTE ew_q({int(lo)}, {int(hi)})").fetchone()
             assert n == sum(1 for r in range_txs if lo <= int(r["block"]) <= hi)
             assert merged_intervals(ctl.requests()) == [(lo, hi)]
         ctl.clear_log()
         blocks = [500300, 500301, 500900]
-        (n,) = pg.execute("EXECUTE ew_a(%s)", (blocks,)).fetchone()
+        (n,) = pg.execute(f"EXECUTE ew_a(ARRAY{blocks}::bigint[])").fetchone()
         assert n == sum(1 for r in range_txs if int(r["block"]) in blocks)
         assert merged_intervals(ctl.requests()) == [(500300, 500301), (500900, 500900)]
         generic = dict(pg.execute(

@@ -1,0 +1,25 @@
+# ethwhale_fdw - PostgreSQL foreign-data wrapper for Ethereum GraphQL (EIP-1767)
+#
+#   make && make install          build and install with PGXS
+#   make installcheck             pg_regress (needs the test servers: use test/run)
+
+MODULE_big = ethwhale_fdw
+OBJS = ethwhale_fdw.o option.o deparse.o transport.o decode.o
+PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
+
+EXTENSION = ethwhale_fdw
+DATA = ethwhale_fdw--0.1.sql
+
+REGRESS = options scan pushdown errors
+
+SHLIB_LINK = -lcurl -ljansson
+# Warnings are errors; the -Wno- flags silence what PostgreSQL's own headers
+# and callback signatures trigger under -Wextra.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(OBJS): ethwhale_fdw.h

@@ -1,0 +1,1693 @@
+/*-------------------------------------------------------------------------
+ *
+ * ethwhale_fdw.c
+ *		  Foreign-data wrapper callbacks for Ethereum nodes serving the
+ *		  EIP-1767 GraphQL API.
+ *
+ * Planning classifies the restriction clauses once: comparisons of the
+ * block column with scan constants become the block range requested from
+ * the node, equality on a transaction hash becomes transaction(hash:).
+ * Every clause also stays a local filter, so nothing the node answers can
+ * widen the result.  Only the fields of the columns the query uses are
+ * requested.
+ *
+ * Execution evaluates the bounds (constants, parameters, stable
+ * expressions), splits the range into chunks of batch_blocks blocks and
+ * fetches them one at a time.  The parsed answer of one chunk lives in a
+ * memory context that is reset before the next chunk, so memory is bounded
+ * by the chunk, not by the range.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/explain.h"
+#include "ethwhale_fdw.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/wait_event.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Planner guesses when bounds are not known at plan time. */
+#define EW_DEFAULT_BLOCKS		1000
+#define EW_TXS_PER_BLOCK		150
+/* Cost model: one request per chunk, then per-block and per-row work. */
+#define EW_STARTUP_COST			100.0
+#define EW_COST_PER_BLOCK		0.5
+#define EW_COST_PER_ROW			0.01
+
+/* How a scan reaches its rows. */
+typedef enum EwScanMode
+{
+	EW_MODE_RANGE,				/* blocks(from:, to:) in ascending chunks */
+	EW_MODE_BACKWARD,			/* from the head down (ORDER BY ... DESC LIMIT) */
+	EW_MODE_HASH				/* transaction(hash:) */
+} EwScanMode;
+
+/*
+ * Indexes of the items of ForeignScan.fdw_private.  fdw_exprs holds the
+ * bound expressions, in the order of FdwBoundStrategies, and last, in hash
+ * mode, the hash expression.
+ */
+enum FdwScanPrivateIndex
+{
+	FdwScanPrivateQuery,		/* GraphQL document (String) */
+	FdwScanPrivateMode,			/* EwScanMode (Integer) */
+	FdwScanPrivateCountOnly,	/* rows counted, not decoded (Integer 0/1) */
+	FdwScanPrivateAttnos,		/* attribute numbers of needed columns */
+	FdwScanPrivateFields,		/* field index of each needed column */
+	FdwScanPrivateBoundStrategies	/* strategy of each bound in fdw_exprs */
+};
+
+/* What planning learned about a foreign table, kept in baserel->fdw_private. */
+typedef struct EwRelInfo
+{
+	EwOptions	opts;
+	AttrNumber	block_attno;	/* the block number column, or Invalid */
+	AttrNumber	hash_attno;		/* eth_tx hash column, or Invalid */
+	List	   *bound_exprs;	/* Expr of each block bound */
+	List	   *bound_strategies;	/* btree strategy or EW_STRATEGY_IN */
+	Expr	   *hash_expr;		/* constant side of hash = ..., or NULL */
+	bool		has_lower;		/* a lower bound or a set of blocks */
+	List	   *attnos;			/* needed columns ... */
+	List	   *fields;			/* ... and their field index */
+	bool		count_only;
+	PathKey    *desc_pathkey;	/* ORDER BY block DESC of a LIMIT query */
+} EwRelInfo;
+
+/* A range of block numbers, both ends included. */
+typedef struct EwRange
+{
+	int64		lo;
+	int64		hi;
+} EwRange;
+
+/* Execution state of a foreign scan. */
+typedef struct EwScanState
+{
+	Relation	rel;
+	ForeignServer *server;
+	EwOptions	opts;
+	EwConnection *conn;
+	EwScanMode	mode;
+	bool		count_only;
+	char	   *query_json;		/* the GraphQL document as a JSON string */
+	List	   *bound_states;	/* ExprState of each bound */
+	List	   *bound_strategies;
+	ExprState  *hash_state;
+	EwDecoder	dec;
+
+	/* block ranges to read, computed at the first fetch */
+	bool		started;
+	EwRange    *ranges;
+	int			nranges;
+	int			cur_range;
+	int64		next_block;		/* next block to request */
+	int			chunk;			/* blocks per request, adapted */
+	bool		exhausted;
+
+	/* the answer being returned */
+	MemoryContext batch_cxt;	/* parsed JSON of one chunk */
+	MemoryContext row_cxt;		/* Datums of one row */
+	json_t	   *blocks;			/* array of block objects */
+	size_t		block_idx;
+	bool		backward;		/* walk blocks from the end of the array */
+	json_t	   *txs;			/* transactions of the current block */
+	size_t		tx_idx;
+	int64		count_left;		/* count_only: rows left in the block */
+	json_t	   *hash_tx;		/* hash mode: the transaction, once */
+
+	/* for the error context */
+	int64		cur_block;
+
+	EwStats		stats;
+	int64		blocks_read;
+} EwScanState;
+
+/* Failure classes of one request. */
+typedef enum EwFailure
+{
+	EW_OK,
+	EW_FAIL_TRANSIENT,			/* 5xx, 429, reset: send the same again */
+	EW_FAIL_SHRINK,				/* time-out or too large: ask for less */
+	EW_FAIL_FATAL				/* malformed, GraphQL error, 4xx: give up */
+} EwFailure;
+
+PG_FUNCTION_INFO_V1(ethwhale_fdw_handler);
+
+static void ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid);
+static void ethwhaleGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+									Oid foreigntableid);
+static ForeignScan *ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+										   Oid foreigntableid, ForeignPath *best_path,
+										   List *tlist, List *scan_clauses,
+										   Plan *outer_plan);
+static void ethwhaleBeginForeignScan(ForeignScanState *node, int eflags);
+static TupleTableSlot *ethwhaleIterateForeignScan(ForeignScanState *node);
+static void ethwhaleReScanForeignScan(ForeignScanState *node);
+static void ethwhaleEndForeignScan(ForeignScanState *node);
+static void ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es);
+static List *ethwhaleImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+
+static const EwField *column_field(Relation rel, EwTableKind kind, AttrNumber attno);
+static char *build_query(EwTableKind kind, EwScanMode mode, bool count_only,
+						 const EwField **fields, int nfields);
+static void start_scan(EwScanState *st, ExprContext *econtext);
+static bool fetch_next_chunk(EwScanState *st);
+static json_t *request_data(EwScanState *st, const char *body, const char *what,
+							bool can_shrink, int *attempt, bool *shrink);
+static int64 fetch_head(EwScanState *st);
+
+/*
+ * _PG_init
+ *		Library start-up: libcurl's global state, and jansson's allocator.
+ */
+void
+_PG_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+	EwJsonInit();
+}
+
+/*
+ * ethwhale_fdw_handler
+ *		The FDW's callback table.
+ */
+Datum
+ethwhale_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = ethwhaleGetForeignRelSize;
+	routine->GetForeignPaths = ethwhaleGetForeignPaths;
+	routine->GetForeignPlan = ethwhaleGetForeignPlan;
+	routine->BeginForeignScan = ethwhaleBeginForeignScan;
+	routine->IterateForeignScan = ethwhaleIterateForeignScan;
+	routine->ReScanForeignScan = ethwhaleReScanForeignScan;
+	routine->EndForeignScan = ethwhaleEndForeignScan;
+	routine->ExplainForeignScan = ethwhaleExplainForeignScan;
+	routine->ImportForeignSchema = ethwhaleImportForeignSchema;
+
+	PG_RETURN_POINTER(routine);
+}
+
+/* ---------------------------------------------------------------------
+ * Planning
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * column_field
+ *		The field a column reads: its "field" option if set, else the field
+ *		named like the column.  Unknown names are an error naming the valid
+ *		columns, raised when the table is first used.
+ */
+static const EwField *
+column_field(Relation rel, EwTableKind kind, AttrNumber attno)
+{
+	Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+	const char *name = NameStr(attr->attname);
+	const EwField *f;
+	List	   *options = GetForeignColumnOptions(RelationGetRelid(rel), attno);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "field") == 0)
+			name = defGetString(def);
+	}
+	f = EwLookupField(kind, name);
+	if (f == NULL)
+	{
+		StringInfoData valid;
+		int			n,
+					i;
+		const EwField *all = EwTableFields(kind, &n);
+
+		initStringInfo(&valid);
+		for (i = 0; i < n; i++)
+			appendStringInfo(&valid, "%s%s", i ? ", " : "", all[i].name);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+				 errmsg("column \"%s\" of foreign table \"%s\" does not match any field of table kind \"%s\"",
+						NameStr(attr->attname), RelationGetRelationName(rel),
+						EwTableKindName(kind)),
+				 errhint("Name the column after a field, or set its option \"field\"; valid fields are: %s.",
+						 valid.data)));
+	}
+	return f;
+}
+
+/*
+ * find_column
+ *		Attribute number of the column that reads the field named name, or
+ *		InvalidAttrNumber.
+ */
+static AttrNumber
+find_column(Relation rel, EwTableKind kind, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		if (strcmp(column_field(rel, kind, i + 1)->name, name) == 0)
+			return i + 1;
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * const_int64
+ *		The value of an expression the planner can fold to an integer
+ *		constant, for estimates; false when unknown.
+ */
+static bool
+const_int64(PlannerInfo *root, Expr *expr, int64 *v)
+{
+	Node	   *n = estimate_expression_value(root, (Node *) expr);
+
+	if (!IsA(n, Const) || ((Const *) n)->constisnull)
+		return false;
+	switch (((Const *) n)->consttype)
+	{
+		case INT8OID:
+			*v = DatumGetInt64(((Const *) n)->constvalue);
+			return true;
+		case INT4OID:
+			*v = DatumGetInt32(((Const *) n)->constvalue);
+			return true;
+		case INT2OID:
+			*v = DatumGetInt16(((Const *) n)->constvalue);
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * estimate_blocks
+ *		How many blocks the bounds let through, as far as plan time knows.
+ */
+static double
+estimate_blocks(PlannerInfo *root, EwRelInfo *info)
+{
+	int64		lo = -1,
+				hi = -1;
+	double		in_count = -1;
+	ListCell   *le,
+			   *ls;
+
+	forboth(le, info->bound_exprs, ls, info->bound_strategies)
+	{
+		Expr	   *e = (Expr *) lfirst(le);
+		int			s = lfirst_int(ls);
+		int64		v;
+
+		if (s == EW_STRATEGY_IN)
+		{
+			Node	   *n = estimate_expression_value(root, (Node *) e);
+			double		c = 10;
+
+			if (IsA(n, Const) && !((Const *) n)->constisnull)
+				c = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) n)->constvalue)),
+								   ARR_DIMS(DatumGetArrayTypeP(((Const *) n)->constvalue)));
+			else if (IsA(n, ArrayExpr))
+				c = list_length(((ArrayExpr *) n)->elements);
+			in_count = in_count < 0 ? c : Min(in_count, c);
+			continue;
+		}
+		if (!const_int64(root, e, &v))
+			continue;
+		if (s == BTEqualStrategyNumber)
+		{
+			lo = Max(lo, v);
+			hi = hi < 0 ? v : Min(hi, v);
+		}
+		else if (s == BTGreaterStrategyNumber || s == BTGreaterEqualStrategyNumber)
+			lo = Max(lo, s == BTGreaterStrategyNumber ? v + 1 : v);
+		else
+		{
+			int64		h = s == BTLessStrategyNumber ? v - 1 : v;
+
+			hi = hi < 0 ? h : Min(hi, h);
+		}
+	}
+	if (in_count >= 0)
+		return Max(in_count, 1);
+	if (lo >= 0 && hi >= 0)
+		return hi >= lo ? (double) (hi - lo + 1) : 1;
+	return EW_DEFAULT_BLOCKS;
+}
+
+/*
+ * desc_limit_pathkey
+ *		If the query is ORDER BY <block column> DESC ... LIMIT n over this
+ *		relation, the pathkey of that ordering, else NULL.
+ */
+static PathKey *
+desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
+{
+	PathKey    *pk;
+	ListCell   *lc;
+
+	if (root->parse->limitCount == NULL || root->query_pathkeys == NIL)
+		return NULL;
+	pk = (PathKey *) linitial(root->query_pathkeys);
+	if (pk->pk_strategy != BTGreaterStrategyNumber)
+		return NULL;
+	foreach(lc, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = (EquivalenceMember *) lfirst(lc);
+		Expr	   *e = em->em_expr;
+
+		while (e && IsA(e, RelabelType))
+			e = ((RelabelType *) e)->arg;
+		if (e && IsA(e, Var) && ((Var *) e)->varno == baserel->relid &&
+			((Var *) e)->varattno == attno && ((Var *) e)->varlevelsup == 0)
+			return pk;
+	}
+	return NULL;
+}
+
+/*
+ * ethwhaleGetForeignRelSize
+ *		Classify the restriction clauses, decide which fields to request and
+ *		estimate the number of rows.
+ */
+static void
+ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+						  Oid foreigntableid)
+{
+	EwRelInfo  *info = palloc0(sizeof(EwRelInfo));
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	Relation	rel;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			natts;
+	bool		whole_row;
+	int			i;
+	double		blocks;
+
+	baserel->fdw_private = info;
+	EwGetOptions(foreigntableid, table->serverid,
+				 baserel->userid ? baserel->userid : GetUserId(), &info->opts);
+
+	rel = table_open(foreigntableid, NoLock);
+	natts = RelationGetDescr(rel)->natts;
+
+	info->block_attno = find_column(rel, info->opts.table,
+									info->opts.table == EW_TABLE_BLOCK ? "number" : "block");
+	if (info->opts.table == EW_TABLE_TX)
+		info->hash_attno = find_column(rel, EW_TABLE_TX, "hash");
+
+	/* Bounds and hash lookups from the restriction clauses. */
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *ri = (RestrictInfo *) lfirst(lc);
+		Expr	   *value;
+		int			s = 0;
+
+		if (info->block_attno != InvalidAttrNumber)
+			s = EwClassifyBound(ri->clause, baserel->relid, info->block_attno, &value);
+		if (s != 0)
+		{
+			info->bound_exprs = lappend(info->bound_exprs, value);
+			info->bound_strategies = lappend_int(info->bound_strategies, s);
+			if (s == BTEqualStrategyNumber || s == EW_STRATEGY_IN ||
+				s == BTGreaterStrategyNumber || s == BTGreaterEqualStrategyNumber)
+				info->has_lower = true;
+			continue;
+		}
+		if (info->hash_attno != InvalidAttrNumber && info->hash_expr == NULL)
+			info->hash_expr = EwClassifyHashEq(ri->clause, baserel->relid,
+											   info->hash_attno);
+	}
+
+	/* Columns needed by the output and by the local filters. */
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	foreach(lc, baserel->baserestrictinfo)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause,
+					   baserel->relid, &attrs);
+	whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+	info->count_only = info->opts.table == EW_TABLE_TX;
+	for (i = 1; i <= natts; i++)
+	{
+		const EwField *f;
+		int			nfields;
+		const EwField *all = EwTableFields(info->opts.table, &nfields);
+
+		if (TupleDescAttr(RelationGetDescr(rel), i - 1)->attisdropped)
+			continue;
+		/* Check every column, so a bad definition is always reported. */
+		f = column_field(rel, info->opts.table, i);
+		if (!whole_row &&
+			!bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs))
+			continue;
+		info->attnos = lappend_int(info->attnos, i);
+		info->fields = lappend_int(info->fields, (int) (f - all));
+		if (f->source != EW_SRC_BLOCK_NUMBER && f->source != EW_SRC_BLOCK_TIME)
+			info->count_only = false;
+	}
+
+	if (info->hash_expr == NULL && !info->has_lower)
+	{
+		info->desc_pathkey = info->block_attno != InvalidAttrNumber ?
+			desc_limit_pathkey(root, baserel, info->block_attno) : NULL;
+		if (info->desc_pathkey == NULL)
+		{
+			const char *col = info->block_attno != InvalidAttrNumber ?
+				NameStr(TupleDescAttr(RelationGetDescr(rel), info->block_attno - 1)->attname) :
+				(info->opts.table == EW_TABLE_BLOCK ? "number" : "block");
+
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+					 errmsg("a scan of foreign table \"%s\" needs a lower bound on column \"%s\"",
+							RelationGetRelationName(rel), col),
+					 errdetail("Without one the node would be read from block 0 to its head."),
+					 errhint("Bound the block range, e.g. WHERE %s BETWEEN 17000000 AND 17000100 or WHERE %s >= 17000000, or read the newest blocks with ORDER BY %s DESC LIMIT n.",
+							 col, col, col)));
+		}
+	}
+	table_close(rel, NoLock);
+
+	if (info->hash_expr != NULL)
+		blocks = 1;
+	else if (info->desc_pathkey != NULL)
+		blocks = info->opts.batch_blocks;
+	else
+		blocks = estimate_blocks(root, info);
+	baserel->tuples = info->hash_expr != NULL ? 1 :
+		info->opts.table == EW_TABLE_BLOCK ? blocks : blocks * EW_TXS_PER_BLOCK;
+	baserel->rows = clamp_row_est(baserel->tuples *
+								  clauselist_selectivity(root, baserel->baserestrictinfo,
+														 0, JOIN_INNER, NULL));
+}
+
+/*
+ * ethwhaleGetForeignPaths
+ *		One path; ordered by the block column descending for a backward scan.
+ */
+static void
+ethwhaleGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+						Oid foreigntableid)
+{
+	EwRelInfo  *info = (EwRelInfo *) baserel->fdw_private;
+	double		chunks = Max(1.0, baserel->tuples /
+							 (info->opts.table == EW_TABLE_BLOCK ? 1 : EW_TXS_PER_BLOCK) /
+							 info->opts.batch_blocks);
+	Cost		startup = EW_STARTUP_COST;
+	Cost		total = startup + chunks * EW_STARTUP_COST +
+		baserel->tuples * (EW_COST_PER_ROW + cpu_tuple_cost);
+	List	   *pathkeys = NIL;
+
+	if (info->desc_pathkey != NULL)
+		pathkeys = list_make1(info->desc_pathkey);
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, pathkeys,
+									 NULL, NULL, NIL));
+}
+
+/*
+ * ethwhaleGetForeignPlan
+ *		Build the ForeignScan: every clause stays a local filter, the bounds
+ *		travel in fdw_exprs and the GraphQL document in fdw_private.
+ */
+static ForeignScan *
+ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+					   Oid foreigntableid, ForeignPath *best_path,
+					   List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	EwRelInfo  *info = (EwRelInfo *) baserel->fdw_private;
+	List	   *fdw_exprs = list_copy(info->bound_exprs);
+	List	   *fdw_private;
+	EwScanMode	mode;
+	const EwField **fields;
+	int			nall;
+	const EwField *all = EwTableFields(info->opts.table, &nall);
+	int			n = 0;
+	ListCell   *lc;
+	char	   *query;
+
+	if (info->hash_expr != NULL)
+	{
+		mode = EW_MODE_HASH;
+		fdw_exprs = lappend(fdw_exprs, info->hash_expr);
+	}
+	else if (!info->has_lower)
+		mode = EW_MODE_BACKWARD;
+	else
+		mode = EW_MODE_RANGE;
+
+	fields = palloc(sizeof(EwField *) * (list_length(info->fields) + 1));
+	foreach(lc, info->fields)
+		fields[n++] = &all[lfirst_int(lc)];
+	query = build_query(info->opts.table, mode,
+						info->count_only && mode != EW_MODE_HASH, fields, n);
+
+	fdw_private = list_make5(makeString(query),
+							 makeInteger(mode),
+							 makeInteger(info->count_only && mode != EW_MODE_HASH),
+							 info->attnos,
+							 info->fields);
+	fdw_private = lappend(fdw_private, info->bound_strategies);
+
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
+							fdw_private, NIL, NIL, outer_plan);
+}
+
+/*
+ * build_query
+ *		The GraphQL document of a scan.  Block numbers and hashes are passed
+ *		as variables: Geth parses integer literals in query text as 32 bits.
+ */
+static char *
+build_query(EwTableKind kind, EwScanMode mode, bool count_only,
+			const EwField **fields, int nfields)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (mode == EW_MODE_HASH)
+		appendStringInfoString(&buf, "query($hash: Bytes32!) { transaction(hash: $hash) ");
+	else
+		appendStringInfoString(&buf, "query($from: Long!, $to: Long!) { blocks(from: $from, to: $to) ");
+	EwAppendSelection(&buf, kind, fields, nfields, count_only, mode == EW_MODE_HASH);
+	appendStringInfoString(&buf, " }");
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Execution
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * decode_error_callback
+ *		Name the column and block being decoded in any error.
+ */
+static void
+decode_error_callback(void *arg)
+{
+	EwScanState *st = (EwScanState *) arg;
+
+	if (st->cur_block < 0)
+		errcontext("foreign table \"%s\"", RelationGetRelationName(st->rel));
+	else if (st->dec.current != NULL)
+		errcontext("column \"%s\" of foreign table \"%s\", block " INT64_FORMAT,
+				   NameStr(TupleDescAttr(RelationGetDescr(st->rel),
+										 st->dec.current->attidx)->attname),
+				   RelationGetRelationName(st->rel), st->cur_block);
+	else
+		errcontext("foreign table \"%s\", block " INT64_FORMAT,
+				   RelationGetRelationName(st->rel), st->cur_block);
+}
+
+/*
+ * ethwhaleBeginForeignScan
+ *		Set up the scan state; nothing is sent before the first row is asked
+ *		for (EXPLAIN without ANALYZE sends nothing).
+ */
+static void
+ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	EwScanState *st = palloc0(sizeof(EwScanState));
+	RangeTblEntry *rte;
+	Oid			userid;
+	List	   *attnos,
+			   *fieldidx;
+	ListCell   *la,
+			   *lf;
+	int			nall,
+				nbounds,
+				i;
+	const EwField *all;
+	TupleDesc	desc;
+	json_t	   *js;
+	char	   *s;
+	bool		need_prices = false;
+
+	node->fdw_state = st;
+	st->rel = node->ss.ss_currentRelation;
+	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
+	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
+
+	st->mode = (EwScanMode) intVal(list_nth(fsplan->fdw_private, FdwScanPrivateMode));
+	st->count_only = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateCountOnly)) != 0;
+	attnos = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAttnos);
+	fieldidx = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateFields);
+	st->bound_strategies = (List *) list_nth(fsplan->fdw_private,
+											 FdwScanPrivateBoundStrategies);
+
+	/* The document is sent as a JSON string: escape it once. */
+	s = strVal(list_nth(fsplan->fdw_private, FdwScanPrivateQuery));
+	js = json_string(s);
+	st->query_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+	if (js)
+		json_decref(js);
+	if (st->query_json == NULL)
+		elog(ERROR, "could not encode the GraphQL query as JSON");
+
+	/* Bounds first, then the hash, in fdw_exprs. */
+	nbounds = list_length(st->bound_strategies);
+	i = 0;
+	foreach(la, fsplan->fdw_exprs)
+	{
+		ExprState  *es = ExecInitExpr((Expr *) lfirst(la), &node->ss.ps);
+
+		if (i++ < nbounds)
+			st->bound_states = lappend(st->bound_states, es);
+		else
+			st->hash_state = es;
+	}
+
+	/* Decoder for the needed columns. */
+	desc = RelationGetDescr(st->rel);
+	all = EwTableFields(st->opts.table, &nall);
+	st->dec.servername = st->server->servername;
+	st->dec.relname = RelationGetRelationName(st->rel);
+	st->dec.cols = palloc0(sizeof(EwColumn) * Max(1, list_length(attnos)));
+	forboth(la, attnos, lf, fieldidx)
+	{
+		int			attno = lfirst_int(la);
+		const EwField *f = &all[lfirst_int(lf)];
+
+		EwInitColumn(&st->dec.cols[st->dec.ncols++],
+					 TupleDescAttr(desc, attno - 1), f, attno - 1);
+		if (f->source == EW_SRC_VALUE_USD)
+			need_prices = true;
+	}
+
+	st->batch_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										  "ethwhale_fdw batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										"ethwhale_fdw row",
+										ALLOCSET_DEFAULT_SIZES);
+	if (need_prices && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		st->dec.prices = EwLoadPrices(estate->es_query_cxt);
+	st->cur_block = -1;
+}
+
+/*
+ * eval_int64
+ *		Evaluate a bound expression; false when it is NULL.
+ */
+static bool
+eval_int64(ExprState *es, ExprContext *econtext, Oid type, int64 *v)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(es, econtext, &isnull);
+
+	if (isnull)
+		return false;
+	switch (type)
+	{
+		case INT2OID:
+			*v = DatumGetInt16(d);
+			break;
+		case INT4OID:
+			*v = DatumGetInt32(d);
+			break;
+		default:
+			*v = DatumGetInt64(d);
+			break;
+	}
+	return true;
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * collect_set
+ *		The sorted, distinct, non-negative elements of an integer array
+ *		within [lo, hi], intersected with *set if there is one already.
+ */
+static void
+collect_set(Datum arraydatum, int64 lo, int64 hi, int64 **set, int *nset)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(arraydatum);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems,
+				i,
+				n = 0;
+	int64	   *vals;
+
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign,
+					  &elems, &nulls, &nelems);
+	vals = palloc(sizeof(int64) * Max(1, nelems));
+	for (i = 0; i < nelems; i++)
+	{
+		int64		v;
+
+		if (nulls[i])
+			continue;
+		v = elemtype == INT2OID ? DatumGetInt16(elems[i]) :
+			elemtype == INT4OID ? DatumGetInt32(elems[i]) : DatumGetInt64(elems[i]);
+		if (v < lo || v > hi)
+			continue;
+		if (*set != NULL)
+		{
+			/* keep only what the earlier set has too */
+			if (bsearch(&v, *set, *nset, sizeof(int64), cmp_int64) == NULL)
+				continue;
+		}
+		vals[n++] = v;
+	}
+	qsort(vals, n, sizeof(int64), cmp_int64);
+	if (n > 1)
+	{
+		int			j = 0;
+
+		for (i = 1; i < n; i++)
+			if (vals[i] != vals[j])
+				vals[++j] = vals[i];
+		n = j + 1;
+	}
+	*set = vals;
+	*nset = n;
+}
+
+/*
+ * start_scan
+ *		Evaluate the bounds and turn them into the list of block ranges to
+ *		read.  A NULL bound matches nothing.
+ */
+static void
+start_scan(EwScanState *st, ExprContext *econtext)
+{
+	int64		lo = 0,
+				hi = PG_INT64_MAX;
+	bool		have_hi = false;
+	int64	   *set = NULL;
+	int			nset = 0;
+	bool		have_set = false;
+	bool		empty = false;
+	ListCell   *le,
+			   *ls;
+	MemoryContext oldcxt;
+
+	st->started = true;
+	st->exhausted = false;
+	st->nranges = 0;
+	st->cur_range = 0;
+	st->chunk = st->opts.batch_blocks;
+
+	if (st->mode == EW_MODE_HASH)
+		return;
+
+	oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_query_memory);
+
+	/* Scalar bounds first, so the sets can be clipped by them. */
+	forboth(le, st->bound_states, ls, st->bound_strategies)
+	{
+		ExprState  *es = (ExprState *) lfirst(le);
+		int			s = lfirst_int(ls);
+		int64		v;
+
+		if (s == EW_STRATEGY_IN)
+			continue;
+		if (!eval_int64(es, econtext, exprType((Node *) es->expr), &v))
+		{
+			empty = true;
+			continue;
+		}
+		switch (s)
+		{
+			case BTLessStrategyNumber:
+				if (v <= 0)
+					empty = true;
+				else
+					hi = Min(hi, v - 1);
+				have_hi = true;
+				break;
+			case BTLessEqualStrategyNumber:
+				hi = Min(hi, v);
+				have_hi = true;
+				break;
+			case BTEqualStrategyNumber:
+				lo = Max(lo, v);
+				hi = Min(hi, v);
+				have_hi = true;
+				break;
+			case BTGreaterEqualStrategyNumber:
+				lo = Max(lo, v);
+				break;
+			case BTGreaterStrategyNumber:
+				if (v == PG_INT64_MAX)
+					empty = true;
+				else
+					lo = Max(lo, v + 1);
+				break;
+		}
+	}
+	forboth(le, st->bound_states, ls, st->bound_strategies)
+	{
+		ExprState  *es = (ExprState *) lfirst(le);
+		bool		isnull;
+		Datum		d;
+
+		if (lfirst_int(ls) != EW_STRATEGY_IN)
+			continue;
+		d = ExecEvalExpr(es, econtext, &isnull);
+		if (isnull)
+		{
+			empty = true;
+			continue;
+		}
+		collect_set(d, lo, hi, have_set ? &set : (set = NULL, &set), &nset);
+		have_set = true;
+	}
+	if (hi < 0 || lo > hi)
+		empty = true;
+
+	if (!empty && (st->mode == EW_MODE_BACKWARD || !have_hi) && !have_set)
+	{
+		int64		head = fetch_head(st);
+
+		if (head < 0)
+			empty = true;
+		hi = Min(hi, head);
+		if (lo > hi)
+			empty = true;
+	}
+
+	if (empty)
+		st->nranges = 0;
+	else if (have_set)
+	{
+		int			i;
+
+		/* consecutive blocks become one range */
+		st->ranges = palloc(sizeof(EwRange) * Max(1, nset));
+		for (i = 0; i < nset; i++)
+		{
+			if (st->nranges > 0 && st->ranges[st->nranges - 1].hi + 1 == set[i])
+				st->ranges[st->nranges - 1].hi = set[i];
+			else
+			{
+				st->ranges[st->nranges].lo = set[i];
+				st->ranges[st->nranges].hi = set[i];
+				st->nranges++;
+			}
+		}
+	}
+	else
+	{
+		st->ranges = palloc(sizeof(EwRange));
+		st->ranges[0].lo = lo;
+		st->ranges[0].hi = hi;
+		st->nranges = 1;
+	}
+	if (st->nranges > 0)
+		st->next_block = st->mode == EW_MODE_BACKWARD ?
+			st->ranges[0].hi : st->ranges[0].lo;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * backoff
+ *		Wait before a retry, interruptibly: Retry-After when the node gave
+ *		one (at most 30 s), else 200 ms doubling per attempt up to 5 s.
+ */
+static void
+backoff(int attempt, long retry_after_s)
+{
+	long		ms;
+
+	if (retry_after_s >= 0)
+		ms = Min(retry_after_s, 30) * 1000L;
+	else
+		ms = Min(5000L, 200L << Min(attempt - 1, 5));
+	while (ms > 0)
+	{
+		long		step = Min(ms, 100L);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 step, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		ms -= step;
+	}
+}
+
+/*
+ * body_excerpt
+ *		The start of an answer body as printable text, for error details.
+ */
+static char *
+body_excerpt(const EwResponse *resp)
+{
+	size_t		n = Min(resp->body_len, 200);
+	char	   *s = palloc(n + 4);
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) resp->body[i];
+
+		s[i] = (c >= 0x20 && c < 0x7f) ? (char) c : ' ';
+	}
+	if (resp->body_len > n)
+	{
+		memcpy(s + n, "...", 3);
+		n += 3;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * graphql_error_message
+ *		The message of the first element of an "errors" array.
+ */
+static const char *
+graphql_error_message(json_t *errors)
+{
+	json_t	   *first = json_array_get(errors, 0);
+	json_t	   *msg = first ? json_object_get(first, "message") : NULL;
+
+	return json_is_string(msg) ? json_string_value(msg) : "(no message)";
+}
+
+/*
+ * classify_response
+ *		Decide what one answer means.  On success returns EW_OK and sets
+ *		*data; otherwise fills reason (errmsg tail) and detail.
+ */
+static EwFailure
+classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
+				  StringInfo reason, StringInfo detail)
+{
+	json_t	   *root;
+	json_t	   *errors;
+	json_error_t jerr;
+
+	*data = NULL;
+	if (resp->too_large)
+	{
+		appendStringInfo(reason, "the answer exceeds max_response_mb (%d MB)",
+						 st->opts.max_response_mb);
+		return EW_FAIL_SHRINK;
+	}
+	if (resp->curl_code != CURLE_OK)
+	{
+		switch (resp->curl_code)
+		{
+			case CURLE_OPERATION_TIMEDOUT:
+				appendStringInfo(reason, "the request timed out after %d ms (timeout_ms)",
+								 st->opts.timeout_ms);
+				appendStringInfoString(detail, resp->errbuf);
+				return EW_FAIL_SHRINK;
+			case CURLE_COULDNT_CONNECT:
+			case CURLE_COULDNT_RESOLVE_HOST:
+				appendStringInfoString(reason, "could not connect");
+				break;
+			case CURLE_GOT_NOTHING:
+				appendStringInfoString(reason, "empty reply (the connection was closed)");
+				break;
+			case CURLE_PARTIAL_FILE:
+				appendStringInfoString(reason, "truncated answer (the connection closed early)");
+				break;
+			case CURLE_RECV_ERROR:
+				appendStringInfoString(reason, "could not receive the answer (connection reset)");
+				break;
+			default:
+				appendStringInfoString(reason, EwCurlStrerror(resp->curl_code));
+				break;
+		}
+		appendStringInfoString(detail, resp->errbuf[0] ? resp->errbuf :
+							   EwCurlStrerror(resp->curl_code));
+		return EW_FAIL_TRANSIENT;
+	}
+	if (resp->http_status == 429 || resp->http_status >= 500)
+	{
+		appendStringInfo(reason, "HTTP %ld", resp->http_status);
+		appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		return EW_FAIL_TRANSIENT;
+	}
+
+	root = EwParseJson(st->batch_cxt, resp->body, resp->body_len, &jerr);
+	if (root == NULL || !json_is_object(root))
+	{
+		if (resp->http_status != 200)
+		{
+			appendStringInfo(reason, "HTTP %ld", resp->http_status);
+			appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		}
+		else
+		{
+			appendStringInfoString(reason, "malformed JSON in the answer");
+			if (root == NULL)
+				appendStringInfo(detail, "%s at byte %d of %zu%s.", jerr.text,
+								 jerr.position, resp->body_len,
+								 jerr.position >= (int) resp->body_len ?
+								 " (the answer is truncated)" : "");
+			else
+				appendStringInfoString(detail, "The answer is not a JSON object.");
+		}
+		return EW_FAIL_FATAL;
+	}
+	errors = json_object_get(root, "errors");
+	if (json_is_array(errors) && json_array_size(errors) > 0)
+	{
+		const char *msg = graphql_error_message(errors);
+
+		if (strcmp(msg, "request timed out") == 0)
+		{
+			appendStringInfoString(reason, "the node reported \"request timed out\"");
+			appendStringInfoString(detail, "Geth stops a GraphQL request at its HTTP write timeout.");
+			return EW_FAIL_SHRINK;
+		}
+		appendStringInfo(reason, "GraphQL error: %s", msg);
+		if (json_array_size(errors) > 1)
+			appendStringInfo(detail, "%zu errors; the first is shown.",
+							 json_array_size(errors));
+		return EW_FAIL_FATAL;
+	}
+	if (resp->http_status != 200)
+	{
+		appendStringInfo(reason, "HTTP %ld", resp->http_status);
+		appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		return EW_FAIL_FATAL;
+	}
+	*data = json_object_get(root, "data");
+	if (!json_is_object(*data))
+	{
+		appendStringInfoString(reason, "the answer has no \"data\" object");
+		appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		return EW_FAIL_FATAL;
+	}
+	return EW_OK;
+}
+
+/*
+ * request_data
+ *		POST body and return the answer's "data" object, retrying transient
+ *		failures up to max_retries (shared with the caller through *attempt).
+ *		When can_shrink and the failure is a time-out or an oversize answer,
+ *		returns NULL with *shrink set so the caller asks for fewer blocks.
+ *		Any other failure is raised as an ERROR naming the server and what.
+ */
+static json_t *
+request_data(EwScanState *st, const char *body, const char *what,
+			 bool can_shrink, int *attempt, bool *shrink)
+{
+	*shrink = false;
+	for (;;)
+	{
+		EwResponse	resp;
+		EwFailure	f;
+		json_t	   *data;
+		StringInfoData reason,
+					detail;
+
+		CHECK_FOR_INTERRUPTS();
+		if (st->conn == NULL)
+			st->conn = EwGetConnection(st->server, &st->opts);
+		EwPost(st->conn, body, strlen(body), &st->opts, &resp);
+		st->stats.requests++;
+		st->stats.bytes += resp.body_len;
+
+		initStringInfo(&reason);
+		initStringInfo(&detail);
+		f = classify_response(st, &resp, &data, &reason, &detail);
+		if (f == EW_OK)
+			return data;
+
+		if (f != EW_FAIL_FATAL && *attempt < st->opts.max_retries)
+		{
+			(*attempt)++;
+			st->stats.retries++;
+			elog(DEBUG1, "ethwhale_fdw: %s from server \"%s\" for %s; retry %d of %d",
+				 reason.data, st->server->servername, what, *attempt,
+				 st->opts.max_retries);
+			backoff(*attempt, resp.retry_after_s);
+			if (f == EW_FAIL_SHRINK && can_shrink)
+			{
+				*shrink = true;
+				return NULL;
+			}
+			continue;
+		}
+		ereport(ERROR,
+				(errcode(f == EW_FAIL_FATAL ? ERRCODE_FDW_INVALID_DATA_TYPE :
+						 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not read %s from server \"%s\": %s",
+						what, st->server->servername, reason.data),
+				 detail.len > 0 ? errdetail("%s%s", detail.data,
+											*attempt > 0 ? psprintf(" (%d attempts)", *attempt + 1) : "") :
+				 (*attempt > 0 ? errdetail("Gave up after %d attempts (max_retries = %d).",
+										   *attempt + 1, st->opts.max_retries) : 0),
+				 f == EW_FAIL_SHRINK ?
+				 errhint("Lower batch_blocks, or raise timeout_ms or max_response_mb, with ALTER SERVER %s OPTIONS (SET ...).",
+						 quote_identifier(st->server->servername)) :
+				 f == EW_FAIL_TRANSIENT ?
+				 errhint("Check that the node is running and that endpoint is its /graphql URL; max_retries sets how often a request is retried.") :
+				 errhint("Check that endpoint points at a GraphQL (EIP-1767) node such as geth --http --graphql.")));
+	}
+}
+
+/*
+ * fetch_head
+ *		The node's newest block number.
+ */
+static int64
+fetch_head(EwScanState *st)
+{
+	static const char body[] = "{\"query\":\"{ block { number } }\"}";
+	int			attempt = 0;
+	bool		shrink;
+	json_t	   *data;
+	json_t	   *block;
+	uint64		v;
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+
+	data = request_data(st, body, "the head block", false, &attempt, &shrink);
+	block = json_object_get(data, "block");
+	if (!json_is_object(block) ||
+		!EwJsonGetUint64(json_object_get(block, "number"), &v) ||
+		v > (uint64) PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("could not read the head block number from server \"%s\"",
+						st->server->servername),
+				 errdetail("Answer: %s", EwJsonExcerpt(data))));
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(st->batch_cxt);
+	return (int64) v;
+}
+
+/*
+ * fetch_hash
+ *		Hash mode: the one transaction, or nothing.
+ */
+static void
+fetch_hash(EwScanState *st, ExprContext *econtext)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(st->hash_state, econtext, &isnull);
+	char	   *hash;
+	char	   *body;
+	char	   *what;
+	json_t	   *data;
+	json_t	   *tx;
+	int			attempt = 0;
+	bool		shrink;
+	MemoryContext oldcxt;
+
+	st->exhausted = true;
+	if (isnull)
+		return;
+	hash = TextDatumGetCString(d);
+	/* Hashes are stored lowercase: anything else cannot be equal. */
+	if (strlen(hash) != 66 || hash[0] != '0' || hash[1] != 'x' ||
+		strspn(hash + 2, "0123456789abcdef") != 64)
+		return;
+
+	oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+	body = psprintf("{\"query\":%s,\"variables\":{\"hash\":\"%s\"}}",
+					st->query_json, hash);
+	what = psprintf("transaction %s", hash);
+	data = request_data(st, body, what, false, &attempt, &shrink);
+	MemoryContextSwitchTo(oldcxt);
+	tx = json_object_get(data, "transaction");
+	if (!json_is_object(tx))
+		return;					/* unknown hash */
+	if (!json_is_object(json_object_get(tx, "block")))
+		return;					/* pending: not in a block yet */
+	st->hash_tx = tx;
+}
+
+/*
+ * fetch_next_chunk
+ *		Request the next chunk of blocks; false when the ranges are done.
+ *		A time-out or oversize answer halves the chunk and asks again.
+ */
+static bool
+fetch_next_chunk(EwScanState *st)
+{
+	int			attempt = 0;
+
+	MemoryContextReset(st->batch_cxt);
+	st->blocks = NULL;
+	st->txs = NULL;
+
+	while (st->cur_range < st->nranges)
+	{
+		EwRange    *r = &st->ranges[st->cur_range];
+		int64		from,
+					to;
+		char	   *body;
+		char	   *what;
+		json_t	   *data;
+		json_t	   *blocks;
+		bool		shrink;
+		size_t		i;
+		MemoryContext oldcxt;
+
+		if (st->mode == EW_MODE_BACKWARD)
+		{
+			if (st->next_block < r->lo)
+			{
+				st->cur_range++;
+				continue;
+			}
+			to = st->next_block;
+			from = Max(r->lo, to - st->chunk + 1);
+		}
+		else
+		{
+			if (st->next_block > r->hi)
+			{
+				if (++st->cur_range < st->nranges)
+					st->next_block = st->ranges[st->cur_range].lo;
+				continue;
+			}
+			from = st->next_block;
+			to = Min(r->hi, from + st->chunk - 1);
+		}
+
+		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+		body = psprintf("{\"query\":%s,\"variables\":{\"from\":" INT64_FORMAT ",\"to\":" INT64_FORMAT "}}",
+						st->query_json, from, to);
+		what = psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, from, to);
+		data = request_data(st, body, what, to > from, &attempt, &shrink);
+		MemoryContextSwitchTo(oldcxt);
+		if (shrink)
+		{
+			st->chunk = Max(1, (int) ((to - from + 1) / 2));
+			MemoryContextReset(st->batch_cxt);
+			continue;
+		}
+
+		blocks = json_object_get(data, "blocks");
+		if (!json_is_array(blocks))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("could not read %s from server \"%s\": the answer has no \"blocks\" list",
+							what, st->server->servername),
+					 errdetail("Answer: %s", EwJsonExcerpt(data))));
+		/* The node must answer the blocks asked for, in order. */
+		for (i = 0; i < json_array_size(blocks); i++)
+		{
+			json_t	   *b = json_array_get(blocks, i);
+			uint64		n;
+
+			if (!json_is_object(b) ||
+				!EwJsonGetUint64(json_object_get(b, "number"), &n) ||
+				(int64) n < from || (int64) n > to ||
+				(i > 0 && (int64) n != st->cur_block + 1))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("server \"%s\" answered a block outside %s",
+								st->server->servername, what),
+						 errdetail("Element %zu of \"blocks\" is %s.", i, EwJsonExcerpt(b)),
+						 errhint("The node may not follow EIP-1767 as Geth serves it.")));
+			st->cur_block = (int64) n;
+		}
+		st->blocks = blocks;
+		st->backward = st->mode == EW_MODE_BACKWARD;
+		st->block_idx = 0;
+		st->blocks_read += json_array_size(blocks);
+
+		if (st->mode == EW_MODE_BACKWARD)
+			st->next_block = from - 1;
+		else
+			st->next_block = to + 1;
+		/* After a shrink, grow back towards batch_blocks. */
+		if (st->chunk < st->opts.batch_blocks)
+			st->chunk = Min(st->opts.batch_blocks, st->chunk * 2);
+
+		/*
+		 * A range beyond the head comes back short (Geth cuts "to" at the
+		 * head): nothing more to read in this range.
+		 */
+		if (st->mode == EW_MODE_RANGE &&
+			(json_array_size(blocks) == 0 ||
+			 st->cur_block < to))
+			st->next_block = r->hi + 1;
+
+		if (json_array_size(blocks) > 0)
+			return true;
+	}
+	st->exhausted = true;
+	return false;
+}
+
+/*
+ * current_block_obj
+ *		The block object at block_idx, in scan order.
+ */
+static json_t *
+current_block_obj(EwScanState *st)
+{
+	size_t		n = json_array_size(st->blocks);
+
+	return json_array_get(st->blocks, st->backward ? n - 1 - st->block_idx : st->block_idx);
+}
+
+/*
+ * next_row
+ *		Position on the next (block, transaction) pair; false at the end of
+ *		the scan.  *blk and *tx are set (tx NULL for eth_block and counts).
+ */
+static bool
+next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
+{
+	if (st->mode == EW_MODE_HASH)
+	{
+		if (!st->started)
+		{
+			start_scan(st, econtext);
+			fetch_hash(st, econtext);
+			if (st->hash_tx == NULL)
+				return false;
+			*tx = st->hash_tx;
+			*blk = json_object_get(st->hash_tx, "block");
+			st->hash_tx = NULL;
+			return true;
+		}
+		return false;
+	}
+
+	if (!st->started)
+		start_scan(st, econtext);
+
+	for (;;)
+	{
+		json_t	   *b;
+
+		if (st->blocks == NULL || st->block_idx >= json_array_size(st->blocks))
+		{
+			if (st->exhausted || !fetch_next_chunk(st))
+				return false;
+			st->txs = NULL;
+			st->count_left = -1;
+		}
+		b = current_block_obj(st);
+		*blk = b;
+		{
+			uint64		n;
+
+			if (EwJsonGetUint64(json_object_get(b, "number"), &n))
+				st->cur_block = (int64) n;
+		}
+
+		if (st->opts.table == EW_TABLE_BLOCK)
+		{
+			st->block_idx++;
+			*tx = NULL;
+			return true;
+		}
+
+		if (st->count_only)
+		{
+			if (st->count_left < 0)
+			{
+				uint64		c;
+				json_t	   *jc = json_object_get(b, "transactionCount");
+
+				if (!EwJsonGetUint64(jc, &c))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+							 errmsg("unexpected value for field \"transactionCount\" in the answer of server \"%s\"",
+									st->server->servername),
+							 errdetail("Expected a hex number, got %s.", EwJsonExcerpt(jc))));
+				st->count_left = (int64) c;
+			}
+			if (st->count_left > 0)
+			{
+				st->count_left--;
+				*tx = NULL;
+				return true;
+			}
+		}
+		else
+		{
+			if (st->txs == NULL)
+			{
+				st->txs = json_object_get(b, "transactions");
+				st->tx_idx = 0;
+				if (!json_is_array(st->txs))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+							 errmsg("block " INT64_FORMAT " in the answer of server \"%s\" has no \"transactions\" list",
+									st->cur_block, st->server->servername)));
+			}
+			if (st->tx_idx < json_array_size(st->txs))
+			{
+				*tx = json_array_get(st->txs, st->tx_idx++);
+				return true;
+			}
+		}
+		/* this block is done */
+		st->block_idx++;
+		st->txs = NULL;
+		st->count_left = -1;
+	}
+}
+
+/*
+ * ethwhaleIterateForeignScan
+ *		Return the next row, fetching a new chunk when the current one is
+ *		used up.
+ */
+static TupleTableSlot *
+ethwhaleIterateForeignScan(ForeignScanState *node)
+{
+	EwScanState *st = (EwScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ErrorContextCallback errcb;
+	json_t	   *blk = NULL;
+	json_t	   *tx = NULL;
+	MemoryContext oldcxt;
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(slot);
+	MemoryContextReset(st->row_cxt);
+
+	errcb.callback = decode_error_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	if (!next_row(st, econtext, &blk, &tx))
+	{
+		error_context_stack = errcb.previous;
+		return slot;
+	}
+
+	oldcxt = MemoryContextSwitchTo(st->row_cxt);
+	memset(slot->tts_isnull, true, sizeof(bool) * natts);
+	EwDecodeRow(&st->dec, blk, tx, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(oldcxt);
+	error_context_stack = errcb.previous;
+
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
+/*
+ * ethwhaleReScanForeignScan
+ *		Start over: the bounds may depend on parameters that changed.
+ */
+static void
+ethwhaleReScanForeignScan(ForeignScanState *node)
+{
+	EwScanState *st = (EwScanState *) node->fdw_state;
+
+	MemoryContextReset(st->batch_cxt);
+	st->blocks = NULL;
+	st->txs = NULL;
+	st->hash_tx = NULL;
+	st->started = false;
+	st->exhausted = false;
+}
+
+/*
+ * ethwhaleEndForeignScan
+ *		Everything lives in the query's memory (jansson allocates with
+ *		palloc); the HTTP handle stays cached for the next query.
+ */
+static void
+ethwhaleEndForeignScan(ForeignScanState *node)
+{
+	/* Nothing to do. */
+}
+
+/*
+ * ethwhaleExplainForeignScan
+ *		Show the GraphQL document, the block bounds and, with ANALYZE, what
+ *		the scan sent and received.
+ */
+static void
+ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EwScanState *st = (EwScanState *) node->fdw_state;
+	List	   *strategies = (List *) list_nth(fsplan->fdw_private,
+											   FdwScanPrivateBoundStrategies);
+	EwScanMode	mode = (EwScanMode) intVal(list_nth(fsplan->fdw_private,
+													FdwScanPrivateMode));
+	StringInfoData bounds;
+	ListCell   *le,
+			   *ls;
+	static const char *const opnames[] = {"", "<", "<=", "=", ">=", ">"};
+
+	if (es->verbose)
+		ExplainPropertyText("Remote GraphQL",
+							strVal(list_nth(fsplan->fdw_private, FdwScanPrivateQuery)),
+							es);
+
+	initStringInfo(&bounds);
+	forboth(le, fsplan->fdw_exprs, ls, strategies)
+	{
+		int			s = lfirst_int(ls);
+		char	   *e = deparse_expression((Node *) lfirst(le), NIL, false, false);
+
+		appendStringInfo(&bounds, "%s%s %s%s%s", bounds.len ? " AND " : "",
+						 s == EW_STRATEGY_IN ? "= ANY" : opnames[s],
+						 s == EW_STRATEGY_IN ? "(" : "", e,
+						 s == EW_STRATEGY_IN ? ")" : "");
+	}
+	if (mode == EW_MODE_HASH)
+		ExplainPropertyText("Lookup", "transaction(hash:)", es);
+	else
+	{
+		if (mode == EW_MODE_BACKWARD)
+			appendStringInfo(&bounds, "%sdescending from %s", bounds.len ? ", " : "",
+							 bounds.len ? "the bound" : "the head");
+		else if (bounds.len == 0)
+			appendStringInfoString(&bounds, "none");
+		ExplainPropertyText("Block Bounds", bounds.data, es);
+	}
+
+	if (es->analyze && st != NULL)
+	{
+		ExplainPropertyInteger("Blocks Read", NULL, st->blocks_read, es);
+		ExplainPropertyInteger("Requests", NULL, st->stats.requests, es);
+		ExplainPropertyInteger("Bytes Received", NULL, st->stats.bytes, es);
+		ExplainPropertyInteger("Retries", NULL, st->stats.retries, es);
+		ExplainPropertyInteger("Rows Filtered in Wrapper", NULL, st->stats.rows_filtered, es);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * IMPORT FOREIGN SCHEMA
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * ethwhaleImportForeignSchema
+ *		IMPORT FOREIGN SCHEMA ethereum: one foreign table per table kind,
+ *		with the columns of the contract (SPEC.md).
+ */
+static List *
+ethwhaleImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	static const struct
+	{
+		const char *name;
+		EwTableKind kind;
+	}			tables[] = {
+		{"eth_block", EW_TABLE_BLOCK},
+		{"eth_tx", EW_TABLE_TX},
+	};
+	ForeignServer *server = GetForeignServer(serverOid);
+	List	   *commands = NIL;
+	int			t;
+
+	if (strcmp(stmt->remote_schema, "ethereum") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("remote schema \"%s\" does not exist on server \"%s\"",
+						stmt->remote_schema, server->servername),
+				 errhint("ethwhale_fdw serves one remote schema: IMPORT FOREIGN SCHEMA ethereum FROM SERVER %s INTO ...",
+						 quote_identifier(server->servername))));
+
+	for (t = 0; t < lengthof(tables); t++)
+	{
+		bool		listed = false;
+		ListCell   *lc;
+		StringInfoData buf;
+		int			n,
+					i;
+		const EwField *fields = EwTableFields(tables[t].kind, &n);
+
+		foreach(lc, stmt->table_list)
+			if (strcmp(((RangeVar *) lfirst(lc))->relname, tables[t].name) == 0)
+				listed = true;
+		if ((stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && !listed) ||
+			(stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT && listed))
+			continue;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (",
+						 quote_identifier(tables[t].name));
+		for (i = 0; i < n; i++)
+			appendStringInfo(&buf, "%s%s %s", i ? ", " : "",
+							 quote_identifier(fields[i].name), fields[i].sqltype);
+		appendStringInfo(&buf, ") SERVER %s OPTIONS (\"table\" %s)",
+						 quote_identifier(server->servername),
+						 quote_literal_cstr(EwTableKindName(tables[t].kind)));
+		commands = lappend(commands, buf.data);
+	}
+	return commands;
+}

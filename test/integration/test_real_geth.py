@@ -1,0 +1,438 @@
+"""ethwhale_fdw against a real Geth (go-ethereum 1.17.5) in dev mode.
+
+The module fixture starts `geth --dev --dev.period 1` in $EW_GETH_DATADIR with
+test/geth/start.sh, puts known transactions on the chain with test/geth/populate.py
+(ETH transfers of 0 wei up to 10^40 wei, two contract creations, and Transfer logs of a
+hand-assembled ERC-20-like token), and stops the node at the end with test/geth/stop.sh.
+
+  * test_graphql_*: what Geth's own GraphQL endpoint answers (the ground truth the wrapper
+    reads, and the facts the test server in test/geth-server imitates);
+  * test_fdw_*: the foreign tables over that endpoint, compared with Geth's JSON-RPC
+    (eth_getBlockByNumber) and with the manifest of what was sent.
+
+Skipped (loudly) when GETH_BIN is empty: test/geth/install.sh could not build geth and
+test/run prints the banner "*** REAL GETH TESTS SKIPPED: <reason> ***".
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import Control, to_int
+
+GETH_DIR = Path(__file__).resolve().parents[1] / "geth"
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+DEV_ACCOUNT = "0x71562b71999873db5b286df957af199ec94617f7"
+
+decimal.getcontext().prec = 100
+
+
+# --------------------------------------------------------------------------
+# the node
+
+
+@dataclass
+class Geth:
+    url: str          # JSON-RPC
+    graphql: str      # url + /graphql
+    datadir: Path
+    manifest: dict
+
+    @property
+    def lo(self) -> int:
+        return self.manifest["first_block"]
+
+    @property
+    def hi(self) -> int:
+        return self.manifest["last_block"]
+
+    def rpc(self, method: str, *params):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                           "params": list(params)}).encode()
+        req = urllib.request.Request(self.url, data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            ans = json.loads(r.read())
+        assert "error" not in ans, (method, params, ans)
+        return ans["result"]
+
+    def gql(self, query: str, variables: dict | None = None, headers: dict | None = None):
+        """POST to /graphql; returns (HTTP status, parsed JSON body or text)."""
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        req = urllib.request.Request(self.graphql, data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw, status = r.read(), r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def gql_ok(self, query: str, variables: dict | None = None) -> dict:
+        status, body = self.gql(query, variables)
+        assert status == 200 and isinstance(body, dict) and not body.get("errors"), (status, body)
+        return body["data"]
+
+    def head(self) -> int:
+        return int(self.rpc("eth_blockNumber"), 16)
+
+    def rpc_block(self, n: int) -> dict:
+        b = self.rpc("eth_getBlockByNumber", hex(n), True)
+        assert b is not None, f"block {n} missing"
+        return b
+
+
+def _skip_loudly(reason: str):
+    msg = f"*** REAL GETH TESTS SKIPPED: {reason} ***"
+    print("\n" + msg, file=sys.stderr)
+    pytest.skip(msg)
+
+
+def _run(cmd: list[str], timeout: float, what: str) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{what} timed out after {timeout}s: {e.stderr or ''}")
+    if p.returncode != 0:
+        pytest.fail(f"{what} failed with exit {p.returncode}:\n{p.stderr[-3000:]}")
+    return p.stdout
+
+
+@pytest.fixture(scope="module")
+def geth():
+    geth_bin = os.environ.get("GETH_BIN", "")
+    if not geth_bin:
+        _skip_loudly("GETH_BIN is empty: test/geth/install.sh could not build geth "
+                     "(see the banner of test/run and test/results/geth-install.log)")
+    if not os.access(geth_bin, os.X_OK):
+        pytest.fail(f"GETH_BIN={geth_bin} is not an executable")
+    own_tmp = None
+    datadir = os.environ.get("EW_GETH_DATADIR", "")
+    if not datadir:
+        own_tmp = tempfile.mkdtemp(prefix="ew-geth-")
+        datadir = own_tmp
+    datadir = Path(datadir)
+    datadir.mkdir(parents=True, exist_ok=True)
+    env_bin = {**os.environ, "GETH_BIN": geth_bin}
+    try:
+        p = subprocess.run([str(GETH_DIR / "start.sh"), str(datadir)], capture_output=True,
+                           text=True, timeout=120, env=env_bin)
+        if p.returncode != 0:
+            pytest.fail(f"test/geth/start.sh failed with exit {p.returncode}:\n{p.stderr[-3000:]}")
+        url = p.stdout.strip().splitlines()[-1]
+        manifest_file = datadir / "manifest.json"
+        _run([sys.executable, str(GETH_DIR / "populate.py"), url, "--out", str(manifest_file)],
+             180, "test/geth/populate.py")
+        manifest = json.loads(manifest_file.read_text())
+        node = Geth(url=url, graphql=url + "/graphql", datadir=datadir, manifest=manifest)
+        # A couple of blocks past the last transaction, so that nothing under test is the head.
+        deadline = time.monotonic() + 30
+        while node.head() < node.hi + 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        yield node
+    finally:
+        subprocess.run([str(GETH_DIR / "stop.sh"), str(datadir)], capture_output=True,
+                       timeout=60)
+        if own_tmp:
+            shutil.rmtree(own_tmp, ignore_errors=True)
+
+
+def tx_by_kind(geth: Geth, kind: str) -> list[dict]:
+    return [t for t in geth.manifest["transactions"] if t["kind"] == kind]
+
+
+def pad_topic(address: str) -> str:
+    return "0x" + address[2:].rjust(64, "0")
+
+
+# --------------------------------------------------------------------------
+# (a) Geth's GraphQL endpoint itself
+
+TX_QUERY = """
+query ($h: Bytes32!) {
+  transaction(hash: $h) {
+    hash index value inputData
+    from { address } to { address }
+    block { number hash }
+    status createdContract { address }
+  }
+}"""
+
+BLOCKS_QUERY = """
+query ($from: Long!, $to: Long!) {
+  blocks(from: $from, to: $to) {
+    number hash parent { hash } miner { address } timestamp gasUsed gasLimit baseFeePerGas
+    transactionCount
+    transactions { hash index from { address } to { address } value }
+  }
+}"""
+
+
+def test_populate_manifest(geth):
+    m = geth.manifest
+    assert m["account"] == DEV_ACCOUNT
+    assert m["chain_id"] == 1337
+    kinds = [t["kind"] for t in m["transactions"]]
+    assert kinds.count("create") == 1 and kinds.count("token_deploy") == 1
+    assert kinds.count("transfer") >= 5 and kinds.count("token_transfer") == 3
+    values = {int(t["value"]) for t in m["transactions"]}
+    assert {0, 1, 1000 * 10**18, 12345678901234567890123, 10**40} <= values
+    # several transactions share a block
+    blocks = [t["block"] for t in m["transactions"]]
+    assert len(set(blocks)) < len(blocks)
+
+
+def test_graphql_transaction_by_hash(geth):
+    for t in geth.manifest["transactions"]:
+        d = geth.gql_ok(TX_QUERY, {"h": t["hash"]})["transaction"]
+        assert d is not None, t
+        assert d["hash"] == t["hash"]
+        assert d["from"]["address"] == t["from"]
+        assert (d["to"] or {}).get("address") == t["to"]
+        # BigInt and Long come back as "0x…" hex strings
+        assert isinstance(d["value"], str) and d["value"].startswith("0x"), d
+        assert to_int(d["value"]) == int(t["value"])
+        assert isinstance(d["block"]["number"], str) and d["block"]["number"].startswith("0x"), d
+        assert to_int(d["block"]["number"]) == t["block"]
+        assert d["block"]["hash"] == t["block_hash"]
+        assert to_int(d["index"]) == t["index"]
+        assert to_int(d["status"]) == 1
+        assert (d["createdContract"] or {}).get("address") == t["contract"]
+        assert d["inputData"] == t["input"]
+    # plain transfers have empty input, "0x"
+    plain = tx_by_kind(geth, "transfer")[0]
+    assert geth.gql_ok(TX_QUERY, {"h": plain["hash"]})["transaction"]["inputData"] == "0x"
+
+
+def test_graphql_unknown_transaction_is_null(geth):
+    d = geth.gql_ok(TX_QUERY, {"h": "0x" + "ab" * 32})
+    assert d == {"transaction": None}
+
+
+def test_graphql_blocks_range(geth):
+    lo, hi = geth.lo, geth.hi
+    blocks = geth.gql_ok(BLOCKS_QUERY, {"from": lo, "to": hi})["blocks"]
+    assert [to_int(b["number"]) for b in blocks] == list(range(lo, hi + 1))
+    seen = {}
+    for b in blocks:
+        assert to_int(b["transactionCount"]) == len(b["transactions"])
+        for i, tx in enumerate(b["transactions"]):
+            assert to_int(tx["index"]) == i
+            seen[tx["hash"]] = (to_int(b["number"]), tx)
+    for t in geth.manifest["transactions"]:
+        assert t["hash"] in seen, t
+        n, tx = seen[t["hash"]]
+        assert n == t["block"]
+        assert tx["from"]["address"] == t["from"]
+        assert (tx["to"] or {}).get("address") == t["to"]
+        assert to_int(tx["value"]) == int(t["value"])
+    # the same range, with the bounds as hex strings and as decimal strings
+    for v in ({"from": hex(lo), "to": hex(hi)}, {"from": str(lo), "to": str(hi)}):
+        again = geth.gql_ok(BLOCKS_QUERY, v)["blocks"]
+        assert [b["hash"] for b in again] == [b["hash"] for b in blocks]
+
+
+def test_graphql_blocks_match_json_rpc(geth):
+    blocks = geth.gql_ok(BLOCKS_QUERY, {"from": geth.lo, "to": geth.hi})["blocks"]
+    for b in blocks:
+        r = geth.rpc_block(to_int(b["number"]))
+        assert b["hash"] == r["hash"]
+        assert b["parent"]["hash"] == r["parentHash"]
+        assert b["miner"]["address"] == r["miner"]
+        assert to_int(b["timestamp"]) == int(r["timestamp"], 16)
+        assert to_int(b["gasUsed"]) == int(r["gasUsed"], 16)
+        assert to_int(b["gasLimit"]) == int(r["gasLimit"], 16)
+        assert to_int(b["baseFeePerGas"]) == int(r["baseFeePerGas"], 16)
+        assert [(t["hash"], t["from"]["address"], (t["to"] or {}).get("address"),
+                 to_int(t["value"])) for t in b["transactions"]] == \
+               [(t["hash"], t["from"], t["to"], int(t["value"], 16)) for t in r["transactions"]]
+
+
+def test_graphql_transfer_logs(geth):
+    lo, hi = geth.lo, geth.hi
+    token = geth.manifest["token"]["address"]
+    q = """
+    query ($f: Long!, $t: Long!, $topics: [[Bytes32!]!], $addr: [Address!]) {
+      logs(filter: {fromBlock: $f, toBlock: $t, topics: $topics, addresses: $addr}) {
+        index account { address } topics data
+        transaction { hash block { number } }
+      }
+    }"""
+    want = [(tr["tx"], tr["block"], tr["log_index"], tr["token"], tr["from"], tr["to"],
+             int(tr["amount"])) for tr in geth.manifest["token_transfers"]]
+    assert len(want) == 3
+
+    def got(logs):
+        out = []
+        for lg in logs:
+            assert lg["topics"][0] == TRANSFER_TOPIC
+            out.append((lg["transaction"]["hash"], to_int(lg["transaction"]["block"]["number"]),
+                        to_int(lg["index"]), lg["account"]["address"],
+                        "0x" + lg["topics"][1][-40:], "0x" + lg["topics"][2][-40:],
+                        int(lg["data"], 16)))
+        return out
+
+    logs = geth.gql_ok(q, {"f": lo, "t": hi, "topics": [[TRANSFER_TOPIC]]})["logs"]
+    assert got(logs) == want
+    # the same by token address
+    logs = geth.gql_ok(q, {"f": lo, "t": hi, "addr": [token]})["logs"]
+    assert got(logs) == want
+    # topic positions: [] is a wildcard; topic2 = the recipient
+    to = geth.manifest["token_transfers"][1]["to"]
+    logs = geth.gql_ok(q, {"f": lo, "t": hi, "topics": [[TRANSFER_TOPIC], [], [pad_topic(to)]]})["logs"]
+    assert got(logs) == [w for w in want if w[5] == to]
+    # the amount 2^256-1 is data = 32 bytes of ff
+    assert any(w[6] == 2**256 - 1 for w in want)
+
+
+def test_graphql_head_edges(geth):
+    """Facts the wrapper relies on: missing blocks, ranges past the head."""
+    head = geth.head()
+    far = head + 1000
+    # a block that does not exist: null with HTTP 200
+    assert geth.gql_ok("query($n: Long!) { block(number: $n) { number } }", {"n": far}) == {"block": None}
+    # blocks(from beyond head) = []; to beyond head is cut at head
+    assert geth.gql_ok("query($a: Long!, $b: Long!) { blocks(from: $a, to: $b) { number } }",
+                       {"a": far, "b": far + 5}) == {"blocks": []}
+    got = geth.gql_ok("query($a: Long!, $b: Long!) { blocks(from: $a, to: $b) { number } }",
+                      {"a": head - 2, "b": far})["blocks"]
+    nums = [to_int(b["number"]) for b in got]
+    assert nums[:3] == [head - 2, head - 1, head] and nums == list(range(head - 2, head - 2 + len(nums)))
+    # to < from is an error, answered with HTTP 400
+    status, body = geth.gql("query($a: Long!, $b: Long!) { blocks(from: $a, to: $b) { number } }",
+                            {"a": 5, "b": 4})
+    assert status == 400 and body["errors"], (status, body)
+    # logs(toBlock beyond head) is an error
+    status, body = geth.gql("query($a: Long!, $b: Long!) { logs(filter: {fromBlock: $a, toBlock: $b}) { index } }",
+                            {"a": geth.lo, "b": far})
+    assert status == 400 and body["errors"], (status, body)
+
+
+def test_graphql_host_header(geth):
+    """--graphql.vhosts '*' (start.sh) accepts any Host; an IP always passes."""
+    q = "{ block { number } }"
+    for host in ("127.0.0.1", "localhost", "geth.example"):
+        status, body = geth.gql(q, headers={"Host": host})
+        assert status == 200 and to_int(body["data"]["block"]["number"]) >= geth.hi, (host, status, body)
+
+
+# --------------------------------------------------------------------------
+# (b) the foreign tables over the real node
+
+
+def rpc_txs(geth: Geth, lo: int, hi: int) -> list[tuple]:
+    out = []
+    for n in range(lo, hi + 1):
+        b = geth.rpc_block(n)
+        for t in b["transactions"]:
+            out.append((n, t["hash"], t["from"], t["to"], int(t["value"], 16)))
+    return out
+
+
+def test_fdw_tx_range_matches_json_rpc(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    lo, hi = geth.lo, geth.hi
+    rows = pg.execute(
+        f"SELECT block, hash, from_address, to_address, value FROM {f.t('eth_tx')} "
+        f"WHERE block BETWEEN %s AND %s ORDER BY block, tx_index", (lo, hi)).fetchall()
+    expected = rpc_txs(geth, lo, hi)
+    assert len(rows) == len(expected) == len(geth.manifest["transactions"])
+    for got, want in zip(rows, expected):
+        assert got[:4] == want[:4]
+        assert isinstance(got[4], Decimal) and got[4] == want[4], (got, want)
+    by_hash = {r[1]: r for r in rows}
+    for t in geth.manifest["transactions"]:
+        r = by_hash[t["hash"]]
+        assert (r[0], r[2], r[3], r[4]) == (t["block"], t["from"], t["to"], Decimal(t["value"]))
+    # contract creations have a NULL to_address
+    creations = [t["hash"] for t in geth.manifest["transactions"] if t["contract"]]
+    assert len(creations) == 2
+    assert all(by_hash[h][3] is None for h in creations)
+
+
+def test_fdw_tx_count_and_sum(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    lo, hi = geth.lo, geth.hi
+    n, total = pg.execute(
+        f"SELECT count(*), sum(value) FROM {f.t('eth_tx')} WHERE block BETWEEN %s AND %s",
+        (lo, hi)).fetchone()
+    expected = rpc_txs(geth, lo, hi)
+    assert n == len(expected)
+    assert total == sum(e[4] for e in expected)
+
+
+def test_fdw_block_matches_json_rpc(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    lo, hi = geth.lo - 1, geth.hi + 1
+    rows = pg.execute(
+        f"SELECT number, hash, parent_hash, miner FROM {f.t('eth_block')} "
+        f"WHERE number BETWEEN %s AND %s ORDER BY number", (lo, hi)).fetchall()
+    expected = []
+    for n in range(lo, hi + 1):
+        b = geth.rpc_block(n)
+        expected.append((n, b["hash"], b["parentHash"], b["miner"]))
+    assert rows == expected
+    assert all(r[3] == DEV_ACCOUNT for r in rows)
+
+
+def test_fdw_block_other_columns(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    lo, hi = geth.lo, geth.hi
+    rows = pg.execute(
+        f"SELECT number, timestamp, gas_used, gas_limit, base_fee_per_gas, tx_count "
+        f"FROM {f.t('eth_block')} WHERE number BETWEEN %s AND %s ORDER BY number",
+        (lo, hi)).fetchall()
+    expected = []
+    for n in range(lo, hi + 1):
+        b = geth.rpc_block(n)
+        expected.append((n, datetime.fromtimestamp(int(b["timestamp"], 16), timezone.utc),
+                         int(b["gasUsed"], 16), int(b["gasLimit"], 16),
+                         int(b["baseFeePerGas"], 16), len(b["transactions"])))
+    assert rows == expected
+
+
+def test_fdw_hash_lookup(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    for t in geth.manifest["transactions"]:
+        rows = pg.execute(
+            f"SELECT block, hash, from_address, to_address, value FROM {f.t('eth_tx')} "
+            f"WHERE hash = %s", (t["hash"],)).fetchall()
+        assert rows == [(t["block"], t["hash"], t["from"], t["to"], Decimal(t["value"]))], t
+    rows = pg.execute(f"SELECT * FROM {f.t('eth_tx')} WHERE hash = %s",
+                      ("0x" + "ab" * 32,)).fetchall()
+    assert rows == []
+
+
+def test_fdw_value_eth_exact(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    want = {
+        12345678901234567890123: Decimal("12345.678901234567890123"),
+        1000 * 10**18: Decimal(1000),
+        1: Decimal("0.000000000000000001"),
+        10**40: Decimal(10**22),
+    }
+    by_value = {int(t["value"]): t for t in tx_by_kind(geth, "transfer")}
+    for wei, eth in want.items():
+        t = by_value[wei]
+        row = pg.execute(f"SELECT value, value_eth FROM {f.t('eth_tx')} WHERE hash = %s",
+                         (t["hash"],)).fetchone()
+        assert row[0] == wei and row[1] == eth, (row, wei, eth)
