@@ -100,6 +100,7 @@ typedef struct EwRelInfo
 	List	   *fields;			/* ... and their field index */
 	bool		count_only;
 	PathKey    *desc_pathkey;	/* ORDER BY block DESC of a LIMIT query */
+	List	   *other_conds;	/* RestrictInfos not used as bounds */
 } EwRelInfo;
 
 /* A range of block numbers, both ends included. */
@@ -455,8 +456,13 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			continue;
 		}
 		if (info->hash_attno != InvalidAttrNumber && info->hash_expr == NULL)
+		{
 			info->hash_expr = EwClassifyHashEq(ri->clause, baserel->relid,
 											   info->hash_attno);
+			if (info->hash_expr != NULL)
+				continue;
+		}
+		info->other_conds = lappend(info->other_conds, ri);
 	}
 
 	/* Columns needed by the output and by the local filters. */
@@ -514,8 +520,9 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		blocks = estimate_blocks(root, info);
 	baserel->tuples = info->hash_expr != NULL ? 1 :
 		info->opts.table == EW_TABLE_BLOCK ? blocks : blocks * EW_TXS_PER_BLOCK;
+	/* The bounds are in the estimate already: apply only the rest. */
 	baserel->rows = clamp_row_est(baserel->tuples *
-								  clauselist_selectivity(root, baserel->baserestrictinfo,
+								  clauselist_selectivity(root, info->other_conds,
 														 0, JOIN_INNER, NULL));
 }
 
@@ -1003,7 +1010,9 @@ body_excerpt(const EwResponse *resp)
 
 		s[i] = (c >= 0x20 && c < 0x7f) ? (char) c : ' ';
 	}
-	if (resp->body_len > n)
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	if (resp->body_len > Min(resp->body_len, 200))
 	{
 		memcpy(s + n, "...", 3);
 		n += 3;
@@ -1052,7 +1061,7 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 			case CURLE_OPERATION_TIMEDOUT:
 				appendStringInfo(reason, "the request timed out after %d ms (timeout_ms)",
 								 st->opts.timeout_ms);
-				appendStringInfoString(detail, resp->errbuf);
+				appendStringInfo(detail, "%s.", resp->errbuf);
 				return EW_FAIL_SHRINK;
 			case CURLE_COULDNT_CONNECT:
 			case CURLE_COULDNT_RESOLVE_HOST:
@@ -1071,14 +1080,14 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 				appendStringInfoString(reason, EwCurlStrerror(resp->curl_code));
 				break;
 		}
-		appendStringInfoString(detail, resp->errbuf[0] ? resp->errbuf :
-							   EwCurlStrerror(resp->curl_code));
+		appendStringInfo(detail, "%s.", resp->errbuf[0] ? resp->errbuf :
+						 EwCurlStrerror(resp->curl_code));
 		return EW_FAIL_TRANSIENT;
 	}
 	if (resp->http_status == 429 || resp->http_status >= 500)
 	{
 		appendStringInfo(reason, "HTTP %ld", resp->http_status);
-		appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		appendStringInfo(detail, "Answer: \"%s\"", body_excerpt(resp));
 		return EW_FAIL_TRANSIENT;
 	}
 
@@ -1088,7 +1097,7 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 		if (resp->http_status != 200)
 		{
 			appendStringInfo(reason, "HTTP %ld", resp->http_status);
-			appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+			appendStringInfo(detail, "Answer: \"%s\"", body_excerpt(resp));
 		}
 		else
 		{
@@ -1123,14 +1132,14 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 	if (resp->http_status != 200)
 	{
 		appendStringInfo(reason, "HTTP %ld", resp->http_status);
-		appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		appendStringInfo(detail, "Answer: \"%s\"", body_excerpt(resp));
 		return EW_FAIL_FATAL;
 	}
 	*data = json_object_get(root, "data");
 	if (!json_is_object(*data))
 	{
 		appendStringInfoString(reason, "the answer has no \"data\" object");
-		appendStringInfo(detail, "Answer: %s", body_excerpt(resp));
+		appendStringInfo(detail, "Answer: \"%s\"", body_excerpt(resp));
 		return EW_FAIL_FATAL;
 	}
 	return EW_OK;
@@ -1185,15 +1194,16 @@ request_data(EwScanState *st, const char *body, const char *what,
 			}
 			continue;
 		}
+		if (*attempt > 0)
+			appendStringInfo(&detail, "%sTried %d times (max_retries = %d).",
+							 detail.len > 0 ? " " : "", *attempt + 1,
+							 st->opts.max_retries);
 		ereport(ERROR,
 				(errcode(f == EW_FAIL_FATAL ? ERRCODE_FDW_INVALID_DATA_TYPE :
 						 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 				 errmsg("could not read %s from server \"%s\": %s",
 						what, st->server->servername, reason.data),
-				 detail.len > 0 ? errdetail("%s%s", detail.data,
-											*attempt > 0 ? psprintf(" (%d attempts)", *attempt + 1) : "") :
-				 (*attempt > 0 ? errdetail("Gave up after %d attempts (max_retries = %d).",
-										   *attempt + 1, st->opts.max_retries) : 0),
+				 detail.len > 0 ? errdetail_internal("%s", detail.data) : 0,
 				 f == EW_FAIL_SHRINK ?
 				 errhint("Lower batch_blocks, or raise timeout_ms or max_response_mb, with ALTER SERVER %s OPTIONS (SET ...).",
 						 quote_identifier(st->server->servername)) :
