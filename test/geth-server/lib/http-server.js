@@ -737,8 +737,13 @@ class GethServer {
       switch (path) {
         case '/control/health':
           return this.sendJSON(res, 200, { ok: true, head: this.source.head() });
-        case '/control/chain':
-          return this.sendJSON(res, 200, this.source.facts());
+        case '/control/chain': {
+          const mu = process.memoryUsage();
+          const mb = (x) => Math.round(x / 1048576);
+          return this.sendJSON(res, 200, Object.assign(this.source.facts(), {
+            memory: { rssMB: mb(mu.rss), heapUsedMB: mb(mu.heapUsed), heapTotalMB: mb(mu.heapTotal) },
+          }));
+        }
         case '/control/log':
           if (m === 'GET') return this.sendJSON(res, 200, this.log.map(publicEntry));
           if (m === 'DELETE') {

@@ -17,13 +17,26 @@ function checkDeadline(ctx) {
   if (ctx && ctx.deadline && Date.now() > ctx.deadline) throw new TimeoutSignal('request timed out');
 }
 
+// A flat (sequential, one-byte) copy of an ASCII string. Strings built with
+// `+` are trees of ConsString nodes that take several times the memory of
+// their text; generated blocks hold hundreds of thousands of hashes, so the
+// strings they keep are flattened once when made (fewer bytes for the
+// garbage collector to copy and mark).
+const FLAT_SCRATCH = Buffer.allocUnsafe(64 * 1024);
+function flat(s) {
+  const n = s.length;
+  if (n > FLAT_SCRATCH.length) return Buffer.from(s, 'latin1').toString('latin1');
+  FLAT_SCRATCH.latin1Write(s, 0, n);
+  return FLAT_SCRATCH.latin1Slice(0, n);
+}
+
 // 0x + 40 hex -> 0x + 64 hex (address as a 32-byte topic)
 function addressTopic(addr) {
-  return '0x000000000000000000000000' + addr.slice(2);
+  return flat('0x000000000000000000000000' + addr.slice(2));
 }
 
 function uint256Hex(v) {
-  return '0x' + BigInt(v).toString(16).padStart(64, '0');
+  return flat('0x' + BigInt(v).toString(16).padStart(64, '0'));
 }
 
 // A list whose elements are produced on demand (get(i)), so that a request
@@ -106,6 +119,7 @@ module.exports = {
   ChainSource,
   LazyList,
   checkDeadline,
+  flat,
   addressTopic,
   uint256Hex,
   TRANSFER_TOPIC,

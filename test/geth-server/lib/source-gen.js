@@ -5,7 +5,7 @@
 // See README.md ("Generated chain") for the planted facts.
 
 const {
-  ChainSource, LazyList, checkDeadline, addressTopic, uint256Hex, TRANSFER_TOPIC,
+  ChainSource, LazyList, checkDeadline, flat, addressTopic, uint256Hex, TRANSFER_TOPIC,
   ZERO_HASH, ZERO_BLOOM, ZERO_NONCE, EMPTY_TRIE_ROOT, CONTRACT_CODE, GWEI,
 } = require('./source-base');
 const { filterLogs } = require('./resolvers');
@@ -92,7 +92,7 @@ function labelAddress(label) {
     h = fmix32(h + 0x9e3779b9 + i);
     s += hex32(h);
   }
-  return s;
+  return flat(s);
 }
 
 function ethToWei(eth) {
@@ -184,6 +184,7 @@ class GenSource extends ChainSource {
     this.forks = [];
     this.users = new Array(POPULATION);
     this.deposits = new Array(POPULATION);
+    this.topics = new Map();
     this.planted = new Map();
     for (const w of WHALES) this.planted.set(w, 'whale');
     this.planted.set(EXCHANGE_HOT, 'exchange-hot');
@@ -208,6 +209,7 @@ class GenSource extends ChainSource {
         h = fmix32(h + 0x9e3779b9 + k);
         a += hex32(h);
       }
+      a = flat(a);
       this.users[i] = a;
     }
     return a;
@@ -223,9 +225,20 @@ class GenSource extends ChainSource {
         h = fmix32(h + 0x7f4a7c15 + k);
         a += hex32(h);
       }
+      a = flat(a);
       this.deposits[i] = a;
     }
     return a;
+  }
+
+  // An address as a 32-byte log topic, cached (users recur in many logs).
+  topic(address) {
+    let t = this.topics.get(address);
+    if (t === undefined) {
+      t = addressTopic(address);
+      if (this.topics.size < 200000) this.topics.set(address, t);
+    }
+    return t;
   }
 
   pickUser(rng) {
@@ -245,7 +258,7 @@ class GenSource extends ChainSource {
   blockHash(n) {
     const hi = Math.floor(n / 4294967296);
     const rng = new Rng(this.seedHash ^ 0xb10c4, n >>> 0, hi ^ this.saltFor(n), 0x6a09e667);
-    return '0x' + rng.hex(24) + hex32(hi) + hex32(n >>> 0);
+    return flat('0x' + rng.hex(24) + hex32(hi) + hex32(n >>> 0));
   }
 
   baseFee(n) {
@@ -287,9 +300,9 @@ class GenSource extends ChainSource {
       hash: this.blockHash(n),
       parentHash: n === 0 ? ZERO_HASH : this.blockHash(n - 1),
       nonce: ZERO_NONCE,
-      transactionsRoot: '0x' + rng.hex(32),
-      stateRoot: '0x' + rng.hex(32),
-      receiptsRoot: '0x' + rng.hex(32),
+      transactionsRoot: flat('0x' + rng.hex(32)),
+      stateRoot: flat('0x' + rng.hex(32)),
+      receiptsRoot: flat('0x' + rng.hex(32)),
       miner: BUILDERS[rng.int(BUILDERS.length)],
       extraData: EXTRA_DATA,
       gasLimit: GAS_LIMIT,
@@ -297,7 +310,7 @@ class GenSource extends ChainSource {
       baseFee,
       timestamp: GENESIS_TIMESTAMP + BLOCK_TIME * n,
       logsBloom: ZERO_BLOOM,
-      mixHash: '0x' + rng.hex(32),
+      mixHash: flat('0x' + rng.hex(32)),
       difficulty: 0n,
       withdrawalsRoot: EMPTY_TRIE_ROOT,
       withdrawals: [],
@@ -332,7 +345,7 @@ class GenSource extends ChainSource {
           if (r < KIND_CDF[k][0]) { kind = KIND_CDF[k][1]; break; }
         }
       }
-      const tx = new GenTx(block, i, '0x' + rng.hex(24) + nHex + hex16(i));
+      const tx = new GenTx(block, i, flat('0x' + rng.hex(24) + nHex + hex16(i)));
       this.fillTx(tx, kind, rng, st);
       block.txs.push(tx);
     }
@@ -427,15 +440,20 @@ class GenSource extends ChainSource {
       case 'vault':
       case 'vaultBig': {
         const big = kind === 'vaultBig';
-        tx.from = big && rng.float() < 0.5 ? WHALES[rng.int(WHALES.length)] : this.user(this.pickUser(rng));
+        // Big (500-5,000 ETH) deposits come from the planted whales only:
+        // users never move more than 40 ETH. (The extra draw keeps the
+        // random stream, and so the rest of the chain, as it was.)
+        if (big) rng.float();
+        tx.from = big ? WHALES[rng.int(WHALES.length)] : this.user(this.pickUser(rng));
         tx.to = VAULT;
         tx.value = big ? ethToWei(rng.range(500, 5000)) : ethToWei(rng.logRange(0.1, 40));
         tx.input = SEL_DEPOSIT;
         tx.gas = 120000;
-        tx.nonce = userNonce();
+        const nonce = userNonce();
+        tx.nonce = big ? st.whaleNonce++ : nonce;
         gasUsed = 45000 + rng.int(35000);
         failable = !big;
-        this.addLog(tx, st, VAULT, [DEPOSIT_TOPIC, addressTopic(tx.from)], uint256Hex(tx.value));
+        this.addLog(tx, st, VAULT, [DEPOSIT_TOPIC, this.topic(tx.from)], uint256Hex(tx.value));
         break;
       }
       case 'erc20':
@@ -452,12 +470,12 @@ class GenSource extends ChainSource {
           : units(rng.logRange(tok.userMax / 1e5, tok.userMax), tok.decimals);
         tx.from = from;
         tx.to = tok.address;
-        tx.input = SEL_TRANSFER + addressTopic(to).slice(2) + uint256Hex(amount).slice(2);
+        tx.input = flat(SEL_TRANSFER + this.topic(to).slice(2) + uint256Hex(amount).slice(2));
         tx.gas = 80000;
         tx.nonce = whale ? st.whaleNonce++ : userNonce();
         gasUsed = 34000 + rng.int(18000);
         failable = !whale;
-        this.addLog(tx, st, tok.address, [TRANSFER_TOPIC, addressTopic(from), addressTopic(to)], uint256Hex(amount));
+        this.addLog(tx, st, tok.address, [TRANSFER_TOPIC, this.topic(from), this.topic(to)], uint256Hex(amount));
         break;
       }
       case 'swap': {
@@ -468,13 +486,13 @@ class GenSource extends ChainSource {
         const amtB = units(rng.logRange(b.userMax / 1e4, b.userMax), b.decimals);
         tx.from = user;
         tx.to = POOL;
-        tx.input = SEL_SWAP + uint256Hex(amtA).slice(2) + uint256Hex(amtB).slice(2);
+        tx.input = flat(SEL_SWAP + uint256Hex(amtA).slice(2) + uint256Hex(amtB).slice(2));
         tx.gas = 300000;
         tx.nonce = userNonce();
         gasUsed = 120000 + rng.int(60000);
         failable = true;
-        this.addLog(tx, st, a.address, [TRANSFER_TOPIC, addressTopic(user), addressTopic(POOL)], uint256Hex(amtA));
-        this.addLog(tx, st, b.address, [TRANSFER_TOPIC, addressTopic(POOL), addressTopic(user)], uint256Hex(amtB));
+        this.addLog(tx, st, a.address, [TRANSFER_TOPIC, this.topic(user), this.topic(POOL)], uint256Hex(amtA));
+        this.addLog(tx, st, b.address, [TRANSFER_TOPIC, this.topic(POOL), this.topic(user)], uint256Hex(amtB));
         break;
       }
       case 'nft': {
@@ -483,22 +501,22 @@ class GenSource extends ChainSource {
         const tokenId = BigInt(rng.int(10000));
         tx.from = from;
         tx.to = NFT;
-        tx.input = SEL_TRANSFER_FROM + addressTopic(from).slice(2) + addressTopic(to).slice(2) + uint256Hex(tokenId).slice(2);
+        tx.input = flat(SEL_TRANSFER_FROM + this.topic(from).slice(2) + this.topic(to).slice(2) + uint256Hex(tokenId).slice(2));
         tx.gas = 120000;
         tx.nonce = userNonce();
         gasUsed = 55000 + rng.int(30000);
         failable = true;
-        this.addLog(tx, st, NFT, [TRANSFER_TOPIC, addressTopic(from), addressTopic(to), uint256Hex(tokenId)], '0x');
+        this.addLog(tx, st, NFT, [TRANSFER_TOPIC, this.topic(from), this.topic(to), uint256Hex(tokenId)], '0x');
         break;
       }
       case 'create': {
         tx.from = this.user(this.pickUser(rng));
         tx.to = null;
-        tx.input = CREATE_PREFIX + rng.hex(32);
+        tx.input = flat(CREATE_PREFIX + rng.hex(32));
         tx.gas = 1500000;
         tx.nonce = userNonce();
         gasUsed = 400000 + rng.int(800000);
-        contractAddress = '0x' + CREATED_TAG + rng.hex(8) + hex16(rng.next() & 0xffff) + hex48(n) + hex16(tx.index);
+        contractAddress = flat('0x' + CREATED_TAG + rng.hex(8) + hex16(rng.next() & 0xffff) + hex48(n) + hex16(tx.index));
         if (rng.float() < 0.1) status = 0;
         break;
       }

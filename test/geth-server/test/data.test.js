@@ -52,6 +52,21 @@ describe('mainnet data', () => {
     }
   });
 
+  test('an unknown field in blocks(from,to) is rejected like Geth (HTTP 400, no data)', async () => {
+    const q = '{ blocks(from: "0x7a120", to: "0x7a12a") { number foo transactions { hash } } }';
+    const r = await srv.gql(q);
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.headers['content-type'], 'application/json');
+    assert.deepEqual(r.json, {
+      errors: [{ message: 'Cannot query field "foo" on type "Block".', locations: [{ line: 1, column: q.indexOf('foo') + 1 }] }],
+    });
+    // the same query without the unknown field answers the CSV rows
+    const ok = await srv.gql('{ blocks(from: "0x7a120", to: "0x7a12a") { number transactions { hash } } }');
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.data.blocks.length, 11);
+    assert.equal(ok.json.data.blocks[2].transactions.length, 2);
+  });
+
   test('hex serialisation of Long and BigInt, lowercase, empty bytes 0x', async () => {
     const r = await srv.gql('{ block(number: 500013) { number gasUsed transactions { value gasPrice nonce inputData to { address } } } }');
     assert.equal(r.status, 200);

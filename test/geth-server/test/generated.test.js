@@ -77,6 +77,7 @@ describe('generated chain', () => {
     assert.ok(usdx, 'a 6-decimals stablecoin');
     const vol = new Map();
     const counterparties = new Set();
+    const bigSenders = new Set();
     let whaleBig = 0; let creations = 0; let failed = 0; let erc20 = 0; let erc721 = 0; let vaultBig = 0; let failedWhale = 0;
     for (const b of r.json.data.blocks) {
       for (const t of b.transactions) {
@@ -94,6 +95,7 @@ describe('generated chain', () => {
         if (from === hot) counterparties.add(to);
         if (to === hot) counterparties.add(from);
         if (whales.has(from) && v >= 1000n * ETH) whaleBig++;
+        if (v > 40n * ETH) bigSenders.add(from);
         if (to === facts.contract.address && v >= 500n * ETH) vaultBig++;
         if (to === null) {
           creations++;
@@ -122,6 +124,10 @@ describe('generated chain', () => {
     assert.ok(erc721 >= 300, `erc721 ${erc721}`);
     assert.ok(vaultBig >= 10, `vault ${vaultBig}`);
     assert.ok(failedWhale >= 1, 'a failed whale-size transfer');
+    // users never move more than 40 ETH: larger transfers come from the
+    // planted whales and the exchange only
+    for (const a of bigSenders) assert.ok(whales.has(a) || a === hot, `${a} sent more than 40 ETH`);
+    assert.ok(bigSenders.has(hot));
     const hotVol = vol.get(hot);
     for (const w of whales) assert.ok(hotVol > (vol.get(w) || 0n), 'exchange moves more than any whale');
     assert.ok(counterparties.size > 3000, `exchange counterparties ${counterparties.size}`);

@@ -1,0 +1,95 @@
+"""The HTTP transport of a backend: one reused connection per server, no
+file descriptors or memory left behind by thousands of queries, failing or
+not (issue 3: "keep-alive, no fd leak across thousands of queries").
+
+The backend's open descriptors are counted in /proc, which test/run can read
+because the cluster runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+
+def backend_fds(pid: int) -> int:
+    d = Path(f"/proc/{pid}/fd")
+    if not d.is_dir():
+        pytest.skip("cannot see the backend's /proc entry (cluster on another machine?)")
+    try:
+        return len(os.listdir(d))
+    except PermissionError:
+        pytest.skip("not allowed to read the backend's /proc/PID/fd")
+
+
+def backend_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS line")
+
+
+def tcp_connections_to(pid: int, port: int) -> int:
+    """Established TCP connections of the backend to the given local port."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            remote_port = int(f[2].split(":")[1], 16)
+            if f[3] == "01" and remote_port == port and f[9] in inodes:
+                n += 1
+    return n
+
+
+def test_many_queries_reuse_one_connection(pg, make_fdw, gen_endpoint):
+    f = make_fdw(gen_endpoint, batch_blocks=5)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    port = int(gen_endpoint.split(":")[2].split("/")[0])
+    q = f"SELECT count(*) FROM {f.t('eth_block')} WHERE number BETWEEN %s AND %s"
+    pg.execute(q, (1, 20)).fetchone()
+    fds0 = backend_fds(pid)
+    rss0 = backend_rss_kb(pid)
+    for i in range(1000):
+        lo = 1 + (i * 7) % 1900
+        (n,) = pg.execute(q, (lo, lo + 9)).fetchone()
+        assert n == 10
+    assert backend_fds(pid) <= fds0, "the backend holds more descriptors after 1000 queries"
+    assert tcp_connections_to(pid, port) <= 1, "more than one connection to the node is open"
+    # 2000 requests; growth in the tens of MB would be a leak per request
+    assert backend_rss_kb(pid) - rss0 < 20_000
+
+
+def test_failing_queries_leak_no_descriptors(pg, make_fdw, fault_endpoint, control):
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    f = make_fdw(fault_endpoint, max_retries=0, batch_blocks=10)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    q = f"SELECT max(hash) FROM {f.t('eth_block')} WHERE number BETWEEN 100 AND 109"
+    pg.execute(q).fetchone()
+    fds0 = backend_fds(pid)
+    kinds = ["malformed", "truncated", "reset", "graphqlError", "status"]
+    try:
+        for i in range(200):
+            ctl.set_faults([{"match": {"query": r"\bblocks\s*\("}, "fault": kinds[i % len(kinds)],
+                             "status": 500}])
+            with pytest.raises(psycopg.Error):
+                pg.execute(q).fetchone()
+    finally:
+        ctl.clear_faults()
+    assert pg.execute(q).fetchone()[0] is not None
+    assert backend_fds(pid) <= fds0 + 1, "failing requests left descriptors open"
