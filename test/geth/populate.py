@@ -11,7 +11,8 @@ sends from its unlocked, prefunded dev account (eth_accounts[0], normally
   * the deployment of a tiny hand-assembled ERC-20-like token, and a few calls of its
     transfer(address,uint256) (selector 0xa9059cbb), each of which emits
     Transfer(address indexed from, address indexed to, uint256 value) with from = the caller
-    (it keeps no balances: it only logs, and returns true).
+    (it keeps no balances: it only logs, and returns true);
+  * one last transfer a few empty blocks later (so that empty blocks lie among them).
 
 It waits for every receipt, checks that each transaction succeeded and that the node reports
 what was sent, and writes a JSON manifest (stdout, or --out FILE):
@@ -54,6 +55,8 @@ TRANSFERS_B = [
     ("0xABcdEFABcdEFabcdEfAbCdefabcdeFABcDEFabCD", 10**40),  # a whale: more than 2^128 wei
     ("0x1111111111111111111111111111111111111111", 5 * 10**17),  # 0.5 ETH, again to 0x11..11
 ]
+# Sent alone, after a few empty blocks.
+TRANSFER_LAST = ("0x6666666666666666666666666666666666666666", 31337 * 10**12)
 # Token transfers: (to, amount)
 TOKEN_TRANSFERS = [
     ("0x1111111111111111111111111111111111111111", 10**24),
@@ -214,6 +217,16 @@ def main(argv=None) -> int:
         batch.append(send("token_transfer", token, 0, transfer_calldata(to, amount)))
         batch.append(send("transfer", more[0], more[1]))
     wait(batch)
+
+    # Batch 4: one more transfer a few (empty) blocks later, so that the range of blocks
+    # with our transactions has empty blocks inside it.
+    last = max(num(rec["receipt"]["blockNumber"]) for rec in sent)
+    deadline = time.monotonic() + args.timeout
+    while num(rpc("eth_blockNumber")) < last + 2:
+        if time.monotonic() > deadline:
+            raise RpcError(f"the chain does not advance past block {last}")
+        time.sleep(0.2)
+    wait([send("transfer", *TRANSFER_LAST)])
 
     # Read back what the node reports, and check it against what was sent.
     txs, transfers = [], []

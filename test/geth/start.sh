@@ -73,6 +73,26 @@ print(s.getsockname()[1])'
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
+# port_free PORT: nothing listens on 127.0.0.1:PORT (bound the way Go binds: SO_REUSEADDR)
+port_free() {
+	python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+}
+
+# listener_is PORT PID: the process listening on PORT is PID (true when ss cannot tell)
+listener_is() {
+	local out
+	command -v ss >/dev/null 2>&1 || return 0
+	out=$(ss -Hltnp "sport = :$1" 2>/dev/null) || return 0
+	[ -n "$out" ] || return 0
+	grep -q "pid=$2," <<<"$out"
+}
+
 # A node of ours already running here?
 if [ -f "$PIDFILE" ]; then
 	old=$(cat "$PIDFILE" 2>/dev/null || true)
@@ -96,13 +116,20 @@ attempts=1
 for attempt in $(seq 1 "$attempts"); do
 	PORT="${PORT_ARG:-$(free_port)}"
 	URL="http://127.0.0.1:$PORT"
+	# Another node answering on that port would pass for ours below.
+	if ! port_free "$PORT"; then
+		[ -z "$PORT_ARG" ] && [ "$attempt" -lt "$attempts" ] && continue
+		die "port $PORT on 127.0.0.1 is already in use"
+	fi
 	log "starting geth --dev in $DATADIR on $URL (log: $LOGFILE)"
 	{
 		echo "===== $(date -u +%FT%TZ) start.sh: $GETH --dev, http port $PORT"
 	} >>"$LOGFILE"
 	# setsid: its own session, so that a Ctrl-C or a signal to the caller's process group
 	# does not reach it; test/geth/stop.sh stops it cleanly.
-	setsid "$GETH" \
+	# GETH_* variables are geth's own flag variables (GETH_BIN would only be warned about, others
+	# would change its configuration): the flags below are all it gets.
+	env $(for v in ${!GETH_@}; do printf -- '-u %s ' "$v"; done) setsid "$GETH" \
 		--dev --dev.period 1 \
 		--datadir "$DATADIR" \
 		--http --http.addr 127.0.0.1 --http.port "$PORT" \
@@ -126,7 +153,7 @@ for attempt in $(seq 1 "$attempts"); do
 			tail -n 25 "$LOGFILE" >&2
 			die "geth exited with status $rc before answering (log: $LOGFILE)"
 		fi
-		if bn=$(rpc "$URL" eth_blockNumber); then
+		if bn=$(rpc "$URL" eth_blockNumber) && alive "$pid" && listener_is "$PORT" "$pid"; then
 			echo "$URL" >"$URLFILE"
 			log "geth (pid $pid) answers on $URL, head block $bn"
 			echo "$URL"
