@@ -485,9 +485,22 @@ seconds_to_timestamptz(int64 secs)
 void
 EwDecodeRow(EwDecoder *d, json_t *block, json_t *tx, Datum *values, bool *nulls)
 {
+	EwDecodeColumns(d, block, tx, values, nulls, 0, d->ncols);
+}
+
+/*
+ * EwDecodeColumns
+ *		EwDecodeRow for the decoder's columns first .. last-1 only, so that
+ *		the columns of the wrapper's filters can be decoded and tested before
+ *		the rest of the row is.
+ */
+void
+EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
+				bool *nulls, int first, int last)
+{
 	int			i;
 
-	for (i = 0; i < d->ncols; i++)
+	for (i = first; i < last; i++)
 	{
 		EwColumn   *col = &d->cols[i];
 		const EwField *f = col->field;

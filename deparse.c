@@ -15,6 +15,8 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
@@ -272,4 +274,76 @@ EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno)
 	if (is_rel_var(right, relid, attno) && is_scan_constant(left))
 		return (Expr *) left;
 	return NULL;
+}
+
+/*
+ * numeric_btree_family
+ *		The btree operator family of numeric (PostgreSQL 15 has no OID
+ *		symbol for it).
+ */
+static Oid
+numeric_btree_family(void)
+{
+	static Oid	family = InvalidOid;
+
+	if (!OidIsValid(family))
+		family = get_opclass_family(GetDefaultOpClass(NUMERICOID, BTREE_AM_OID));
+	return family;
+}
+
+/*
+ * EwClassifyValueFilter
+ *		If clause compares a numeric column of rel with a numeric scan
+ *		constant using an operator of the numeric btree family, set *attno,
+ *		*opno (commuted so that the column is on the left) and *value, and
+ *		return true.  Such a comparison can be evaluated by the wrapper on
+ *		the decoded value, with the same operator, before the row is built.
+ */
+bool
+EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
+					  Expr **value)
+{
+	OpExpr	   *op;
+	Node	   *left,
+			   *right;
+	Oid			o;
+	Oid			lefttype,
+				righttype;
+
+	if (!IsA(clause, OpExpr))
+		return false;
+	op = (OpExpr *) clause;
+	if (list_length(op->args) != 2)
+		return false;
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	o = op->opno;
+	while (left && IsA(left, RelabelType))
+		left = (Node *) ((RelabelType *) left)->arg;
+	while (right && IsA(right, RelabelType))
+		right = (Node *) ((RelabelType *) right)->arg;
+	if (!(IsA(left, Var) && is_scan_constant(right)))
+	{
+		Node	   *tmp = left;
+
+		if (!(IsA(right, Var) && is_scan_constant(left)))
+			return false;
+		left = right;
+		right = tmp;
+		o = get_commutator(o);
+		if (!OidIsValid(o))
+			return false;
+	}
+	if (((Var *) left)->varno != relid || ((Var *) left)->varlevelsup != 0 ||
+		((Var *) left)->varattno <= 0)
+		return false;
+	if (get_op_opfamily_strategy(o, numeric_btree_family()) == 0)
+		return false;
+	op_input_types(o, &lefttype, &righttype);
+	if (lefttype != NUMERICOID || righttype != NUMERICOID)
+		return false;
+	*attno = ((Var *) left)->varattno;
+	*opno = o;
+	*value = (Expr *) right;
+	return true;
 }

@@ -45,6 +45,7 @@
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -73,8 +74,8 @@ typedef enum EwScanMode
 
 /*
  * Indexes of the items of ForeignScan.fdw_private.  fdw_exprs holds the
- * bound expressions, in the order of FdwBoundStrategies, and last, in hash
- * mode, the hash expression.
+ * bound expressions, in the order of FdwBoundStrategies, then the constant
+ * side of each wrapper filter, and last, in hash mode, the hash expression.
  */
 enum FdwScanPrivateIndex
 {
@@ -83,7 +84,10 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateCountOnly,	/* rows counted, not decoded (Integer 0/1) */
 	FdwScanPrivateAttnos,		/* attribute numbers of needed columns */
 	FdwScanPrivateFields,		/* field index of each needed column */
-	FdwScanPrivateBoundStrategies	/* strategy of each bound in fdw_exprs */
+	FdwScanPrivateBoundStrategies,	/* strategy of each bound in fdw_exprs */
+	FdwScanPrivateFilterAttnos,	/* column of each wrapper filter ... */
+	FdwScanPrivateFilterOps,	/* ... its operator (OID list) ... */
+	FdwScanPrivateFilterTexts	/* ... and its text for EXPLAIN */
 };
 
 /* What planning learned about a foreign table, kept in baserel->fdw_private. */
@@ -101,6 +105,12 @@ typedef struct EwRelInfo
 	bool		count_only;
 	PathKey    *desc_pathkey;	/* ORDER BY block DESC of a LIMIT query */
 	List	   *other_conds;	/* RestrictInfos not used as bounds */
+	/* value comparisons applied by the wrapper while decoding */
+	List	   *filter_rinfos;
+	List	   *filter_attnos;
+	List	   *filter_ops;
+	List	   *filter_exprs;
+	List	   *filter_texts;
 } EwRelInfo;
 
 /* A range of block numbers, both ends included. */
@@ -124,6 +134,15 @@ typedef struct EwScanState
 	List	   *bound_strategies;
 	ExprState  *hash_state;
 	EwDecoder	dec;
+
+	/* wrapper filters: "column op constant", tested on decoded values */
+	int			nfilters;
+	int		   *filter_attidx;	/* 0-based column of each filter */
+	FmgrInfo   *filter_fn;
+	ExprState **filter_states;
+	Datum	   *filter_values;	/* evaluated when the scan starts */
+	bool	   *filter_nulls;
+	int			nfilter_cols;	/* dec.cols[0 .. n-1] feed the filters */
 
 	/* block ranges to read, computed at the first fetch */
 	bool		started;
@@ -407,6 +426,48 @@ desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
 }
 
 /*
+ * classify_value_filter
+ *		Record ri as a wrapper filter when it compares one of the amount
+ *		columns (value, value_eth, value_usd) of type numeric with a scan
+ *		constant.  The wrapper tests it on the decoded value with the same
+ *		operator, before the rest of the row is decoded, and the executor
+ *		does not test it again.
+ */
+static void
+classify_value_filter(EwRelInfo *info, Relation rel, Index relid, RestrictInfo *ri)
+{
+	static const char *const amount_fields[] = {"value", "value_eth", "value_usd"};
+	AttrNumber	attno;
+	Oid			opno;
+	Expr	   *value;
+	const EwField *f;
+	Form_pg_attribute attr;
+	int			i;
+
+	if (!EwClassifyValueFilter(ri->clause, relid, &attno, &opno, &value))
+		return;
+	attr = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+	if (attr->atttypid != NUMERICOID)
+		return;
+	f = column_field(rel, info->opts.table, attno);
+	for (i = 0; i < lengthof(amount_fields); i++)
+	{
+		if (strcmp(f->name, amount_fields[i]) != 0)
+			continue;
+		info->filter_rinfos = lappend(info->filter_rinfos, ri);
+		info->filter_attnos = lappend_int(info->filter_attnos, attno);
+		info->filter_ops = lappend_oid(info->filter_ops, opno);
+		info->filter_exprs = lappend(info->filter_exprs, value);
+		info->filter_texts = lappend(info->filter_texts,
+									 makeString(psprintf("%s %s %s",
+														 quote_identifier(NameStr(attr->attname)),
+														 get_opname(opno),
+														 deparse_expression((Node *) value, NIL, false, false))));
+		return;
+	}
+}
+
+/*
  * ethwhaleGetForeignRelSize
  *		Classify the restriction clauses, decide which fields to request and
  *		estimate the number of rows.
@@ -463,6 +524,7 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 				continue;
 		}
 		info->other_conds = lappend(info->other_conds, ri);
+		classify_value_filter(info, rel, baserel->relid, ri);
 	}
 
 	/* Columns needed by the output and by the local filters. */
@@ -563,7 +625,9 @@ ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					   List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	EwRelInfo  *info = (EwRelInfo *) baserel->fdw_private;
-	List	   *fdw_exprs = list_copy(info->bound_exprs);
+	List	   *fdw_exprs = list_concat(list_copy(info->bound_exprs),
+										info->filter_exprs);
+	List	   *local_clauses = NIL;
 	List	   *fdw_private;
 	EwScanMode	mode;
 	const EwField **fields;
@@ -595,9 +659,19 @@ ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 info->attnos,
 							 info->fields);
 	fdw_private = lappend(fdw_private, info->bound_strategies);
+	fdw_private = lappend(fdw_private, info->filter_attnos);
+	fdw_private = lappend(fdw_private, info->filter_ops);
+	fdw_private = lappend(fdw_private, info->filter_texts);
 
-	scan_clauses = extract_actual_clauses(scan_clauses, false);
-	return make_foreignscan(tlist, scan_clauses, baserel->relid, fdw_exprs,
+	/* The wrapper's filters are not tested again by the executor. */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		if (!list_member_ptr(info->filter_rinfos, ri))
+			local_clauses = lappend(local_clauses, ri->clause);
+	}
+	return make_foreignscan(tlist, local_clauses, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
 }
 
@@ -662,7 +736,10 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 	RangeTblEntry *rte;
 	Oid			userid;
 	List	   *attnos,
-			   *fieldidx;
+			   *fieldidx,
+			   *filter_attnos,
+			   *filter_ops;
+	int			pass;
 	ListCell   *la,
 			   *lf;
 	int			nall,
@@ -697,34 +774,62 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 	if (st->query_json == NULL)
 		elog(ERROR, "could not encode the GraphQL query as JSON");
 
-	/* Bounds first, then the hash, in fdw_exprs. */
+	/* Bounds first, then the filters' constants, then the hash. */
+	filter_attnos = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateFilterAttnos);
+	filter_ops = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateFilterOps);
 	nbounds = list_length(st->bound_strategies);
+	st->nfilters = list_length(filter_attnos);
+	st->filter_attidx = palloc0(sizeof(int) * Max(1, st->nfilters));
+	st->filter_fn = palloc0(sizeof(FmgrInfo) * Max(1, st->nfilters));
+	st->filter_states = palloc0(sizeof(ExprState *) * Max(1, st->nfilters));
+	st->filter_values = palloc0(sizeof(Datum) * Max(1, st->nfilters));
+	st->filter_nulls = palloc0(sizeof(bool) * Max(1, st->nfilters));
 	i = 0;
 	foreach(la, fsplan->fdw_exprs)
 	{
 		ExprState  *es = ExecInitExpr((Expr *) lfirst(la), &node->ss.ps);
 
-		if (i++ < nbounds)
+		if (i < nbounds)
 			st->bound_states = lappend(st->bound_states, es);
+		else if (i < nbounds + st->nfilters)
+			st->filter_states[i - nbounds] = es;
 		else
 			st->hash_state = es;
+		i++;
+	}
+	i = 0;
+	forboth(la, filter_attnos, lf, filter_ops)
+	{
+		st->filter_attidx[i] = lfirst_int(la) - 1;
+		fmgr_info(get_opcode(lfirst_oid(lf)), &st->filter_fn[i]);
+		i++;
 	}
 
-	/* Decoder for the needed columns. */
+	/*
+	 * Decoder for the needed columns, those the filters test first, so a
+	 * row that fails a filter is dropped before the rest is decoded.
+	 */
 	desc = RelationGetDescr(st->rel);
 	all = EwTableFields(st->opts.table, &nall);
 	st->dec.servername = st->server->servername;
 	st->dec.relname = RelationGetRelationName(st->rel);
 	st->dec.cols = palloc0(sizeof(EwColumn) * Max(1, list_length(attnos)));
-	forboth(la, attnos, lf, fieldidx)
+	for (pass = 0; pass < 2; pass++)
 	{
-		int			attno = lfirst_int(la);
-		const EwField *f = &all[lfirst_int(lf)];
+		forboth(la, attnos, lf, fieldidx)
+		{
+			int			attno = lfirst_int(la);
+			const EwField *f = &all[lfirst_int(lf)];
 
-		EwInitColumn(&st->dec.cols[st->dec.ncols++],
-					 TupleDescAttr(desc, attno - 1), f, attno - 1);
-		if (f->source == EW_SRC_VALUE_USD)
-			need_prices = true;
+			if (list_member_int(filter_attnos, attno) != (pass == 0))
+				continue;
+			EwInitColumn(&st->dec.cols[st->dec.ncols++],
+						 TupleDescAttr(desc, attno - 1), f, attno - 1);
+			if (f->source == EW_SRC_VALUE_USD)
+				need_prices = true;
+		}
+		if (pass == 0)
+			st->nfilter_cols = st->dec.ncols;
 	}
 
 	st->batch_cxt = AllocSetContextCreate(estate->es_query_cxt,
@@ -848,6 +953,7 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	ListCell   *le,
 			   *ls;
 	MemoryContext oldcxt;
+	int			i;
 
 	st->started = true;
 	st->exhausted = false;
@@ -855,10 +961,20 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->cur_range = 0;
 	st->chunk = st->opts.batch_blocks;
 
-	if (st->mode == EW_MODE_HASH)
-		return;
-
 	oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_query_memory);
+	for (i = 0; i < st->nfilters; i++)
+	{
+		Datum		d = ExecEvalExpr(st->filter_states[i], econtext,
+									 &st->filter_nulls[i]);
+
+		st->filter_values[i] = st->filter_nulls[i] ? (Datum) 0 :
+			datumCopy(d, false, -1);
+	}
+	if (st->mode == EW_MODE_HASH)
+	{
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
 
 	/* Scalar bounds first, so the sets can be clipped by them. */
 	forboth(le, st->bound_states, ls, st->bound_strategies)
@@ -1514,6 +1630,29 @@ next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
 }
 
 /*
+ * passes_filters
+ *		Test the wrapper's filters on the decoded filter columns.  The
+ *		operators are strict, so a NULL on either side fails, as in SQL.
+ */
+static bool
+passes_filters(EwScanState *st, Datum *values, bool *nulls)
+{
+	int			i;
+
+	for (i = 0; i < st->nfilters; i++)
+	{
+		int			a = st->filter_attidx[i];
+
+		if (nulls[a] || st->filter_nulls[i])
+			return false;
+		if (!DatumGetBool(FunctionCall2Coll(&st->filter_fn[i], InvalidOid,
+											values[a], st->filter_values[i])))
+			return false;
+	}
+	return true;
+}
+
+/*
  * ethwhaleIterateForeignScan
  *		Return the next row, fetching a new chunk when the current one is
  *		used up.
@@ -1538,16 +1677,30 @@ ethwhaleIterateForeignScan(ForeignScanState *node)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	if (!next_row(st, econtext, &blk, &tx))
+	for (;;)
 	{
-		error_context_stack = errcb.previous;
-		return slot;
-	}
+		if (!next_row(st, econtext, &blk, &tx))
+		{
+			error_context_stack = errcb.previous;
+			return slot;
+		}
 
-	oldcxt = MemoryContextSwitchTo(st->row_cxt);
-	memset(slot->tts_isnull, true, sizeof(bool) * natts);
-	EwDecodeRow(&st->dec, blk, tx, slot->tts_values, slot->tts_isnull);
-	MemoryContextSwitchTo(oldcxt);
+		oldcxt = MemoryContextSwitchTo(st->row_cxt);
+		memset(slot->tts_isnull, true, sizeof(bool) * natts);
+		EwDecodeColumns(&st->dec, blk, tx, slot->tts_values, slot->tts_isnull,
+						0, st->nfilter_cols);
+		if (passes_filters(st, slot->tts_values, slot->tts_isnull))
+		{
+			EwDecodeColumns(&st->dec, blk, tx, slot->tts_values, slot->tts_isnull,
+							st->nfilter_cols, st->dec.ncols);
+			MemoryContextSwitchTo(oldcxt);
+			break;
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(st->row_cxt);
+		st->stats.rows_filtered++;
+		CHECK_FOR_INTERRUPTS();
+	}
 	error_context_stack = errcb.previous;
 
 	ExecStoreVirtualTuple(slot);
@@ -1616,6 +1769,17 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 						 s == EW_STRATEGY_IN ? "= ANY" : opnames[s],
 						 s == EW_STRATEGY_IN ? "(" : "", e,
 						 s == EW_STRATEGY_IN ? ")" : "");
+	}
+	{
+		List	   *texts = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateFilterTexts);
+		StringInfoData f;
+		ListCell   *lc;
+
+		initStringInfo(&f);
+		foreach(lc, texts)
+			appendStringInfo(&f, "%s%s", f.len ? " AND " : "", strVal(lfirst(lc)));
+		if (f.len > 0)
+			ExplainPropertyText("Wrapper Filter", f.data, es);
 	}
 	if (mode == EW_MODE_HASH)
 		ExplainPropertyText("Lookup", "transaction(hash:)", es);

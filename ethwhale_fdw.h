@@ -162,6 +162,8 @@ extern void EwAppendSelection(StringInfo buf, EwTableKind kind,
 extern int	EwClassifyBound(Expr *clause, Index relid, AttrNumber attno,
 							Expr **value);
 extern Expr *EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno);
+extern bool EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno,
+								  Oid *opno, Expr **value);
 
 /* in transport.c */
 extern EwConnection *EwGetConnection(ForeignServer *server, const EwOptions *opts);
@@ -176,6 +178,8 @@ extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
 extern void EwInitColumn(EwColumn *col, Form_pg_attribute attr,
 						 const EwField *field, int attidx);
 extern HTAB *EwLoadPrices(MemoryContext cxt);
+extern void EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx,
+							Datum *values, bool *nulls, int first, int last);
 extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *tx,
 						Datum *values, bool *nulls);
 extern bool EwJsonGetUint64(json_t *j, uint64 *result);

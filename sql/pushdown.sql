@@ -80,6 +80,18 @@ EXPLAIN (COSTS OFF)
 SELECT count(*) FROM eth_block b JOIN eth_tx t ON t.block = b.number
 WHERE b.number BETWEEN 500000 AND 500001 AND t.block BETWEEN 500000 AND 501000;
 
+-- value comparisons with scan constants are applied by the wrapper while
+-- decoding (Wrapper Filter), not by the executor; others stay local
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT hash FROM eth_tx
+WHERE block BETWEEN 500000 AND 501000 AND value_usd > 100000 AND 5 < value_eth AND value <= $$1e24$$;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT hash FROM eth_tx
+WHERE block BETWEEN 500000 AND 501000 AND (value_eth > 10 OR value_eth < 1) AND gas_price > 0
+  AND value_eth::float8 > 1 AND value_eth > gas;
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 500099 AND value_eth >= 100;
+
 -- EXPLAIN ANALYZE reports what was sent and received
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM eth_tx WHERE block IN (500001, 500002, 500777);

@@ -113,6 +113,27 @@ WHERE block BETWEEN 500000 AND 501000
   AND value_usd IS DISTINCT FROM value_eth * (SELECT price FROM ethwhale.eth_usd
                                               WHERE day = (block_time AT TIME ZONE 'UTC')::date);
 
+-- value predicates are applied inside the wrapper; they must agree with
+-- plain SQL filtering of the CSV rows (constants on either side, BETWEEN,
+-- parameters, NULL)
+SELECT (SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 501000 AND value_eth > 10)
+         = (SELECT count(*) FROM want_txs WHERE value_wei / 1e18 > 10) AS gt_eth,
+       (SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 501000 AND 1e20 <= value)
+         = (SELECT count(*) FROM want_txs WHERE value_wei >= 1e20) AS ge_wei_commuted,
+       (SELECT sum(value) FROM eth_tx WHERE block BETWEEN 500000 AND 501000
+                                        AND value_eth BETWEEN 1 AND 100)
+         = (SELECT sum(value_wei) FROM want_txs WHERE value_wei BETWEEN 1e18 AND 1e20) AS between_eth,
+       (SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 501000 AND value = 0)
+         = (SELECT count(*) FROM want_txs WHERE value_wei = 0) AS eq_zero,
+       (SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 501000 AND value_usd >= 9)
+         = (SELECT count(*) FROM want_txs WHERE value_wei / 1e18 * 0.9 >= 9) AS ge_usd,
+       (SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 501000 AND value > NULL) AS null_const;
+PREPARE big_tx(numeric) AS
+  SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 501000 AND value_eth >= $1;
+SELECT (SELECT count(*) FROM want_txs WHERE value_wei >= 1000e18) AS want_1000;
+EXECUTE big_tx(1000);
+DEALLOCATE big_tx;
+
 SET client_min_messages = warning;
 DROP SCHEMA eth CASCADE;
 DROP SERVER csv CASCADE;
