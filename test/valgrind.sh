@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# test/valgrind.sh - run the wrapper's scans and faults in a single-user
+# backend under valgrind memcheck and fail on any error report.
+#
+#   EW_CSV_ENDPOINT=... EW_FAULT_ENDPOINT=... test/valgrind.sh [WORKDIR]
+#
+# Needs the installed extension and the two test servers of test/run (the
+# CSV one and the one with test/faults.json).  A single-user backend keeps
+# the run to one process, so memcheck sees every line of the wrapper that
+# runs.  The reports PostgreSQL itself is known for (WAL pages written with
+# uninitialised padding, the ps display buffer) are suppressed.
+# Exits 0 when valgrind reports no error, 1 otherwise; prints the log path.
+set -euo pipefail
+: "${EW_CSV_ENDPOINT:?set EW_CSV_ENDPOINT (run the servers as test/run does)}"
+: "${EW_FAULT_ENDPOINT:?set EW_FAULT_ENDPOINT}"
+BINDIR=${EW_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+WORK=${1:-$(mktemp -d /tmp/ethwhale-valgrind.XXXXXX)}
+OSUSER=${EW_PG_OSUSER:-postgres}
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+mkdir -p "$WORK"
+chmod 777 "$WORK"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u "$OSUSER" -- "$@"; else "$@"; fi; }
+
+rm -rf "$WORK/data"
+as_pg "$BINDIR/initdb" -D "$WORK/data" -U postgres --auth=trust >"$WORK/initdb.log" 2>&1
+echo "timezone = 'UTC'" >>"$WORK/data/postgresql.conf"
+
+cat >"$WORK/supp" <<'SUPP'
+{
+   postgres-wal-padding
+   Memcheck:Param
+   pwrite64(buf)
+   ...
+   fun:XLogFlush
+}
+{
+   postgres-wal-padding-write
+   Memcheck:Param
+   pwrite64(buf)
+   ...
+   fun:XLogBackgroundFlush
+}
+SUPP
+
+# One statement per paragraph (postgres --single -j).
+sed -e "s#@CSV@#$EW_CSV_ENDPOINT#" -e "s#@FAULT@#$EW_FAULT_ENDPOINT#" >"$WORK/script.sql" <<'SQL'
+CREATE EXTENSION ethwhale_fdw;
+
+CREATE SERVER csv FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@CSV@', batch_blocks '100');
+
+CREATE SERVER faulty FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@FAULT@', batch_blocks '10', max_retries '1', timeout_ms '5000', max_response_mb '1');
+
+CREATE SCHEMA c;
+
+CREATE SCHEMA f;
+
+IMPORT FOREIGN SCHEMA ethereum FROM SERVER csv INTO c;
+
+IMPORT FOREIGN SCHEMA ethereum FROM SERVER faulty INTO f;
+
+INSERT INTO ethwhale.eth_usd VALUES ('2015-11-06', 0.9);
+
+SELECT count(*), sum(value), sum(value_eth), sum(value_usd), max(input_selector), count(to_address), max(block_time) FROM c.eth_tx WHERE block BETWEEN 500000 AND 501000;
+
+SELECT count(*), max(hash), max(parent_hash), max(miner), sum(gas_used), sum(tx_count), max(timestamp) FROM c.eth_block WHERE number BETWEEN 500000 AND 501000;
+
+SELECT count(*), max(status), sum(gas_used), max(created_contract) FROM c.eth_tx WHERE block IN (17173049, 17173050);
+
+SELECT count(*), sum(value_usd) FROM c.eth_tx WHERE block BETWEEN 500000 AND 501000 AND value_eth > 10 AND value_usd < 100000;
+
+SELECT block, hash FROM c.eth_tx ORDER BY block DESC LIMIT 5;
+
+SELECT * FROM c.eth_tx WHERE hash = (SELECT max(hash) FROM c.eth_tx WHERE block = 500002);
+
+SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1000 AND 1009;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1010 AND 1019;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1020 AND 1029;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1030 AND 1039;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1040 AND 1049;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1050 AND 1059;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1060 AND 1069;
+
+SELECT max(gas_used) FROM f.eth_block WHERE number BETWEEN 1070 AND 1079;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1080 AND 1089;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1100 AND 1109;
+
+SELECT count(*), sum(gas_used), sum(value) FROM f.eth_tx WHERE block BETWEEN 1200 AND 1299;
+
+SET statement_timeout = '2s';
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1090 AND 1099;
+
+RESET statement_timeout;
+
+SELECT count(*), count(DISTINCT hash) FROM f.eth_block WHERE number BETWEEN 1 AND 50;
+SQL
+chmod 644 "$WORK/script.sql" "$WORK/supp"
+
+(cd "$WORK" && as_pg valgrind --trace-children=no --error-exitcode=99 --track-origins=yes \
+	--num-callers=30 --suppressions="$WORK/supp" --log-file="$WORK/valgrind.log" \
+	"$BINDIR/postgres" --single -j -D "$WORK/data" postgres <"$WORK/script.sql" >"$WORK/out.txt" 2>&1) || rc=$?
+rc=${rc:-0}
+errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$WORK/valgrind.log" | tail -n 1)
+scanned=$(grep -c 'count = "2106"' "$WORK/out.txt" || true)
+echo "valgrind: ${errors:-?} errors; log $WORK/valgrind.log, output $WORK/out.txt"
+if [ "$rc" != 0 ] || [ "${errors:-1}" != 0 ] || [ "$scanned" = 0 ]; then
+	[ "$scanned" = 0 ] && echo "the scan of blocks 500000-501000 did not return its 2106 rows" >&2
+	exit 1
+fi
