@@ -74,8 +74,15 @@ EwParseJson(MemoryContext cxt, const char *body, size_t len, json_error_t *err)
 	json_t	   *root;
 
 	json_cxt = cxt;
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
-	json_cxt = NULL;
+	PG_TRY();
+	{
+		root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
+	}
+	PG_FINALLY();
+	{
+		json_cxt = NULL;
+	}
+	PG_END_TRY();
 	return root;
 }
 
@@ -471,9 +478,17 @@ get_bignum(EwDecoder *d, const char *key, json_t *j)
 }
 
 static TimestampTz
-seconds_to_timestamptz(int64 secs)
+seconds_to_timestamptz(EwDecoder *d, const char *key, json_t *j, int64 secs)
 {
-	return (TimestampTz) ((secs - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC);
+	TimestampTz t;
+
+	/* beyond timestamptz's range the arithmetic below would wrap */
+	if (secs > (int64) 10000 * 366 * SECS_PER_DAY)
+		bad_value(d, key, j, "a Unix time within the range of timestamptz");
+	t = (TimestampTz) ((secs - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC);
+	if (!IS_VALID_TIMESTAMP(t))
+		bad_value(d, key, j, "a Unix time within the range of timestamptz");
+	return t;
 }
 
 /*
@@ -604,12 +619,12 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 							int64		secs = get_int(d, f->key, j);
 
 							if (col->direct)
-								v = TimestampTzGetDatum(seconds_to_timestamptz(secs));
+								v = TimestampTzGetDatum(seconds_to_timestamptz(d, f->key, j, secs));
 							else if (TypeCategory(col->typid) == TYPCATEGORY_NUMERIC)
 								text = psprintf(INT64_FORMAT, secs);
 							else
 								text = DatumGetCString(DirectFunctionCall1(timestamptz_out,
-																		   TimestampTzGetDatum(seconds_to_timestamptz(secs))));
+																		   TimestampTzGetDatum(seconds_to_timestamptz(d, f->key, j, secs))));
 						}
 						break;
 				}

@@ -267,6 +267,10 @@ EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno)
 	op = (OpExpr *) clause;
 	if (op->opno != TextEqualOperator || list_length(op->args) != 2)
 		return NULL;
+	/* under a case-insensitive collation '0xAB…' would match too */
+	if (OidIsValid(op->inputcollid) &&
+		!get_collation_isdeterministic(op->inputcollid))
+		return NULL;
 	left = linitial(op->args);
 	right = lsecond(op->args);
 	if (is_rel_var(left, relid, attno) && is_scan_constant(right))

@@ -87,7 +87,7 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateBoundStrategies,	/* strategy of each bound in fdw_exprs */
 	FdwScanPrivateFilterAttnos,	/* column of each wrapper filter ... */
 	FdwScanPrivateFilterOps,	/* ... its operator (OID list) ... */
-	FdwScanPrivateFilterTexts	/* ... and its text for EXPLAIN */
+	FdwScanPrivateFilterTexts	/* ... and "column op" for EXPLAIN */
 };
 
 /* What planning learned about a foreign table, kept in baserel->fdw_private. */
@@ -151,6 +151,9 @@ typedef struct EwScanState
 	int			cur_range;
 	int64		next_block;		/* next block to request */
 	int			chunk;			/* blocks per request, adapted */
+	int			ok_streak;		/* answers in a row at this chunk size */
+	MemoryContext scan_cxt;		/* ranges and evaluated bounds; reset by
+								 * ReScan */
 	bool		exhausted;
 
 	/* the answer being returned */
@@ -380,10 +383,10 @@ estimate_blocks(PlannerInfo *root, EwRelInfo *info)
 			hi = hi < 0 ? v : Min(hi, v);
 		}
 		else if (s == BTGreaterStrategyNumber || s == BTGreaterEqualStrategyNumber)
-			lo = Max(lo, s == BTGreaterStrategyNumber ? v + 1 : v);
+			lo = Max(lo, (s == BTGreaterStrategyNumber && v < PG_INT64_MAX) ? v + 1 : v);
 		else
 		{
-			int64		h = s == BTLessStrategyNumber ? v - 1 : v;
+			int64		h = (s == BTLessStrategyNumber && v > PG_INT64_MIN) ? v - 1 : v;
 
 			hi = hi < 0 ? h : Min(hi, h);
 		}
@@ -391,7 +394,7 @@ estimate_blocks(PlannerInfo *root, EwRelInfo *info)
 	if (in_count >= 0)
 		return Max(in_count, 1);
 	if (lo >= 0 && hi >= 0)
-		return hi >= lo ? (double) (hi - lo + 1) : 1;
+		return hi >= lo ? Min((double) hi - (double) lo + 1, 1e9) : 1;
 	return EW_DEFAULT_BLOCKS;
 }
 
@@ -407,6 +410,10 @@ desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
 	ListCell   *lc;
 
 	if (root->parse->limitCount == NULL || root->query_pathkeys == NIL)
+		return NULL;
+	/* LIMIT ALL / LIMIT NULL bounds nothing */
+	if (IsA(root->parse->limitCount, Const) &&
+		((Const *) root->parse->limitCount)->constisnull)
 		return NULL;
 	pk = (PathKey *) linitial(root->query_pathkeys);
 	if (pk->pk_strategy != BTGreaterStrategyNumber)
@@ -458,11 +465,11 @@ classify_value_filter(EwRelInfo *info, Relation rel, Index relid, RestrictInfo *
 		info->filter_attnos = lappend_int(info->filter_attnos, attno);
 		info->filter_ops = lappend_oid(info->filter_ops, opno);
 		info->filter_exprs = lappend(info->filter_exprs, value);
+		/* the constant side is deparsed by EXPLAIN, in its own context */
 		info->filter_texts = lappend(info->filter_texts,
-									 makeString(psprintf("%s %s %s",
+									 makeString(psprintf("%s %s",
 														 quote_identifier(NameStr(attr->attname)),
-														 get_opname(opno),
-														 deparse_expression((Node *) value, NIL, false, false))));
+														 get_opname(opno))));
 		return;
 	}
 }
@@ -838,6 +845,9 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										"ethwhale_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
+	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										 "ethwhale_fdw scan",
+										 ALLOCSET_SMALL_SIZES);
 	if (need_prices && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		st->dec.prices = EwLoadPrices(estate->es_query_cxt);
 	st->cur_block = -1;
@@ -960,8 +970,10 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->nranges = 0;
 	st->cur_range = 0;
 	st->chunk = st->opts.batch_blocks;
+	st->ok_streak = 0;
 
-	oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_query_memory);
+	MemoryContextReset(st->scan_cxt);
+	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
 	for (i = 0; i < st->nfilters; i++)
 	{
 		Datum		d = ExecEvalExpr(st->filter_states[i], econtext,
@@ -1183,6 +1195,21 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 			case CURLE_COULDNT_RESOLVE_HOST:
 				appendStringInfoString(reason, "could not connect");
 				break;
+			case CURLE_ABORTED_BY_CALLBACK:
+				/* an interrupt that could not be serviced yet: no retry */
+				appendStringInfoString(reason, "the request was interrupted");
+				return EW_FAIL_FATAL;
+			case CURLE_UNSUPPORTED_PROTOCOL:
+			case CURLE_URL_MALFORMAT:
+			case CURLE_PEER_FAILED_VERIFICATION:
+			case CURLE_SSL_CERTPROBLEM:
+			case CURLE_SSL_CACERT_BADFILE:
+			case CURLE_LOGIN_DENIED:
+				/* retrying cannot help */
+				appendStringInfoString(reason, EwCurlStrerror(resp->curl_code));
+				appendStringInfo(detail, "%s.", resp->errbuf[0] ? resp->errbuf :
+								 EwCurlStrerror(resp->curl_code));
+				return EW_FAIL_FATAL;
 			case CURLE_GOT_NOTHING:
 				appendStringInfoString(reason, "empty reply (the connection was closed)");
 				break;
@@ -1295,6 +1322,17 @@ request_data(EwScanState *st, const char *body, const char *what,
 		if (f == EW_OK)
 			return data;
 
+		/*
+		 * Asking for fewer blocks is not a retry of the same request: it
+		 * uses none of max_retries and needs no back-off.
+		 */
+		if (f == EW_FAIL_SHRINK && can_shrink)
+		{
+			elog(DEBUG1, "ethwhale_fdw: %s from server \"%s\" for %s; asking for fewer blocks",
+				 reason.data, st->server->servername, what);
+			*shrink = true;
+			return NULL;
+		}
 		if (f != EW_FAIL_FATAL && *attempt < st->opts.max_retries)
 		{
 			(*attempt)++;
@@ -1303,11 +1341,6 @@ request_data(EwScanState *st, const char *body, const char *what,
 				 reason.data, st->server->servername, what, *attempt,
 				 st->opts.max_retries);
 			backoff(*attempt, resp.retry_after_s);
-			if (f == EW_FAIL_SHRINK && can_shrink)
-			{
-				*shrink = true;
-				return NULL;
-			}
 			continue;
 		}
 		if (*attempt > 0)
@@ -1439,18 +1472,14 @@ fetch_next_chunk(EwScanState *st)
 		}
 		else
 		{
-			if (st->next_block > r->hi)
-			{
-				if (++st->cur_range < st->nranges)
-					st->next_block = st->ranges[st->cur_range].lo;
-				continue;
-			}
 			from = st->next_block;
-			to = Min(r->hi, from + st->chunk - 1);
+			/* written so that nothing overflows near PG_INT64_MAX */
+			to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
 		}
 
 		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
-		body = psprintf("{\"query\":%s,\"variables\":{\"from\":" INT64_FORMAT ",\"to\":" INT64_FORMAT "}}",
+		/* decimal strings: JSON numbers would pass through a float64 */
+		body = psprintf("{\"query\":%s,\"variables\":{\"from\":\"" INT64_FORMAT "\",\"to\":\"" INT64_FORMAT "\"}}",
 						st->query_json, from, to);
 		what = psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, from, to);
 		data = request_data(st, body, what, to > from, &attempt, &shrink);
@@ -1458,9 +1487,11 @@ fetch_next_chunk(EwScanState *st)
 		if (shrink)
 		{
 			st->chunk = Max(1, (int) ((to - from + 1) / 2));
+			st->ok_streak = 0;
 			MemoryContextReset(st->batch_cxt);
 			continue;
 		}
+		attempt = 0;
 
 		blocks = json_object_get(data, "blocks");
 		if (!json_is_array(blocks))
@@ -1492,22 +1523,30 @@ fetch_next_chunk(EwScanState *st)
 		st->block_idx = 0;
 		st->blocks_read += json_array_size(blocks);
 
-		if (st->mode == EW_MODE_BACKWARD)
-			st->next_block = from - 1;
-		else
-			st->next_block = to + 1;
-		/* After a shrink, grow back towards batch_blocks. */
-		if (st->chunk < st->opts.batch_blocks)
+		/*
+		 * After a shrink, grow back towards batch_blocks slowly: after four
+		 * answers in a row at the current size, so that a chunk size that
+		 * times out is not asked for again at once.
+		 */
+		if (st->chunk < st->opts.batch_blocks && ++st->ok_streak >= 4)
+		{
 			st->chunk = Min(st->opts.batch_blocks, st->chunk * 2);
+			st->ok_streak = 0;
+		}
 
 		/*
-		 * A range beyond the head comes back short (Geth cuts "to" at the
-		 * head): nothing more to read in this range.
+		 * Move on.  A range beyond the head comes back short (Geth cuts "to"
+		 * at the head): nothing more to read in this range then.
 		 */
-		if (st->mode == EW_MODE_RANGE &&
-			(json_array_size(blocks) == 0 ||
-			 st->cur_block < to))
-			st->next_block = r->hi + 1;
+		if (st->mode == EW_MODE_BACKWARD)
+			st->next_block = from - 1;
+		else if (to == r->hi || json_array_size(blocks) == 0 || st->cur_block < to)
+		{
+			if (++st->cur_range < st->nranges)
+				st->next_block = st->ranges[st->cur_range].lo;
+		}
+		else
+			st->next_block = to + 1;
 
 		if (json_array_size(blocks) > 0)
 			return true;
@@ -1753,17 +1792,23 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ListCell   *le,
 			   *ls;
 	static const char *const opnames[] = {"", "<", "<=", "=", ">=", ">"};
+	List	   *dpcontext;
 
 	if (es->verbose)
 		ExplainPropertyText("Remote GraphQL",
 							strVal(list_nth(fsplan->fdw_private, FdwScanPrivateQuery)),
 							es);
 
+	/*
+	 * Deparse in the plan's context: a parameter of an initplan or an outer
+	 * query (PARAM_EXEC) needs it.
+	 */
+	dpcontext = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
 	initStringInfo(&bounds);
 	forboth(le, fsplan->fdw_exprs, ls, strategies)
 	{
 		int			s = lfirst_int(ls);
-		char	   *e = deparse_expression((Node *) lfirst(le), NIL, false, false);
+		char	   *e = deparse_expression((Node *) lfirst(le), dpcontext, false, false);
 
 		appendStringInfo(&bounds, "%s%s %s%s%s", bounds.len ? " AND " : "",
 						 s == EW_STRATEGY_IN ? "= ANY" : opnames[s],
@@ -1774,10 +1819,13 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		List	   *texts = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateFilterTexts);
 		StringInfoData f;
 		ListCell   *lc;
+		int			i = list_length(strategies);
 
 		initStringInfo(&f);
 		foreach(lc, texts)
-			appendStringInfo(&f, "%s%s", f.len ? " AND " : "", strVal(lfirst(lc)));
+			appendStringInfo(&f, "%s%s %s", f.len ? " AND " : "", strVal(lfirst(lc)),
+							 deparse_expression((Node *) list_nth(fsplan->fdw_exprs, i++),
+												dpcontext, false, false));
 		if (f.len > 0)
 			ExplainPropertyText("Wrapper Filter", f.data, es);
 	}

@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -430,7 +431,20 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 	{
 		ForeignTable *table = GetForeignTable(foreigntableid);
 
+		ListCell   *lc;
+		bool		has_kind = false;
+
 		apply_options(table->options, ForeignTableRelationId, opts);
+		foreach(lc, table->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "table") == 0)
+				has_kind = true;
+		if (!has_kind)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("foreign table \"%s\" has no option \"table\"",
+							get_rel_name(foreigntableid)),
+					 errhint("Set the kind of rows it holds, e.g. ALTER FOREIGN TABLE %s OPTIONS (ADD \"table\" 'tx'); valid kinds are: block, tx.",
+							 quote_identifier(get_rel_name(foreigntableid)))));
 	}
 
 	if (opts->endpoint == NULL)

@@ -41,6 +41,9 @@ struct EwConnection
 
 static HTAB *ConnectionHash = NULL;
 
+/* Response buffers above this size are released after use. */
+#define EW_KEEP_BUFFER_BYTES (16 * 1024 * 1024)
+
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata);
 static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata);
 static int	progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
@@ -83,7 +86,6 @@ EwGetConnection(ForeignServer *server, const EwOptions *opts)
 					 errmsg("could not create an HTTP handle for server \"%s\"",
 							server->servername)));
 	}
-	entry->limit = (size_t) opts->max_response_mb * 1024 * 1024;
 	return entry;
 }
 
@@ -193,6 +195,19 @@ EwPost(EwConnection *conn, const char *body, size_t body_len,
 
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after_s = -1;
+	/* per request: two scans of one query may have different limits */
+	conn->limit = (size_t) opts->max_response_mb * 1024 * 1024;
+
+	/*
+	 * The buffer only holds the previous answer, already parsed: do not
+	 * keep a large one for the life of the backend.
+	 */
+	if (conn->cap > EW_KEEP_BUFFER_BYTES)
+	{
+		free(conn->buf);
+		conn->buf = NULL;
+		conn->cap = 0;
+	}
 	conn->len = 0;
 	conn->too_large = false;
 	conn->retry_after_s = -1;

@@ -24,7 +24,8 @@ SELECT max(hash) FROM eth_block WHERE number BETWEEN 1020 AND 1029;
 -- an answer cut short
 SELECT max(hash) FROM eth_block WHERE number BETWEEN 1030 AND 1039;
 -- Geth's own time-out, HTTP 200 with "request timed out": the chunk is
--- halved and retried, then the error names the last range tried
+-- halved down to one block (no retry used), then that block is retried and
+-- the error names it
 SELECT max(hash) FROM eth_block WHERE number BETWEEN 1040 AND 1049;
 -- a field of the wrong type names the field, column and block
 SELECT max(hash) FROM eth_block WHERE number BETWEEN 1050 AND 1059;

@@ -66,6 +66,11 @@ CREATE FOREIGN TABLE bad_col (number bigint, colour text) SERVER geth OPTIONS ("
 SELECT number FROM bad_col WHERE number = 500000;
 CREATE FOREIGN TABLE bad_field (number bigint OPTIONS (field '')) SERVER geth OPTIONS ("table" 'block');
 
+-- a foreign table must say which kind of rows it holds
+CREATE FOREIGN TABLE no_kind (number bigint) SERVER geth;
+SELECT * FROM no_kind WHERE number = 1;
+DROP FOREIGN TABLE no_kind;
+
 -- a server without a user mapping still works (the mapping is optional)
 CREATE SERVER geth2 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint :'csv_endpoint');
 CREATE FOREIGN TABLE b2 (number bigint, hash text) SERVER geth2 OPTIONS ("table" 'block');

@@ -92,6 +92,23 @@ WHERE block BETWEEN 500000 AND 501000 AND (value_eth > 10 OR value_eth < 1) AND 
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 500099 AND value_eth >= 100;
 
+-- bounds and filters from an initplan or an outer query (PARAM_EXEC): shown
+-- by EXPLAIN, evaluated when the scan starts, again on every rescan
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM eth_tx WHERE block >= (SELECT 17173049) AND value > (SELECT 0::numeric);
+SELECT count(*) FROM eth_tx WHERE block >= (SELECT 17173049) AND value > (SELECT 0::numeric);
+SELECT g, (SELECT count(*) FROM eth_tx WHERE block = 500002 AND value > g) AS txs
+FROM generate_series(0, 1) g ORDER BY g;
+SELECT b, (SELECT max(number) FROM eth_block WHERE number BETWEEN b AND b + 2) AS top
+FROM unnest(ARRAY[500000, 500998]::bigint[]) b ORDER BY b;
+
+-- bounds at the end of bigint: nothing there, and nothing overflows
+SELECT count(*) FROM eth_block WHERE number = 9223372036854775807;
+SELECT count(*) FROM eth_block WHERE number BETWEEN 9223372036854775000 AND 9223372036854775807;
+SELECT count(*) FROM eth_block WHERE number > 9223372036854775807;
+-- LIMIT ALL bounds nothing
+SELECT number FROM eth_block ORDER BY number DESC LIMIT ALL;
+
 -- EXPLAIN ANALYZE reports what was sent and received
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM eth_tx WHERE block IN (500001, 500002, 500777);
