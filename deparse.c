@@ -166,18 +166,31 @@ EwAppendSelection(StringInfo buf, EwTableKind kind,
 }
 
 /*
+ * EwRelVarAttno
+ *		The attribute number if node (stripped of relabelling) is a user
+ *		column of rel at this query level, else InvalidAttrNumber.
+ */
+AttrNumber
+EwRelVarAttno(Node *node, Index relid)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node && IsA(node, Var) &&
+		((Var *) node)->varno == relid &&
+		((Var *) node)->varlevelsup == 0 &&
+		((Var *) node)->varattno > 0)
+		return ((Var *) node)->varattno;
+	return InvalidAttrNumber;
+}
+
+/*
  * is_rel_var
  *		True if node (stripped of relabelling) is the given column of rel.
  */
 static bool
 is_rel_var(Node *node, Index relid, AttrNumber attno)
 {
-	while (node && IsA(node, RelabelType))
-		node = (Node *) ((RelabelType *) node)->arg;
-	return node && IsA(node, Var) &&
-		((Var *) node)->varno == relid &&
-		((Var *) node)->varlevelsup == 0 &&
-		((Var *) node)->varattno == attno;
+	return EwRelVarAttno(node, relid) == attno;
 }
 
 /*
@@ -313,6 +326,7 @@ EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
 	Oid			o;
 	Oid			lefttype,
 				righttype;
+	AttrNumber	a;
 
 	if (!IsA(clause, OpExpr))
 		return false;
@@ -322,32 +336,25 @@ EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
 	left = linitial(op->args);
 	right = lsecond(op->args);
 	o = op->opno;
-	while (left && IsA(left, RelabelType))
-		left = (Node *) ((RelabelType *) left)->arg;
-	while (right && IsA(right, RelabelType))
-		right = (Node *) ((RelabelType *) right)->arg;
-	if (!(IsA(left, Var) && is_scan_constant(right)))
+	if ((a = EwRelVarAttno(left, relid)) != InvalidAttrNumber &&
+		is_scan_constant(right))
+		*value = (Expr *) right;
+	else if ((a = EwRelVarAttno(right, relid)) != InvalidAttrNumber &&
+			 is_scan_constant(left))
 	{
-		Node	   *tmp = left;
-
-		if (!(IsA(right, Var) && is_scan_constant(left)))
-			return false;
-		left = right;
-		right = tmp;
+		*value = (Expr *) left;
 		o = get_commutator(o);
 		if (!OidIsValid(o))
 			return false;
 	}
-	if (((Var *) left)->varno != relid || ((Var *) left)->varlevelsup != 0 ||
-		((Var *) left)->varattno <= 0)
+	else
 		return false;
 	if (get_op_opfamily_strategy(o, numeric_btree_family()) == 0)
 		return false;
 	op_input_types(o, &lefttype, &righttype);
 	if (lefttype != NUMERICOID || righttype != NUMERICOID)
 		return false;
-	*attno = ((Var *) left)->varattno;
+	*attno = a;
 	*opno = o;
-	*value = (Expr *) right;
 	return true;
 }

@@ -295,23 +295,37 @@ column_field(Relation rel, EwTableKind kind, AttrNumber attno)
 }
 
 /*
+ * resolve_columns
+ *		The field of every column, indexed by attribute number - 1 (NULL for
+ *		dropped columns).  Every column is checked, so a bad definition is
+ *		reported whatever the query uses.
+ */
+static const EwField **
+resolve_columns(Relation rel, EwTableKind kind)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	const EwField **fields = palloc0(sizeof(EwField *) * Max(1, desc->natts));
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			fields[i] = column_field(rel, kind, i + 1);
+	return fields;
+}
+
+/*
  * find_column
  *		Attribute number of the column that reads the field named name, or
  *		InvalidAttrNumber.
  */
 static AttrNumber
-find_column(Relation rel, EwTableKind kind, const char *name)
+find_column(const EwField **colfields, int natts, const char *name)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
-	for (i = 0; i < desc->natts; i++)
-	{
-		if (TupleDescAttr(desc, i)->attisdropped)
-			continue;
-		if (strcmp(column_field(rel, kind, i + 1)->name, name) == 0)
+	for (i = 0; i < natts; i++)
+		if (colfields[i] != NULL && strcmp(colfields[i]->name, name) == 0)
 			return i + 1;
-	}
 	return InvalidAttrNumber;
 }
 
@@ -421,12 +435,8 @@ desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
 	foreach(lc, pk->pk_eclass->ec_members)
 	{
 		EquivalenceMember *em = (EquivalenceMember *) lfirst(lc);
-		Expr	   *e = em->em_expr;
 
-		while (e && IsA(e, RelabelType))
-			e = ((RelabelType *) e)->arg;
-		if (e && IsA(e, Var) && ((Var *) e)->varno == baserel->relid &&
-			((Var *) e)->varattno == attno && ((Var *) e)->varlevelsup == 0)
+		if (EwRelVarAttno((Node *) em->em_expr, baserel->relid) == attno)
 			return pk;
 	}
 	return NULL;
@@ -441,7 +451,8 @@ desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
  *		does not test it again.
  */
 static void
-classify_value_filter(EwRelInfo *info, Relation rel, Index relid, RestrictInfo *ri)
+classify_value_filter(EwRelInfo *info, Relation rel, const EwField **colfields,
+					  Index relid, RestrictInfo *ri)
 {
 	static const char *const amount_fields[] = {"value", "value_eth", "value_usd"};
 	AttrNumber	attno;
@@ -456,7 +467,7 @@ classify_value_filter(EwRelInfo *info, Relation rel, Index relid, RestrictInfo *
 	attr = TupleDescAttr(RelationGetDescr(rel), attno - 1);
 	if (attr->atttypid != NUMERICOID)
 		return;
-	f = column_field(rel, info->opts.table, attno);
+	f = colfields[attno - 1];
 	for (i = 0; i < lengthof(amount_fields); i++)
 	{
 		if (strcmp(f->name, amount_fields[i]) != 0)
@@ -492,6 +503,9 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	bool		whole_row;
 	int			i;
 	double		blocks;
+	const EwField **colfields;
+	const EwField *all;
+	int			nfields;
 
 	baserel->fdw_private = info;
 	EwGetOptions(foreigntableid, table->serverid,
@@ -499,11 +513,13 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 	rel = table_open(foreigntableid, NoLock);
 	natts = RelationGetDescr(rel)->natts;
+	colfields = resolve_columns(rel, info->opts.table);
+	all = EwTableFields(info->opts.table, &nfields);
 
-	info->block_attno = find_column(rel, info->opts.table,
+	info->block_attno = find_column(colfields, natts,
 									info->opts.table == EW_TABLE_BLOCK ? "number" : "block");
 	if (info->opts.table == EW_TABLE_TX)
-		info->hash_attno = find_column(rel, EW_TABLE_TX, "hash");
+		info->hash_attno = find_column(colfields, natts, "hash");
 
 	/* Bounds and hash lookups from the restriction clauses. */
 	foreach(lc, baserel->baserestrictinfo)
@@ -531,7 +547,7 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 				continue;
 		}
 		info->other_conds = lappend(info->other_conds, ri);
-		classify_value_filter(info, rel, baserel->relid, ri);
+		classify_value_filter(info, rel, colfields, baserel->relid, ri);
 	}
 
 	/* Columns needed by the output and by the local filters. */
@@ -543,14 +559,10 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	info->count_only = info->opts.table == EW_TABLE_TX;
 	for (i = 1; i <= natts; i++)
 	{
-		const EwField *f;
-		int			nfields;
-		const EwField *all = EwTableFields(info->opts.table, &nfields);
+		const EwField *f = colfields[i - 1];
 
-		if (TupleDescAttr(RelationGetDescr(rel), i - 1)->attisdropped)
-			continue;
-		/* Check every column, so a bad definition is always reported. */
-		f = column_field(rel, info->opts.table, i);
+		if (f == NULL)
+			continue;			/* dropped */
 		if (!whole_row &&
 			!bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs))
 			continue;
@@ -1607,6 +1619,8 @@ next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
 		}
 		b = current_block_obj(st);
 		*blk = b;
+		/* first visit of this block (its number was checked when fetched) */
+		if (st->opts.table == EW_TABLE_BLOCK || (st->txs == NULL && st->count_left < 0))
 		{
 			uint64		n;
 

@@ -162,6 +162,7 @@ extern void EwAppendSelection(StringInfo buf, EwTableKind kind,
 extern int	EwClassifyBound(Expr *clause, Index relid, AttrNumber attno,
 							Expr **value);
 extern Expr *EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno);
+extern AttrNumber EwRelVarAttno(Node *node, Index relid);
 extern bool EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno,
 								  Oid *opno, Expr **value);
 
