@@ -62,6 +62,14 @@ void		_PG_init(void);
 #define EW_LOGS_PER_BLOCK		40	/* ERC-20 transfers in a mainnet block */
 #define EW_ADDRESS_FILTER_SEL	0.01	/* share of them an address filter keeps */
 
+/*
+ * Adaptive chunk size: aim each answer at this many bytes (or a quarter of
+ * max_response_mb if that is less), growing to at most EW_MAX_GROWTH times
+ * batch_blocks and at most doubling or halving per answer.
+ */
+#define EW_TARGET_RESPONSE_BYTES (4 * 1024 * 1024)
+#define EW_MAX_GROWTH			16
+
 /* Accounts asked for in one request, each under its own alias. */
 #define EW_ACCOUNTS_PER_REQUEST 100
 
@@ -147,6 +155,17 @@ typedef struct EwRange
 	int64		hi;
 } EwRange;
 
+/* A chunk request of a concurrent scan, in block order in the pipeline. */
+typedef struct EwPending
+{
+	int64		from;
+	int64		to;
+	int			range;			/* index in ranges */
+	char	   *body;			/* request body, palloc'd in pipe_cxt */
+	EwSlot	   *slot;			/* NULL until started */
+	int			attempt;		/* retries used */
+} EwPending;
+
 /* Execution state of a foreign scan. */
 typedef struct EwScanState
 {
@@ -193,7 +212,16 @@ typedef struct EwScanState
 	int			cur_range;
 	int64		next_block;		/* next block to request */
 	int			chunk;			/* blocks per request, adapted */
-	int			ok_streak;		/* answers in a row at this chunk size */
+	int			chunk_ceiling;	/* below the size that timed out */
+
+	/* concurrency > 1: chunk requests in flight, in block order */
+	EwPending  *pipe;
+	int			npipe;
+	EwSlot	  **free_slots;		/* slots held by this scan, not in use */
+	int			nfree;
+	int			nheld;			/* slots held in all */
+	int			pipe_cap;
+	MemoryContext pipe_cxt;		/* request bodies of the pipeline */
 	MemoryContext scan_cxt;		/* ranges and evaluated bounds; reset by
 								 * ReScan */
 	bool		exhausted;
@@ -214,6 +242,7 @@ typedef struct EwScanState
 
 	EwStats		stats;
 	int64		blocks_read;
+	size_t		last_body_len;	/* size of the last answer */
 } EwScanState;
 
 /* Failure classes of one request. */
@@ -247,6 +276,7 @@ static char *build_query(EwTableKind kind, EwScanMode mode, bool count_only,
 						 const EwField **fields, int nfields);
 static void start_scan(EwScanState *st, ExprContext *econtext);
 static bool fetch_next_chunk(EwScanState *st);
+static void release_slots_callback(void *arg);
 static json_t *request_data(EwScanState *st, const char *body, const char *what,
 							bool can_shrink, int *attempt, bool *shrink);
 static int64 fetch_head(EwScanState *st);
@@ -1044,6 +1074,28 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 		st->dec.prices = EwLoadPrices(estate->es_query_cxt);
 	if (need_tokens && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		st->dec.tokens = EwLoadTokens(estate->es_query_cxt);
+
+	/*
+	 * Concurrent requests for ascending range scans.  Slots are given back
+	 * at the end of the scan, or by the callback when an ERROR ends the
+	 * query and the query's memory is deleted.
+	 */
+	if (st->mode == EW_MODE_RANGE && st->opts.concurrency > 1 &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	{
+		MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+
+		/* splits after time-outs add at most one entry per halving */
+		st->pipe_cap = st->opts.concurrency + 64;
+		st->pipe = palloc0(sizeof(EwPending) * st->pipe_cap);
+		st->free_slots = palloc0(sizeof(EwSlot *) * st->opts.concurrency);
+		st->pipe_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											 "ethwhale_fdw pipeline",
+											 ALLOCSET_SMALL_SIZES);
+		cb->func = release_slots_callback;
+		cb->arg = st;
+		MemoryContextRegisterResetCallback(estate->es_query_cxt, cb);
+	}
 	st->dec.account_block = -1;
 	st->cur_block = -1;
 }
@@ -1307,7 +1359,7 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->nranges = 0;
 	st->cur_range = 0;
 	st->chunk = st->opts.batch_blocks;
-	st->ok_streak = 0;
+	st->chunk_ceiling = st->opts.batch_blocks * EW_MAX_GROWTH;
 
 	MemoryContextReset(st->scan_cxt);
 	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
@@ -1645,6 +1697,32 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 }
 
 /*
+ * raise_failure
+ *		Report a request that failed for good.
+ */
+static void
+raise_failure(EwScanState *st, EwFailure f, const char *what,
+			  StringInfo reason, StringInfo detail, int attempt)
+{
+	if (attempt > 0)
+		appendStringInfo(detail, "%sTried %d times (max_retries = %d).",
+						 detail->len > 0 ? " " : "", attempt + 1,
+						 st->opts.max_retries);
+	ereport(ERROR,
+			(errcode(f == EW_FAIL_FATAL ? ERRCODE_FDW_INVALID_DATA_TYPE :
+					 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("could not read %s from server \"%s\": %s",
+					what, st->server->servername, reason->data),
+			 detail->len > 0 ? errdetail_internal("%s", detail->data) : 0,
+			 f == EW_FAIL_SHRINK ?
+			 errhint("Lower batch_blocks, or raise timeout_ms or max_response_mb, with ALTER SERVER %s OPTIONS (SET ...).",
+					 quote_identifier(st->server->servername)) :
+			 f == EW_FAIL_TRANSIENT ?
+			 errhint("Check that the node is running and that endpoint is its /graphql URL; max_retries sets how often a request is retried.") :
+			 errhint("Check that endpoint points at a GraphQL (EIP-1767) node such as geth --http --graphql.")));
+}
+
+/*
  * request_data
  *		POST body and return the answer's "data" object, retrying transient
  *		failures up to max_retries (shared with the caller through *attempt).
@@ -1671,6 +1749,7 @@ request_data(EwScanState *st, const char *body, const char *what,
 		EwPost(st->conn, body, strlen(body), &st->opts, &resp);
 		st->stats.requests++;
 		st->stats.bytes += resp.body_len;
+		st->last_body_len = resp.body_len;
 
 		initStringInfo(&reason);
 		initStringInfo(&detail);
@@ -1699,22 +1778,7 @@ request_data(EwScanState *st, const char *body, const char *what,
 			backoff(*attempt, resp.retry_after_s);
 			continue;
 		}
-		if (*attempt > 0)
-			appendStringInfo(&detail, "%sTried %d times (max_retries = %d).",
-							 detail.len > 0 ? " " : "", *attempt + 1,
-							 st->opts.max_retries);
-		ereport(ERROR,
-				(errcode(f == EW_FAIL_FATAL ? ERRCODE_FDW_INVALID_DATA_TYPE :
-						 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-				 errmsg("could not read %s from server \"%s\": %s",
-						what, st->server->servername, reason.data),
-				 detail.len > 0 ? errdetail_internal("%s", detail.data) : 0,
-				 f == EW_FAIL_SHRINK ?
-				 errhint("Lower batch_blocks, or raise timeout_ms or max_response_mb, with ALTER SERVER %s OPTIONS (SET ...).",
-						 quote_identifier(st->server->servername)) :
-				 f == EW_FAIL_TRANSIENT ?
-				 errhint("Check that the node is running and that endpoint is its /graphql URL; max_retries sets how often a request is retried.") :
-				 errhint("Check that endpoint points at a GraphQL (EIP-1767) node such as geth --http --graphql.")));
+		raise_failure(st, f, what, &reason, &detail, *attempt);
 	}
 }
 
@@ -1790,6 +1854,78 @@ fetch_hash(EwScanState *st, ExprContext *econtext)
 }
 
 /*
+ * adapt_chunk
+ *		Size the next requests after an answer of nblocks full blocks and
+ *		bytes bytes: aim at the target answer size, at most doubling or
+ *		halving at once, never above the size that last timed out.
+ */
+static void
+adapt_chunk(EwScanState *st, int64 nblocks, size_t bytes)
+{
+	double		target = Min((double) EW_TARGET_RESPONSE_BYTES,
+							 (double) st->opts.max_response_mb * 1024 * 1024 / 4);
+	double		per_block = Max(1.0, (double) bytes / (double) Max(nblocks, 1));
+	double		want = target / per_block;
+
+	want = Max(want, st->chunk / 2.0);
+	want = Min(want, st->chunk * 2.0);
+	want = Min(want, (double) st->chunk_ceiling);
+	st->chunk = (int) Max(1.0, want);
+}
+
+/*
+ * chunk_body
+ *		The request body for blocks from..to.  Block numbers are decimal
+ *		strings: JSON numbers would pass through a float64.
+ */
+static char *
+chunk_body(EwScanState *st, int64 from, int64 to)
+{
+	return psprintf("{\"query\":%s,\"variables\":{\"from\":\"" INT64_FORMAT "\",\"to\":\"" INT64_FORMAT "\"%s}}",
+					st->query_json, from, to, st->log_vars ? st->log_vars : "");
+}
+
+/*
+ * take_blocks
+ *		Check that an answer holds the blocks from..to asked for, in order
+ *		(fewer at the head), and make them the current chunk.
+ */
+static void
+take_blocks(EwScanState *st, json_t *data, int64 from, int64 to, const char *what)
+{
+	json_t	   *blocks = json_object_get(data, "blocks");
+	size_t		i;
+
+	if (!json_is_array(blocks))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("could not read %s from server \"%s\": the answer has no \"blocks\" list",
+						what, st->server->servername),
+				 errdetail("Answer: %s", EwJsonExcerpt(data))));
+	for (i = 0; i < json_array_size(blocks); i++)
+	{
+		json_t	   *b = json_array_get(blocks, i);
+		uint64		n;
+
+		if (!json_is_object(b) ||
+			!EwJsonGetUint64(json_object_get(b, "number"), &n) ||
+			(int64) n < from || (int64) n > to ||
+			(i > 0 && (int64) n != st->cur_block + 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("server \"%s\" answered a block outside %s",
+							st->server->servername, what),
+					 errdetail("Element %zu of \"blocks\" is %s.", i, EwJsonExcerpt(b)),
+					 errhint("The node may not follow EIP-1767 as Geth serves it.")));
+		st->cur_block = (int64) n;
+	}
+	st->blocks = blocks;
+	st->backward = st->mode == EW_MODE_BACKWARD;
+	st->block_idx = 0;
+	st->blocks_read += json_array_size(blocks);
+}
+
+/*
  * fetch_next_chunk
  *		Request the next chunk of blocks; false when the ranges are done.
  *		A time-out or oversize answer halves the chunk and asks again.
@@ -1811,9 +1947,8 @@ fetch_next_chunk(EwScanState *st)
 		char	   *body;
 		char	   *what;
 		json_t	   *data;
-		json_t	   *blocks;
+		size_t		n;
 		bool		shrink;
-		size_t		i;
 		MemoryContext oldcxt;
 
 		if (st->mode == EW_MODE_BACKWARD)
@@ -1834,61 +1969,23 @@ fetch_next_chunk(EwScanState *st)
 		}
 
 		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
-		/* decimal strings: JSON numbers would pass through a float64 */
-		body = psprintf("{\"query\":%s,\"variables\":{\"from\":\"" INT64_FORMAT "\",\"to\":\"" INT64_FORMAT "\"%s}}",
-						st->query_json, from, to, st->log_vars ? st->log_vars : "");
+		body = chunk_body(st, from, to);
 		what = psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, from, to);
 		data = request_data(st, body, what, to > from, &attempt, &shrink);
 		MemoryContextSwitchTo(oldcxt);
 		if (shrink)
 		{
 			st->chunk = Max(1, (int) ((to - from + 1) / 2));
-			st->ok_streak = 0;
+			st->chunk_ceiling = st->chunk;
 			MemoryContextReset(st->batch_cxt);
 			continue;
 		}
 		attempt = 0;
 
-		blocks = json_object_get(data, "blocks");
-		if (!json_is_array(blocks))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("could not read %s from server \"%s\": the answer has no \"blocks\" list",
-							what, st->server->servername),
-					 errdetail("Answer: %s", EwJsonExcerpt(data))));
-		/* The node must answer the blocks asked for, in order. */
-		for (i = 0; i < json_array_size(blocks); i++)
-		{
-			json_t	   *b = json_array_get(blocks, i);
-			uint64		n;
-
-			if (!json_is_object(b) ||
-				!EwJsonGetUint64(json_object_get(b, "number"), &n) ||
-				(int64) n < from || (int64) n > to ||
-				(i > 0 && (int64) n != st->cur_block + 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("server \"%s\" answered a block outside %s",
-								st->server->servername, what),
-						 errdetail("Element %zu of \"blocks\" is %s.", i, EwJsonExcerpt(b)),
-						 errhint("The node may not follow EIP-1767 as Geth serves it.")));
-			st->cur_block = (int64) n;
-		}
-		st->blocks = blocks;
-		st->backward = st->mode == EW_MODE_BACKWARD;
-		st->block_idx = 0;
-		st->blocks_read += json_array_size(blocks);
-
-		/*
-		 * After a shrink, grow back towards batch_blocks slowly: after four
-		 * answers in a row at the current size, so that a chunk size that
-		 * times out is not asked for again at once.
-		 */
-		if (st->chunk < st->opts.batch_blocks && ++st->ok_streak >= 4)
-		{
-			st->chunk = Min(st->opts.batch_blocks, st->chunk * 2);
-			st->ok_streak = 0;
-		}
+		take_blocks(st, data, from, to, what);
+		n = json_array_size(st->blocks);
+		if ((int64) n == to - from + 1)
+			adapt_chunk(st, to - from + 1, st->last_body_len);
 
 		/*
 		 * Move on.  A range beyond the head comes back short (Geth cuts "to"
@@ -1896,7 +1993,7 @@ fetch_next_chunk(EwScanState *st)
 		 */
 		if (st->mode == EW_MODE_BACKWARD)
 			st->next_block = from - 1;
-		else if (to == r->hi || json_array_size(blocks) == 0 || st->cur_block < to)
+		else if (to == r->hi || n == 0 || st->cur_block < to)
 		{
 			if (++st->cur_range < st->nranges)
 				st->next_block = st->ranges[st->cur_range].lo;
@@ -1904,11 +2001,255 @@ fetch_next_chunk(EwScanState *st)
 		else
 			st->next_block = to + 1;
 
-		if (json_array_size(blocks) > 0)
+		if (n > 0)
 			return true;
 	}
 	st->exhausted = true;
 	return false;
+}
+
+/* ---------------------------------------------------------------------
+ * Concurrent range scans (concurrency > 1)
+ *
+ * Up to "concurrency" chunk requests are in flight, each on a slot of its
+ * own; answers are taken strictly in block order, so the rows come out as a
+ * sequential scan returns them.  Memory is bounded by concurrency answers
+ * held as text plus the one chunk being decoded.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * release_slots
+ *		Give back every slot the scan holds, stopping their transfers.
+ *		Runs at the end of a scan, at a rescan, and from a reset callback of
+ *		the query's memory when an ERROR ends the query: it must not fail.
+ */
+static void
+release_slots(EwScanState *st)
+{
+	int			i;
+
+	for (i = 0; i < st->npipe; i++)
+		if (st->pipe[i].slot != NULL)
+		{
+			EwReleaseSlot(st->conn, st->pipe[i].slot);
+			st->pipe[i].slot = NULL;
+		}
+	for (i = 0; i < st->nfree; i++)
+		EwReleaseSlot(st->conn, st->free_slots[i]);
+	st->npipe = 0;
+	st->nfree = 0;
+	st->nheld = 0;
+}
+
+static void
+release_slots_callback(void *arg)
+{
+	release_slots((EwScanState *) arg);
+}
+
+/* Start the pending request at index i on a free slot. */
+static void
+start_pending(EwScanState *st, int i)
+{
+	EwPending  *p = &st->pipe[i];
+
+	if (p->slot == NULL)
+	{
+		if (st->nfree == 0)
+		{
+			if (st->conn == NULL)
+				st->conn = EwGetConnection(st->server, &st->opts);
+			st->free_slots[st->nfree++] = EwAcquireSlot(st->conn, st->server->servername);
+			st->nheld++;
+		}
+		p->slot = st->free_slots[--st->nfree];
+	}
+	EwStartPost(st->conn, p->slot, p->body, strlen(p->body), &st->opts);
+	st->stats.requests++;
+}
+
+/* Return the slot of pending request i to the scan's free list. */
+static void
+finish_pending(EwScanState *st, int i)
+{
+	EwPending  *p = &st->pipe[i];
+
+	if (p->slot != NULL)
+		st->free_slots[st->nfree++] = p->slot;
+	p->slot = NULL;
+	if (p->body)
+		pfree(p->body);
+	p->body = NULL;
+}
+
+/*
+ * top_up
+ *		Queue the next chunks until "concurrency" are pending, and start
+ *		every pending request that has a free slot.
+ */
+static void
+top_up(EwScanState *st)
+{
+	int			i;
+	int			running = 0;
+
+	while (st->npipe < st->opts.concurrency && st->cur_range < st->nranges)
+	{
+		EwRange    *r = &st->ranges[st->cur_range];
+		EwPending  *p = &st->pipe[st->npipe++];
+		int64		from = st->next_block;
+		int64		to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
+
+		p->from = from;
+		p->to = to;
+		p->range = st->cur_range;
+		{
+			MemoryContext old = MemoryContextSwitchTo(st->pipe_cxt);
+
+			p->body = chunk_body(st, from, to);
+			MemoryContextSwitchTo(old);
+		}
+		p->slot = NULL;
+		p->attempt = 0;
+		if (to == r->hi)
+		{
+			if (++st->cur_range < st->nranges)
+				st->next_block = st->ranges[st->cur_range].lo;
+		}
+		else
+			st->next_block = to + 1;
+	}
+	for (i = 0; i < st->npipe; i++)
+	{
+		if (st->pipe[i].slot != NULL)
+			running++;
+		else if (running < st->opts.concurrency)
+		{
+			start_pending(st, i);
+			running++;
+		}
+	}
+}
+
+/* Drop pending request i from the pipeline. */
+static void
+drop_pending(EwScanState *st, int i)
+{
+	finish_pending(st, i);
+	memmove(&st->pipe[i], &st->pipe[i + 1], sizeof(EwPending) * (st->npipe - i - 1));
+	st->npipe--;
+}
+
+/*
+ * fetch_next_chunk_concurrent
+ *		fetch_next_chunk with requests in flight ahead of the one decoded.
+ */
+static bool
+fetch_next_chunk_concurrent(EwScanState *st)
+{
+	MemoryContextReset(st->batch_cxt);
+	st->blocks = NULL;
+	st->txs = NULL;
+
+	for (;;)
+	{
+		EwPending  *p;
+		EwResponse	resp;
+		EwFailure	f;
+		json_t	   *data;
+		StringInfoData reason,
+					detail;
+		char	   *what;
+		MemoryContext oldcxt;
+		size_t		n;
+
+		CHECK_FOR_INTERRUPTS();
+		top_up(st);
+		if (st->npipe == 0)
+		{
+			st->exhausted = true;
+			return false;
+		}
+		p = &st->pipe[0];
+		EwWaitPost(st->conn, p->slot, &resp);
+		st->stats.bytes += resp.body_len;
+
+		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+		what = psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, p->from, p->to);
+		initStringInfo(&reason);
+		initStringInfo(&detail);
+		f = classify_response(st, &resp, &data, &reason, &detail);
+		MemoryContextSwitchTo(oldcxt);
+
+		if (f == EW_FAIL_SHRINK && p->to > p->from)
+		{
+			/* split the chunk: its first half now, the second after it */
+			int64		mid = p->from + (p->to - p->from) / 2;
+			int64		old_to = p->to;
+			int			k;
+
+			st->chunk = Max(1, (int) (mid - p->from + 1));
+			st->chunk_ceiling = st->chunk;
+			if (st->npipe >= st->pipe_cap)
+				elog(ERROR, "ethwhale_fdw: too many chunk requests pending");
+			memmove(&st->pipe[2], &st->pipe[1], sizeof(EwPending) * (st->npipe - 1));
+			st->npipe++;
+			k = 1;
+			st->pipe[k] = st->pipe[0];
+			st->pipe[k].from = mid + 1;
+			st->pipe[k].to = old_to;
+			st->pipe[k].slot = NULL;
+			st->pipe[k].attempt = 0;
+			oldcxt = MemoryContextSwitchTo(st->pipe_cxt);
+			st->pipe[k].body = chunk_body(st, mid + 1, old_to);
+			pfree(p->body);
+			p->to = mid;
+			p->body = chunk_body(st, p->from, mid);
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(st->batch_cxt);
+			start_pending(st, 0);
+			continue;
+		}
+		if (f != EW_OK)
+		{
+			if (f != EW_FAIL_FATAL && p->attempt < st->opts.max_retries)
+			{
+				p->attempt++;
+				st->stats.retries++;
+				elog(DEBUG1, "ethwhale_fdw: %s from server \"%s\" for %s; retry %d of %d",
+					 reason.data, st->server->servername, what, p->attempt,
+					 st->opts.max_retries);
+				backoff(p->attempt, resp.retry_after_s);
+				MemoryContextReset(st->batch_cxt);
+				start_pending(st, 0);
+				continue;
+			}
+			raise_failure(st, f, what, &reason, &detail, p->attempt);
+		}
+
+		take_blocks(st, data, p->from, p->to, what);
+		n = json_array_size(st->blocks);
+		if ((int64) n == p->to - p->from + 1)
+			adapt_chunk(st, (int64) n, resp.body_len);
+		else
+		{
+			/* the head is reached: later chunks of this range are empty */
+			int			range = p->range;
+			int			i;
+
+			for (i = st->npipe - 1; i >= 1; i--)
+				if (st->pipe[i].range == range)
+					drop_pending(st, i);
+			if (st->cur_range == range && ++st->cur_range < st->nranges)
+				st->next_block = st->ranges[st->cur_range].lo;
+		}
+		drop_pending(st, 0);
+		/* keep the node busy while this chunk is decoded */
+		top_up(st);
+		if (n > 0)
+			return true;
+	}
 }
 
 /*
@@ -2087,7 +2428,8 @@ next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
 
 		if (st->blocks == NULL || st->block_idx >= json_array_size(st->blocks))
 		{
-			if (st->exhausted || !fetch_next_chunk(st))
+			if (st->exhausted ||
+				!(st->pipe != NULL ? fetch_next_chunk_concurrent(st) : fetch_next_chunk(st)))
 				return false;
 			st->txs = NULL;
 			st->count_left = -1;
@@ -2259,17 +2601,27 @@ ethwhaleReScanForeignScan(ForeignScanState *node)
 	st->acct_block = NULL;
 	st->started = false;
 	st->exhausted = false;
+	if (st->pipe != NULL)
+	{
+		release_slots(st);
+		MemoryContextReset(st->pipe_cxt);
+	}
 }
 
 /*
  * ethwhaleEndForeignScan
  *		Everything lives in the query's memory (jansson allocates with
- *		palloc); the HTTP handle stays cached for the next query.
+ *		palloc); the HTTP handles stay cached for the next query, but
+ *		concurrent requests still running are stopped.
  */
 static void
 ethwhaleEndForeignScan(ForeignScanState *node)
 {
-	/* Nothing to do. */
+	EwScanState *st = (EwScanState *) node->fdw_state;
+
+	/* stop requests still in flight (a LIMIT may end the scan early) */
+	if (st != NULL && st->pipe != NULL)
+		release_slots(st);
 }
 
 /*

@@ -129,6 +129,7 @@ typedef struct EwResponse
 } EwResponse;
 
 typedef struct EwConnection EwConnection;
+typedef struct EwSlot EwSlot;
 
 /* keccak256("Transfer(address,address,uint256)") */
 #define EW_TRANSFER_TOPIC "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -189,6 +190,11 @@ extern EwConnection *EwGetConnection(ForeignServer *server, const EwOptions *opt
 extern void EwPost(EwConnection *conn, const char *body, size_t body_len,
 				   const EwOptions *opts, EwResponse *resp);
 extern const char *EwCurlStrerror(int code);
+extern EwSlot *EwAcquireSlot(EwConnection *conn, const char *servername);
+extern void EwReleaseSlot(EwConnection *conn, EwSlot *slot);
+extern void EwStartPost(EwConnection *conn, EwSlot *slot, const char *body,
+						size_t body_len, const EwOptions *opts);
+extern void EwWaitPost(EwConnection *conn, EwSlot *slot, EwResponse *resp);
 
 /* in decode.c */
 extern void EwJsonInit(void);

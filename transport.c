@@ -14,6 +14,13 @@
  * Nothing here raises an ERROR while libcurl is running: callbacks only set
  * flags, and interrupts are serviced after curl_easy_perform returns.
  *
+ * For concurrency > 1 a scan takes slots: more easy handles of the same
+ * server, driven together by one multi handle.  A slot is owned by one scan
+ * at a time, so two scans of one query never share a transfer.  Slots keep
+ * their connections between queries like the main handle does; a transfer
+ * still running when its scan is released (end, rescan or ERROR) is removed
+ * from the multi handle, which closes its connection.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -27,9 +34,9 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
-struct EwConnection
+/* One easy handle and the answer it receives. */
+struct EwSlot
 {
-	Oid			serverid;		/* hash key */
 	CURL	   *curl;
 	char	   *buf;			/* response body, malloc'd, grows */
 	size_t		len;
@@ -37,6 +44,25 @@ struct EwConnection
 	size_t		limit;			/* max_response_mb in bytes */
 	bool		too_large;
 	long		retry_after_s;
+	/* multi transfers only */
+	struct curl_slist *headers;
+	char		errbuf[CURL_ERROR_SIZE];
+	bool		in_use;			/* owned by a scan */
+	bool		busy;			/* added to the multi handle */
+	bool		done;			/* finished; rc is its result */
+	CURLcode	rc;
+};
+
+/* Most slots per server and backend (the "concurrency" option's maximum). */
+#define EW_MAX_SLOTS 64
+
+struct EwConnection
+{
+	Oid			serverid;		/* hash key */
+	EwSlot		main;			/* EwPost's handle */
+	CURLM	   *multi;			/* drives the slots */
+	EwSlot	   *slots[EW_MAX_SLOTS];
+	int			nslots;
 };
 
 static HTAB *ConnectionHash = NULL;
@@ -73,14 +99,14 @@ EwGetConnection(ForeignServer *server, const EwOptions *opts)
 	entry = hash_search(ConnectionHash, &server->serverid, HASH_ENTER, &found);
 	if (!found)
 	{
-		entry->curl = NULL;
-		entry->buf = NULL;
-		entry->len = entry->cap = 0;
+		memset(&entry->main, 0, sizeof(entry->main));
+		entry->multi = NULL;
+		entry->nslots = 0;
 	}
-	if (entry->curl == NULL)
+	if (entry->main.curl == NULL)
 	{
-		entry->curl = curl_easy_init();
-		if (entry->curl == NULL)
+		entry->main.curl = curl_easy_init();
+		if (entry->main.curl == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 					 errmsg("could not create an HTTP handle for server \"%s\"",
@@ -97,7 +123,7 @@ EwGetConnection(ForeignServer *server, const EwOptions *opts)
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	EwConnection *conn = (EwConnection *) userdata;
+	EwSlot	   *conn = (EwSlot *) userdata;
 	size_t		n = size * nmemb;
 
 	if (conn->len + n > conn->limit)
@@ -130,7 +156,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 static size_t
 header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	EwConnection *conn = (EwConnection *) userdata;
+	EwSlot	   *conn = (EwSlot *) userdata;
 	size_t		n = size * nmemb;
 	static const char name[] = "retry-after:";
 
@@ -179,38 +205,36 @@ add_header(struct curl_slist **list, const char *line)
 }
 
 /*
- * EwPost
- *		POST one GraphQL request and fill resp.  Transport failures are
- *		reported in resp, not raised: the caller decides whether to retry.
- *		A pending cancel is raised here, with its own SQLSTATE.
+ * prepare_request
+ *		Reset a slot and set its handle up for one POST of body: headers,
+ *		limits, callbacks.  copy_body makes libcurl keep its own copy (for a
+ *		transfer that outlives the caller's buffer).  Returns the header list
+ *		the caller frees after the transfer.
  */
-void
-EwPost(EwConnection *conn, const char *body, size_t body_len,
-	   const EwOptions *opts, EwResponse *resp)
+static struct curl_slist *
+prepare_request(EwSlot *slot, const char *body, size_t body_len,
+				const EwOptions *opts, char *errbuf, bool copy_body)
 {
-	CURL	   *c = conn->curl;
+	CURL	   *c = slot->curl;
 	struct curl_slist *headers = NULL;
-	CURLcode	rc;
-	bool		ok = true;
+	bool		ok;
 
-	memset(resp, 0, sizeof(*resp));
-	resp->retry_after_s = -1;
 	/* per request: two scans of one query may have different limits */
-	conn->limit = (size_t) opts->max_response_mb * 1024 * 1024;
+	slot->limit = (size_t) opts->max_response_mb * 1024 * 1024;
 
 	/*
 	 * The buffer only holds the previous answer, already parsed: do not
 	 * keep a large one for the life of the backend.
 	 */
-	if (conn->cap > EW_KEEP_BUFFER_BYTES)
+	if (slot->cap > EW_KEEP_BUFFER_BYTES)
 	{
-		free(conn->buf);
-		conn->buf = NULL;
-		conn->cap = 0;
+		free(slot->buf);
+		slot->buf = NULL;
+		slot->cap = 0;
 	}
-	conn->len = 0;
-	conn->too_large = false;
-	conn->retry_after_s = -1;
+	slot->len = 0;
+	slot->too_large = false;
+	slot->retry_after_s = -1;
 
 	curl_easy_reset(c);
 
@@ -252,39 +276,240 @@ EwPost(EwConnection *conn, const char *body, size_t body_len,
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
+	if (copy_body)
+		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, body);
+	else
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) opts->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) opts->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
 					 (curl_off_t) opts->max_response_mb * 1024 * 1024);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, conn);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, slot);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, conn);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, slot);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, resp->errbuf);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "ethwhale_fdw/0.1");
+	curl_easy_setopt(c, CURLOPT_PRIVATE, slot);
+	return headers;
+}
+
+/*
+ * fill_response
+ *		What a finished transfer of slot produced.
+ */
+static void
+fill_response(EwSlot *slot, CURLcode rc, EwResponse *resp)
+{
+	curl_easy_getinfo(slot->curl, CURLINFO_RESPONSE_CODE, &resp->http_status);
+	resp->curl_code = (int) rc;
+	resp->too_large = slot->too_large || rc == CURLE_FILESIZE_EXCEEDED;
+	resp->retry_after_s = slot->retry_after_s;
+	resp->body = slot->buf ? slot->buf : "";
+	resp->body_len = slot->len;
+}
+
+/*
+ * EwPost
+ *		POST one GraphQL request and fill resp.  Transport failures are
+ *		reported in resp, not raised: the caller decides whether to retry.
+ *		A pending cancel is raised here, with its own SQLSTATE.
+ */
+void
+EwPost(EwConnection *conn, const char *body, size_t body_len,
+	   const EwOptions *opts, EwResponse *resp)
+{
+	EwSlot	   *slot = &conn->main;
+	struct curl_slist *headers;
+	CURLcode	rc;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after_s = -1;
+	headers = prepare_request(slot, body, body_len, opts, resp->errbuf, false);
 
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
-	rc = curl_easy_perform(c);
+	rc = curl_easy_perform(slot->curl);
 	pgstat_report_wait_end();
 
 	curl_slist_free_all(headers);
 	/* The error buffer lives in resp; make libcurl forget it. */
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(slot->curl, CURLOPT_ERRORBUFFER, NULL);
 
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		CHECK_FOR_INTERRUPTS();
+	fill_response(slot, rc, resp);
+}
 
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->http_status);
-	resp->curl_code = (int) rc;
-	resp->too_large = conn->too_large || rc == CURLE_FILESIZE_EXCEEDED;
-	resp->retry_after_s = conn->retry_after_s;
-	resp->body = conn->buf ? conn->buf : "";
-	resp->body_len = conn->len;
+/*
+ * EwAcquireSlot
+ *		A free slot of the server for a scan's concurrent requests.
+ */
+EwSlot *
+EwAcquireSlot(EwConnection *conn, const char *servername)
+{
+	EwSlot	   *slot = NULL;
+	int			i;
+
+	if (conn->multi == NULL)
+	{
+		conn->multi = curl_multi_init();
+		if (conn->multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+					 errmsg("could not create an HTTP multi handle for server \"%s\"",
+							servername)));
+	}
+	for (i = 0; i < conn->nslots; i++)
+		if (!conn->slots[i]->in_use)
+		{
+			slot = conn->slots[i];
+			break;
+		}
+	if (slot == NULL)
+	{
+		if (conn->nslots >= EW_MAX_SLOTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+					 errmsg("more than %d concurrent requests to server \"%s\" in one backend",
+							EW_MAX_SLOTS, servername),
+					 errhint("Lower the \"concurrency\" option of the server.")));
+		slot = MemoryContextAllocZero(CacheMemoryContext, sizeof(EwSlot));
+		slot->curl = curl_easy_init();
+		if (slot->curl == NULL)
+		{
+			pfree(slot);
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+					 errmsg("could not create an HTTP handle for server \"%s\"",
+							servername)));
+		}
+		conn->slots[conn->nslots++] = slot;
+	}
+	slot->in_use = true;
+	slot->busy = false;
+	slot->done = false;
+	return slot;
+}
+
+/*
+ * stop_transfer
+ *		Take a slot's transfer out of the multi handle, finished or not.
+ */
+static void
+stop_transfer(EwConnection *conn, EwSlot *slot)
+{
+	if (slot->busy)
+	{
+		curl_multi_remove_handle(conn->multi, slot->curl);
+		slot->busy = false;
+	}
+	if (slot->headers)
+	{
+		curl_slist_free_all(slot->headers);
+		slot->headers = NULL;
+	}
+	curl_easy_setopt(slot->curl, CURLOPT_ERRORBUFFER, NULL);
+}
+
+/*
+ * EwReleaseSlot
+ *		Give a slot back, stopping its transfer if one runs.  Never raises
+ *		an ERROR: it runs from memory-context reset callbacks during abort.
+ */
+void
+EwReleaseSlot(EwConnection *conn, EwSlot *slot)
+{
+	stop_transfer(conn, slot);
+	slot->done = false;
+	slot->in_use = false;
+}
+
+/*
+ * EwStartPost
+ *		Start POSTing body on slot; EwWaitPost collects the answer.
+ */
+void
+EwStartPost(EwConnection *conn, EwSlot *slot, const char *body, size_t body_len,
+			const EwOptions *opts)
+{
+	CURLMcode	mc;
+
+	stop_transfer(conn, slot);
+	slot->errbuf[0] = '\0';
+	slot->done = false;
+	slot->headers = prepare_request(slot, body, body_len, opts, slot->errbuf, true);
+	mc = curl_multi_add_handle(conn->multi, slot->curl);
+	if (mc != CURLM_OK)
+	{
+		/* like a transfer that failed at once: the caller may retry */
+		slot->done = true;
+		slot->rc = CURLE_FAILED_INIT;
+		strlcpy(slot->errbuf, curl_multi_strerror(mc), sizeof(slot->errbuf));
+		return;
+	}
+	slot->busy = true;
+}
+
+/*
+ * EwWaitPost
+ *		Drive every running transfer of the server until slot's is done,
+ *		then fill resp.  Other slots progress meanwhile and keep their
+ *		answers until they are waited for.  Interrupts are serviced between
+ *		polls (an ERROR leaves the slots to their owner's release).
+ */
+void
+EwWaitPost(EwConnection *conn, EwSlot *slot, EwResponse *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after_s = -1;
+	while (!slot->done)
+	{
+		int			running;
+		int			queued;
+		CURLMsg    *msg;
+
+		curl_multi_perform(conn->multi, &running);
+		while ((msg = curl_multi_info_read(conn->multi, &queued)) != NULL)
+		{
+			EwSlot	   *s = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &s);
+			if (s == NULL)
+				continue;
+			s->rc = msg->data.result;
+			s->done = true;
+			curl_multi_remove_handle(conn->multi, s->curl);
+			s->busy = false;
+		}
+		if (slot->done)
+			break;
+		if (!slot->busy)
+		{
+			/* not started: nothing will ever finish it */
+			slot->done = true;
+			slot->rc = CURLE_FAILED_INIT;
+			break;
+		}
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
+		curl_multi_poll(conn->multi, NULL, 0, 100, NULL);
+		pgstat_report_wait_end();
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (slot->headers)
+	{
+		curl_slist_free_all(slot->headers);
+		slot->headers = NULL;
+	}
+	memcpy(resp->errbuf, slot->errbuf, Min(sizeof(resp->errbuf), sizeof(slot->errbuf)));
+	resp->errbuf[sizeof(resp->errbuf) - 1] = '\0';
+	curl_easy_setopt(slot->curl, CURLOPT_ERRORBUFFER, NULL);
+	fill_response(slot, slot->rc, resp);
 }
 
 const char *
