@@ -98,7 +98,8 @@ EwJsonExcerpt(json_t *j)
 
 	if (j == NULL)
 		return pstrdup("nothing");
-	s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+	/* ASCII only: cutting below must not split a multibyte character */
+	s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (s == NULL)
 		return pstrdup("?");
 	if (strlen(s) > 80)

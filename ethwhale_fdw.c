@@ -2459,7 +2459,11 @@ next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
 				uint64		c;
 				json_t	   *jc = json_object_get(b, "transactionCount");
 
-				if (!EwJsonGetUint64(jc, &c))
+				/*
+				 * A count beyond int32 is no real block: as int64 it would
+				 * turn negative (rows silently dropped) or count for ages.
+				 */
+				if (!EwJsonGetUint64(jc, &c) || c > (uint64) PG_INT32_MAX)
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 							 errmsg("unexpected value for field \"transactionCount\" in the answer of server \"%s\"",

@@ -94,6 +94,20 @@ SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1100 AND 1109;
 
 SELECT count(*), sum(gas_used), sum(value) FROM f.eth_tx WHERE block BETWEEN 1200 AND 1299;
 
+SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1400 AND 1409;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1410 AND 1419;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1420 AND 1429;
+
+SELECT sum(gas_used) FROM f.eth_block WHERE number BETWEEN 1430 AND 1439;
+
+SELECT count(*) FROM f.eth_tx WHERE block BETWEEN 1440 AND 1449;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1450 AND 1459;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1460 AND 1469;
+
 SET statement_timeout = '2s';
 
 SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1090 AND 1099;

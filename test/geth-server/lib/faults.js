@@ -9,6 +9,7 @@
 const KINDS = new Set([
   'latency', 'status', 'hang', 'timeout200', 'malformed', 'truncated', 'reset',
   'graphqlError', 'oversize', 'deepNest', 'wrongTypes', 'missingFields', 'hugeNumbers', 'drop',
+  'gzipBomb', 'badGzip', 'drip',
 ]);
 
 const LONG_FIELDS = new Set([
@@ -35,6 +36,12 @@ function validateRule(r, i) {
     }
   }
   if (r.times !== undefined && !(Number.isInteger(r.times) && r.times >= 0)) throw new Error(`rule #${i}: times must be a non-negative integer`);
+  if (r.fault === 'wrongTypes' && r.mode === 'set' && !Object.prototype.hasOwnProperty.call(r, 'value')) {
+    throw new Error(`rule #${i}: wrongTypes with mode "set" needs a "value"`);
+  }
+  if (r.fault === 'gzipBomb' && r.mb !== undefined && !(typeof r.mb === 'number' && r.mb > 0 && r.mb <= 4096)) {
+    throw new Error(`rule #${i}: gzipBomb mb must be a number in (0, 4096]`);
+  }
   if (r.fault === 'status') {
     const st = r.status === undefined ? 503 : r.status;
     if (!Number.isInteger(st) || st < 100 || st > 599) throw new Error(`rule #${i}: bad status`);
@@ -116,6 +123,12 @@ function wrongTypes(resp, params) {
   walk(resp.data, (v, key, depth) => {
     if (depth <= 1) return v; // keep data and its root fields
     if (only && !only.has(key)) return v;
+    if (mode === 'set') {
+      // every selected leaf (or every leaf when no fields are given) becomes
+      // params.value, whatever its type: null, object, list, bool, float...
+      if (v !== null && typeof v === 'object') return v;
+      return JSON.parse(JSON.stringify(params.value));
+    }
     if (mode === 'numbers') {
       // Geth < 1.12: Long as JSON numbers (BigInt stays hex)
       if (typeof v === 'string' && LONG_FIELDS.has(key) && QUANTITY_RE.test(v)) {
@@ -182,7 +195,41 @@ function deepNestBody(rootKey, params) {
     open.repeat(depth) + inner + close.repeat(depth) + '}}';
 }
 
+// A gzip member that inflates to about `mb` MiB: a valid JSON answer whose
+// "blocks" list is padded with blanks.  The compressed form is about 1/1000
+// of that, so a client that inflates without a limit runs out of memory.
+// Cached per size: deflating 1 GiB of blanks takes a few seconds.
+const bombCache = new Map();
+function gzipBombBody(rootKey, params) {
+  const mb = params.mb || 256;
+  const key = `${rootKey}:${mb}`;
+  if (bombCache.has(key)) return bombCache.get(key);
+  const zlib = require('zlib');
+  const gz = zlib.createGzip({ level: 9 });
+  const out = [];
+  gz.on('data', (c) => out.push(c));
+  const head = '{"data":{' + JSON.stringify(rootKey || 'blocks') + ':[';
+  const tail = ']}}';
+  gz.write(head);
+  const block = Buffer.alloc(1024 * 1024, 0x20);
+  let left = Math.floor(mb * 1024 * 1024) - head.length - tail.length;
+  while (left > 0) {
+    const n = Math.min(left, block.length);
+    gz.write(n === block.length ? block : block.subarray(0, n));
+    left -= n;
+  }
+  gz.write(tail);
+  gz.end();
+  const done = new Promise((resolve, reject) => {
+    gz.on('end', () => resolve(Buffer.concat(out)));
+    gz.on('error', reject);
+  });
+  bombCache.set(key, done);
+  return done;
+}
+
 module.exports = {
+  gzipBombBody,
   FaultSet,
   KINDS,
   wrongTypes,

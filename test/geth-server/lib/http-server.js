@@ -302,6 +302,17 @@ function pickFailField(schema, doc, operationName) {
   return dfs(op.selectionSet.selections, rootType, 1) || (roots[0] ? roots[0].name.value : null);
 }
 
+// The response key of the operation's first root field ("blocks" when
+// there is none), for answers made up without running the query.
+function rootKeyOf(compiled, params) {
+  const op = compiled.doc && findOperation(compiled.doc, params.operationName);
+  if (op) {
+    const rf = rootFields(compiled.doc, op.selectionSet.selections, []);
+    if (rf[0]) return rf[0].alias ? rf[0].alias.value : rf[0].name.value;
+  }
+  return 'blocks';
+}
+
 class GethServer {
   constructor(opts) {
     this.source = opts.source;
@@ -581,6 +592,21 @@ class GethServer {
         await sleep(rule.ms || 0);
         if (aborted) return undefined;
         break;
+      case 'gzipBomb': {
+        // sent gzip'd whether or not the client asked for it: a hostile node
+        const body = await faults.gzipBombBody(rootKeyOf(compiled, params), rule);
+        if (aborted || res.destroyed) return this.finish(e, null, 0, { aborted: true });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': body.length });
+        res.end(body);
+        return this.finish(e, 200, body.length);
+      }
+      case 'badGzip': {
+        // "Content-Encoding: gzip" on bytes that are not a gzip stream
+        const body = Buffer.from(typeof rule.body === 'string' ? rule.body : '\x1f\x8b\x08\x00garbage that does not inflate');
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': body.length });
+        res.end(body);
+        return this.finish(e, 200, body.length);
+      }
       case 'deepNest': {
         let rootKey = 'blocks';
         const op = compiled.doc && findOperation(compiled.doc, params.operationName);
@@ -622,6 +648,8 @@ class GethServer {
         break;
       case 'oversize':
         return this.finish(e, status, await this.sendOversize(req, res, status, joined(), rule));
+      case 'drip':
+        return this.finish(e, status, await this.sendDrip(req, res, status, joined(), rule));
       case 'truncated':
       case 'reset':
         return this.finish(e, status, await this.sendBroken(req, res, status, joined(), rule, kind));
@@ -681,6 +709,25 @@ class GethServer {
       });
     });
     return part.length;
+  }
+
+  // The correct answer, uncompressed and chunked, `bytes` bytes (default
+  // 64) every `ms` ms (default 100): a node that never goes quiet long
+  // enough for an idle time-out yet takes ages for the whole body.
+  async sendDrip(req, res, status, text, rule) {
+    const buf = Buffer.from(text);
+    const step = Math.max(1, rule.bytes || 64);
+    const ms = rule.ms === undefined ? 100 : rule.ms;
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    let sent = 0;
+    while (sent < buf.length && !res.destroyed) {
+      const part = buf.subarray(sent, sent + step);
+      await new Promise((resolve) => res.write(part, resolve));
+      sent += part.length;
+      if (sent < buf.length) await sleep(ms);
+    }
+    if (!res.destroyed) await new Promise((resolve) => res.end(resolve));
+    return sent;
   }
 
   async sendOversize(req, res, status, text, rule) {

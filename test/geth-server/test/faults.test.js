@@ -6,6 +6,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const http = require('node:http');
+const zlib = require('node:zlib');
 const { startServer } = require('../testlib/helpers');
 
 const Q = '{ blocks(from: 10, to: 14) { number hash transactions { hash value gas to { address } } } }';
@@ -24,6 +26,24 @@ after(async () => {
   if (srv) await srv.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
+
+// POST a query without Accept-Encoding and keep the body as sent.
+function rawPost(port, query) {
+  return new Promise((resolve, reject) => {
+    const data = Buffer.from(JSON.stringify({ query }));
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'POST', path: '/graphql', agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': data.length },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, raw: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 
 async function setFaults(rules) {
   const r = await srv.control('POST', 'faults', rules);
@@ -160,6 +180,49 @@ describe('fault rules', () => {
     r = await srv.gql(Q);
     assert.match(r.json.data.blocks[0].transactions[0].value, /^0x[0-9a-f]{80}$/);
     assert.match(r.json.data.blocks[0].hash, /^0x[0-9a-f]{64}$/, 'hashes untouched');
+  });
+
+  test('wrongTypes mode set: any JSON value in the selected fields', async () => {
+    for (const value of [null, 1.5, -1, [], {}, 'zz', true]) {
+      await setFaults([{ fault: 'wrongTypes', mode: 'set', fields: ['gas', 'number'], value }]);
+      const r = await srv.gql(Q);
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json.data.blocks[0].number, value);
+      assert.deepEqual(r.json.data.blocks[0].transactions[0].gas, value);
+      assert.match(r.json.data.blocks[0].hash, /^0x[0-9a-f]{64}$/, 'other fields untouched');
+    }
+    await assert.rejects(setFaults([{ fault: 'wrongTypes', mode: 'set' }]));
+  });
+
+  test('gzipBomb: small gzip body that inflates to mb MiB of valid JSON', async () => {
+    await setFaults([{ fault: 'gzipBomb', mb: 8 }]);
+    // no Accept-Encoding: a hostile node sends gzip anyway
+    const r = await rawPost(srv.port, Q);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.ok(r.raw.length < 64 * 1024, `compressed size ${r.raw.length}`);
+    const text = zlib.gunzipSync(r.raw).toString();
+    assert.equal(text.length, 8 * 1024 * 1024);
+    assert.deepEqual(JSON.parse(text), { data: { blocks: [] } });
+  });
+
+  test('badGzip: Content-Encoding gzip on bytes that do not inflate', async () => {
+    await setFaults([{ fault: 'badGzip' }]);
+    const r = await rawPost(srv.port, Q);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.throws(() => zlib.gunzipSync(r.raw));
+  });
+
+  test('drip: the correct answer a few bytes at a time', async () => {
+    await setFaults([]);
+    const want = (await srv.gql(Q)).text;
+    await setFaults([{ fault: 'drip', bytes: Math.ceil(want.length / 4), ms: 100 }]);
+    const t0 = Date.now();
+    const r = await srv.gql(Q);
+    assert.equal(r.status, 200);
+    assert.equal(r.text, want);
+    assert.ok(Date.now() - t0 >= 290, 'three pauses between four pieces');
   });
 
   test('match by block range, query regex, times, first match wins', async () => {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# test/fuzz/build.sh [OUT] - build the libFuzzer target (clang-14 with
+# libclang-rt-14-dev) as OUT (default test/fuzz/fuzz_decode).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${1:-$HERE/fuzz_decode}
+CC=${EW_FUZZ_CC:-clang-14}
+PGINC=$(${EW_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --includedir-server)
+FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	-ffunction-sections -fdata-sections -I"$ROOT" -I"$PGINC" -D_GNU_SOURCE -Wno-format -Wno-ignored-attributes -Wno-unknown-warning-option)
+# Only what the targets reach is needed: the rest of decode.c/option.c
+# (SPI, catalogs, fmgr) is dropped by --gc-sections.  The backend symbols
+# that the kept code still names get a stub that aborts (a target that
+# reached one fails the run), generated from the first link's errors.
+link() {
+	"$CC" "${FLAGS[@]}" -Wl,--gc-sections -o "$OUT" \
+		"$HERE/fuzz_decode.c" "$ROOT/decode.c" "$HERE/shim.c" "$@" -lcurl -ljansson
+}
+STUBS=$(mktemp --suffix=.c)
+trap 'rm -f "$STUBS"' EXIT
+if ! link 2>"$STUBS.err"; then
+	sed -n "s/.*undefined reference to \`\([A-Za-z_][A-Za-z0-9_]*\)'.*/\1/p" "$STUBS.err" | sort -u |
+		awk '{ printf "void %s(void);\nvoid %s(void) { __builtin_trap(); }\n", $1, $1 }' >"$STUBS"
+	[ -s "$STUBS" ] || { cat "$STUBS.err" >&2; rm -f "$STUBS.err"; exit 1; }
+	rm -f "$STUBS.err"
+	link "$STUBS"
+fi
+rm -f "$STUBS.err"

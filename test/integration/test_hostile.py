@@ -1,0 +1,393 @@
+"""Hostile node: every fault the test server can produce (issue 6).
+
+Each case sets one or more /control/faults rules on our own fault server
+(EW_PYFAULT_ENDPOINT), runs one query, and checks that the answer is either
+the correct result (the same as without the fault) or an ERROR that names
+the server, the block range and the cause; then that the same backend runs
+the next query.  test_failing_queries_leak_nothing runs well over 1,000
+failing queries on one backend and asserts that it keeps no descriptors and
+no memory (counted in /proc and pg_backend_memory_contexts, not timed).
+
+The table in README.md ("Hostile-node fault suite") lists the same cases.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import localcontext
+from pathlib import Path
+
+import psycopg
+import pytest
+
+BLOCK_Q = ("SELECT count(*), sum(number), sum(gas_used), sum(gas_limit), max(hash), max(parent_hash),"
+           " max(miner), max(timestamp), sum(base_fee_per_gas), sum(tx_count)"
+           " FROM {s}.eth_block WHERE number BETWEEN 100 AND 129")
+TX_Q = ("SELECT count(*), sum(block), sum(tx_index), max(hash), max(from_address), max(to_address),"
+        " sum(value), sum(value_eth), sum(gas), sum(gas_price), sum(nonce), max(input_selector),"
+        " sum(status), sum(gas_used), max(created_contract), max(block_time)"
+        " FROM {s}.eth_tx WHERE block BETWEEN 100 AND 109")
+COUNT_Q = "SELECT count(*) FROM {s}.eth_tx WHERE block BETWEEN 100 AND 109"
+QUERIES = {"block": BLOCK_Q, "tx": TX_Q, "count": COUNT_Q}
+# requests that read blocks, not the head lookup
+BLOCK_REQ = r"\bblocks?\s*\("
+# "blocks 100..109" in the message, or "block 100" in the decoding context
+RANGE_RE = re.compile(r"blocks? \d+(\.\.\d+)?")
+
+# JSON keys the wrapper decodes, by how it decodes them
+INT_KEYS = {"block": ["number", "timestamp", "gasUsed", "gasLimit", "transactionCount"],
+            "tx": ["index", "gas", "nonce", "status", "gasUsed", "number", "timestamp"]}
+BIGNUM_KEYS = {"block": ["baseFeePerGas"], "tx": ["value", "gasPrice"]}
+TEXT_KEYS = {"block": ["hash", "address"], "tx": ["hash", "address", "inputData"]}
+
+
+def error_text(e: psycopg.Error) -> str:
+    d = e.diag
+    return "\n".join(x for x in (d.message_primary, d.message_detail, d.message_hint, d.context) if x)
+
+
+@pytest.fixture
+def hostile(pg, make_fdw, fault_endpoint, control):
+    """(run, ctl): run(table, rules, **server_options) -> ("ok", row) or
+    ("error", psycopg.Error), after checking the invariants shared by every
+    case (same backend afterwards; a result equals the fault-free one)."""
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    servers = {}
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+    def server(**opts):
+        base = dict(max_retries=1, timeout_ms=10000, connect_timeout_ms=2000, batch_blocks=10,
+                    max_response_mb=4)
+        base.update(opts)
+        key = tuple(sorted(base.items()))
+        if key not in servers:
+            servers[key] = make_fdw(fault_endpoint, **base)
+        return servers[key]
+
+    baseline = {}
+    for kind, q in QUERIES.items():
+        baseline[kind] = pg.execute(q.format(s=server().schema)).fetchone()
+    assert baseline["block"][0] == 30 and baseline["count"][0] == baseline["tx"][0] > 0
+
+    def run(kind, rules, same=True, **opts):
+        f = server(**opts)
+        ctl.clear_log()
+        ctl.set_faults([dict(r, match=r.get("match", {"query": BLOCK_REQ})) for r in rules])
+        # a regression that loops must fail the case, not hang the suite
+        pg.execute("SET statement_timeout = '60s'")
+        try:
+            row = pg.execute(QUERIES[kind].format(s=f.schema)).fetchone()
+            out = ("ok", row)
+        except psycopg.Error as e:
+            assert e.sqlstate, f"the connection broke instead of an ERROR: {e}"
+            out = ("error", e)
+        finally:
+            ctl.clear_faults()
+            pg.execute("RESET statement_timeout")
+        assert pg.execute("SELECT pg_backend_pid()").fetchone()[0] == pid, "the backend died"
+        assert pg.execute(QUERIES[kind].format(s=server().schema)).fetchone() == baseline[kind]
+        if out[0] == "ok":
+            assert out[1] == baseline[kind] or not same, \
+                f"wrong result under {rules}: {out[1]} != {baseline[kind]}"
+        else:
+            text = error_text(out[1])
+            assert f'"{f.server}"' in text, f"error does not name the server:\n{text}"
+        return out
+
+    yield run, ctl, server
+    ctl.clear_faults()
+
+
+def assert_error(out, *causes, rng=True):
+    assert out[0] == "error", f"expected an ERROR, got the result {out[1]}"
+    text = error_text(out[1])
+    if rng:
+        assert RANGE_RE.search(text) or "block" in text.lower(), f"no block range in:\n{text}"
+    assert any(c.lower() in text.lower() for c in causes), \
+        f"error should mention {' or '.join(map(repr, causes))}:\n{text}"
+    return text
+
+
+def assert_range(out):
+    text = error_text(out[1])
+    assert RANGE_RE.search(text), f"the error names no block range:\n{text}"
+
+
+# --------------------------------------------------------------------------
+# transport: latency, hangs, resets, statuses
+
+
+@pytest.mark.parametrize("name,rules,opts,expect", [
+    ("latency spike on every request", [{"fault": "latency", "ms": 200}], {}, "ok"),
+    ("latency beyond timeout_ms once", [{"fault": "latency", "ms": 3000, "times": 1}], {"timeout_ms": 1000}, "ok"),
+    ("latency beyond timeout_ms always", [{"fault": "latency", "ms": 3000}], {"timeout_ms": 1000, "max_retries": 0},
+     ("timed out",)),
+    ("hang", [{"fault": "hang"}], {"timeout_ms": 1000, "max_retries": 0}, ("timed out",)),
+    ("drip: body trickles in, within timeout_ms", [{"fault": "drip", "bytes": 4096, "ms": 20}], {}, "ok"),
+    ("drip: body trickles beyond timeout_ms", [{"fault": "drip", "bytes": 16, "ms": 200}],
+     {"timeout_ms": 1000, "max_retries": 0}, ("timed out",)),
+    ("reset after 10% of the body", [{"fault": "reset", "fraction": 0.1}], {}, ("connection reset", "reset by peer")),
+    ("reset after 90% of the body", [{"fault": "reset", "fraction": 0.9}], {}, ("connection reset", "reset by peer")),
+    ("reset once, then fine", [{"fault": "reset", "times": 1}], {}, "ok"),
+    ("truncated, Content-Length of the full body", [{"fault": "truncated", "mode": "close"}], {},
+     ("truncated", "closed early")),
+    ("truncated, honest Content-Length", [{"fault": "truncated", "mode": "length"}], {},
+     ("malformed JSON", "truncated")),
+    ("truncated, chunked without the last chunk", [{"fault": "truncated", "mode": "chunked"}], {},
+     ("truncated", "closed early")),
+    ("connection closed without an answer", [{"fault": "drop"}], {}, ("empty reply",)),
+    ("429 with Retry-After once", [{"fault": "status", "status": 429, "retryAfter": 1, "times": 1}], {}, "ok"),
+    ("429 with Retry-After always", [{"fault": "status", "status": 429, "retryAfter": 1}], {}, ("HTTP 429",)),
+    ("429 with an absurd Retry-After", [{"fault": "status", "status": 429, "retryAfter": "99999999999999999999"}],
+     {"max_retries": 0}, ("HTTP 429",)),
+    ("429 with an HTTP-date Retry-After", [{"fault": "status", "status": 429, "times": 1,
+                                            "retryAfter": "Wed, 21 Oct 2015 07:28:00 GMT"}], {}, "ok"),
+    ("5xx storm: 500, 502, 503, 504 then fine",
+     [{"fault": "status", "status": s, "times": 1} for s in (500, 502, 503, 504)], {"max_retries": 5}, "ok"),
+    ("5xx storm longer than max_retries", [{"fault": "status", "status": 502}], {"max_retries": 3}, ("HTTP 502",)),
+    ("HTTP 302 redirect (not followed)", [{"fault": "status", "status": 302}], {}, ("HTTP 302",)),
+    ("HTTP 404", [{"fault": "status", "status": 404}], {}, ("HTTP 404",)),
+    ("Geth's HTTP 200 request timed out", [{"fault": "timeout200"}], {"max_retries": 0}, ("request timed out",)),
+])
+def test_transport_faults(hostile, name, rules, opts, expect):
+    run, ctl, _ = hostile
+    out = run("block", rules, **opts)
+    if expect == "ok":
+        assert out[0] == "ok", f"{name}: expected the correct result, got:\n{error_text(out[1])}"
+    else:
+        assert_error(out, *expect)
+        assert_range(out)
+
+
+# --------------------------------------------------------------------------
+# bodies: invalid JSON, nesting, size, gzip, GraphQL errors
+
+
+@pytest.mark.parametrize("name,rules,opts,expect", [
+    ("control character and junk mid-body", [{"fault": "malformed"}], {}, ("malformed JSON",)),
+    ("empty body", [{"fault": "malformed", "body": ""}], {}, ("malformed JSON",)),
+    ("a JSON list, not an object", [{"fault": "malformed", "body": "[]"}], {}, ("not a JSON object",)),
+    ("a bare string", [{"fault": "malformed", "body": '"data"'}], {}, ("malformed JSON", "not a JSON object")),
+    ("data is null", [{"fault": "malformed", "body": '{"data":null}'}], {}, ('no "data" object',)),
+    ("blocks is an object", [{"fault": "malformed", "body": '{"data":{"blocks":{}}}'}], {}, ('no "blocks" list',)),
+    ("duplicate keys", [{"fault": "malformed", "body": '{"data":{"blocks":[]},"data":{"blocks":[]}}'}], {},
+     ("malformed JSON",)),
+    ("invalid UTF-8", [{"fault": "malformed", "body": '{"data":{"blocks":["\udcff"]}}'}], {},
+     ("malformed JSON", "block outside")),
+    ("NUL escaped in a string", [{"fault": "malformed", "body": '{"data":{"blocks":[{"number":"0x64\\u0000"}]}}'}],
+     {}, ("malformed JSON",)),
+    ("integer beyond 64 bits", [{"fault": "malformed",
+                                 "body": '{"data":{"blocks":[{"number":123456789012345678901234567890}]}}'}],
+     {}, ("malformed JSON",)),
+    ("100000 nested arrays", [{"fault": "deepNest", "depth": 100000}], {}, ("malformed JSON",)),
+    ("100000 nested objects", [{"fault": "deepNest", "depth": 100000, "shape": "object"}], {}, ("malformed JSON",)),
+    ("2000 nested arrays (under jansson's limit)", [{"fault": "deepNest", "depth": 2000}], {}, ("block outside",)),
+    ("blocks out of order", [{"fault": "malformed",
+                              "body": '{"data":{"blocks":[{"number":"0x65"},{"number":"0x64"}]}}'}], {},
+     ("block outside",)),
+    ("answer beyond max_response_mb", [{"fault": "oversize", "mb": 3}], {"max_response_mb": 1},
+     ("max_response_mb",)),
+    ("gzip bomb: 1 MB inflating to 1 GB", [{"fault": "gzipBomb", "mb": 1024}],
+     {"max_response_mb": 1, "max_retries": 0, "batch_blocks": 2}, ("max_response_mb",)),
+    ("gzip header on bytes that do not inflate", [{"fault": "badGzip"}], {}, ("Content", "encoding")),
+    ("GraphQL error with partial data (HTTP 400)", [{"fault": "graphqlError", "message": "header not found"}], {},
+     ("GraphQL error: header not found",)),
+    ("GraphQL errors at HTTP 200 with data",
+     [{"fault": "malformed", "body": '{"data":{"blocks":[]},"errors":[{"message":"boom"},{"message":"two"}]}'}],
+     {}, ("GraphQL error: boom",)),
+    ("errors entry without a message",
+     [{"fault": "malformed", "status": 400, "body": '{"errors":[{"msg":1}]}'}], {}, ("no message",)),
+])
+def test_body_faults(hostile, name, rules, opts, expect):
+    run, ctl, _ = hostile
+    out = run("block", rules, **opts)
+    assert_error(out, *expect)
+    assert_range(out)
+
+
+# --------------------------------------------------------------------------
+# every decoded field: wrong types, missing, huge
+
+
+WRONG_VALUES = [True, 1.5, -1, [], {"x": 1}, "0xzz", "zz", 1e300]
+
+
+def field_cases():
+    for table in ("block", "tx"):
+        for key in INT_KEYS[table] + BIGNUM_KEYS[table] + TEXT_KEYS[table]:
+            for v in WRONG_VALUES:
+                yield table, key, v
+
+
+@pytest.mark.parametrize("table,key,value", list(field_cases()),
+                         ids=lambda x: repr(x)[:12])
+def test_wrong_type_in_every_field(hostile, table, key, value):
+    run, ctl, _ = hostile
+    is_text = key in TEXT_KEYS[table]
+    out = run(table, [{"fault": "wrongTypes", "mode": "set", "fields": [key], "value": value}],
+              same=not (is_text and isinstance(value, str)))
+    if is_text and isinstance(value, str):
+        # XXX: text fields are not checked to be hex: the node's string is
+        # passed through (documented in README.md).
+        # (input_selector shows the first 4 bytes; "zz" is too short: NULL)
+        assert out[0] == "ok" and (key == "inputData" or value in out[1]), out
+        return
+    assert_error(out, *field_names(key))
+
+
+def field_names(key):
+    """What an error about JSON key `key` may name: the key, or the object
+    holding it (miner{address}), or the block-list / count checks."""
+    return (f'"{key}', f'.{key}"', '"miner"', '"from"', '"to"', '"createdContract"', '"parent"',
+            "block outside", "transactionCount")
+
+
+@pytest.mark.parametrize("table,key", [(t, k) for t in ("block", "tx")
+                                       for k in INT_KEYS[t] + BIGNUM_KEYS[t] + TEXT_KEYS[t]])
+def test_missing_field(hostile, table, key):
+    run, ctl, _ = hostile
+    out = run(table, [{"fault": "missingFields", "fields": [key]}])
+    assert_error(out, *field_names(key))
+
+
+@pytest.mark.parametrize("table,key", [(t, k) for t in ("block", "tx") for k in INT_KEYS[t]])
+def test_huge_number_in_int_field(hostile, table, key):
+    run, ctl, _ = hostile
+    for digits in (16, 17, 80):
+        out = run(table, [{"fault": "hugeNumbers", "fields": [key], "digits": digits}])
+        assert_error(out, *field_names(key))
+
+
+def test_huge_number_in_bignum_fields_is_exact(pg, hostile):
+    """uint256 values (64 hex digits) come out exact; beyond 128 digits is an error."""
+    run, ctl, server = hostile
+    f = server()
+    ctl.set_faults([{"match": {"query": BLOCK_REQ}, "fault": "hugeNumbers", "fields": ["value"], "digits": 64}])
+    try:
+        n, total, eth = pg.execute(
+            f"SELECT count(*), sum(value), sum(value_eth) FROM {f.schema}.eth_tx WHERE block BETWEEN 100 AND 109"
+        ).fetchone()
+    finally:
+        ctl.clear_faults()
+    assert n > 0
+    assert int(total) == total and int(total) == n * (2**256 - 1)
+    # value_eth = value / 1e18 exactly (Decimal's default 28-digit context
+    # would round the 80-digit product)
+    with localcontext() as ctx:
+        ctx.prec = 200
+        assert eth.scaleb(18) == total
+    out = run("tx", [{"fault": "hugeNumbers", "fields": ["value"], "digits": 130}])
+    assert_error(out, "value")
+
+
+@pytest.mark.parametrize("count", ["0xffffffffffffffff", "0x7fffffffffffffff", "0x80000000"])
+def test_absurd_transaction_count(hostile, count):
+    """count(*) reads only transactionCount: a count beyond int32 used to turn
+    negative (rows silently lost) or make count(*) run for ever."""
+    run, ctl, _ = hostile
+    out = run("count", [{"fault": "wrongTypes", "mode": "set", "fields": ["transactionCount"], "value": count}])
+    assert_error(out, "transactionCount", rng=False)
+
+
+def test_error_excerpt_is_valid_text(hostile):
+    """A non-ASCII value is shown escaped: the 80-character excerpt cannot
+    split a UTF-8 character."""
+    run, ctl, _ = hostile
+    out = run("block", [{"fault": "wrongTypes", "mode": "set", "fields": ["gasUsed"], "value": "é" * 100}])
+    text = assert_error(out, "gasUsed")
+    assert "\\u00e9" in text.lower() and "\ufffd" not in text, text
+
+
+# --------------------------------------------------------------------------
+# no growth over 1,000 failing queries
+
+
+def backend_fds(pid: int) -> int:
+    d = Path(f"/proc/{pid}/fd")
+    if not d.is_dir():
+        pytest.skip("cannot see the backend's /proc entry")
+    try:
+        return len(os.listdir(d))
+    except PermissionError:
+        pytest.skip("not allowed to read /proc/PID/fd")
+
+
+def backend_anon_kb(pid: int) -> int:
+    """Private anonymous memory (malloc'd and palloc'd), not shared buffers."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssAnon line")
+
+
+# One block range per fault, so that one rule list serves every query.
+LEAK_FAULTS = [
+    {"fault": "malformed"},
+    {"fault": "truncated", "mode": "length"},
+    {"fault": "truncated", "mode": "close"},
+    {"fault": "reset", "fraction": 0.5},
+    {"fault": "drop"},
+    {"fault": "status", "status": 503},
+    {"fault": "status", "status": 429, "retryAfter": 0},
+    {"fault": "graphqlError", "message": "ethwhale leak test"},
+    {"fault": "timeout200"},
+    {"fault": "deepNest", "depth": 100000},
+    {"fault": "deepNest", "depth": 1500},
+    {"fault": "oversize", "mb": 2},
+    {"fault": "badGzip"},
+    {"fault": "gzipBomb", "mb": 16},
+    {"fault": "wrongTypes"},
+    {"fault": "wrongTypes", "mode": "set", "fields": ["gasUsed"], "value": "é" * 50},
+    {"fault": "missingFields", "fields": ["hash"]},
+    {"fault": "hugeNumbers", "fields": ["gasUsed"]},
+    {"fault": "malformed", "body": '{"data":{"blocks":[{"number":"0x1"}]}}'},
+]
+LEAK_ROUNDS = 60           # 19 faults x 60 = 1,140 failing queries
+
+
+def test_failing_queries_leak_nothing(pg, make_fdw, fault_endpoint, control):
+    ctl = control(fault_endpoint)
+    rules = [dict(r, match={"blocks": [1000 + 10 * i, 1000 + 10 * i + 9]}) for i, r in enumerate(LEAK_FAULTS)]
+    ctl.set_faults(rules)
+    f = make_fdw(fault_endpoint, max_retries=0, batch_blocks=10, max_response_mb=1, timeout_ms=10000)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    q = (f"SELECT count(*), max(hash), sum(gas_used) FROM {f.t('eth_block')} "
+         "WHERE number BETWEEN %s AND %s")
+    ctx_q = "SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+
+    def one_round():
+        failed = 0
+        for i in range(len(LEAK_FAULTS)):
+            lo = 1000 + 10 * i
+            try:
+                pg.execute(q, (lo, lo + 9)).fetchone()
+            except psycopg.Error as e:
+                assert e.sqlstate and e.sqlstate.startswith("HV"), f"fault {LEAK_FAULTS[i]}: {e.sqlstate} {e}"
+                failed += 1
+        return failed
+
+    try:
+        for _ in range(3):         # warm caches, error paths and buffers
+            assert one_round() == len(LEAK_FAULTS)
+        fds0, anon0 = backend_fds(pid), backend_anon_kb(pid)
+        ctx0 = pg.execute(ctx_q).fetchone()[0]
+        failed = 0
+        for _ in range(LEAK_ROUNDS):
+            failed += one_round()
+        fds1, anon1 = backend_fds(pid), backend_anon_kb(pid)
+        ctx1 = pg.execute(ctx_q).fetchone()[0]
+    finally:
+        ctl.clear_faults()
+    assert failed == LEAK_ROUNDS * len(LEAK_FAULTS) >= 1000
+    assert pg.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+    assert pg.execute(q, (100, 109)).fetchone()[0] == 10
+    print(f"fds {fds0} -> {fds1}; RssAnon {anon0} -> {anon1} kB; contexts {ctx0} -> {ctx1} bytes")
+    # +1: the one kept-alive socket to the node is open or not depending on
+    # how the last answer ended (a reset closes it); measured: 40 -> 41.
+    assert fds1 <= fds0 + 1, f"{fds1 - fds0} descriptors more after {failed} failing queries"
+    # A leak of even 1 kB per query would be > 1 MB here (measured: RssAnon
+    # +36 kB, memory contexts -8 kB over 1,140 failing queries).
+    assert ctx1 - ctx0 < 256 * 1024, f"memory contexts grew by {ctx1 - ctx0} bytes"
+    assert anon1 - anon0 < 8 * 1024, f"RssAnon grew by {anon1 - anon0} kB"
