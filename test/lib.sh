@@ -26,8 +26,8 @@
 #                            through scripts/install --packages
 #   ensure_go                make `go` available (PATH, else Debian's golang-go)
 #   ensure_node_deps DIR     `npm ci` in DIR when node_modules is stale
-#   ensure_venv REQFILE      $ETHWHALE_CACHE/venv with REQFILE installed;
-#                            sets EW_PYTHON to the venv's python
+#   ensure_venv REQFILE [VENV]  VENV (default $ETHWHALE_CACHE/venv) with
+#                            REQFILE installed; sets EW_PYTHON to its python
 #   ensure_geth              run test/geth/install.sh; sets and exports GETH_BIN
 #                            (empty when unavailable, with a loud banner)
 #   build_extension          make && make install with EW_PG_CONFIG, through
@@ -212,10 +212,11 @@ ensure_node_deps() {
 	echo "$sum" >"$stamp"
 }
 
-# ensure_venv REQFILE: a virtualenv at $ETHWHALE_CACHE/venv holding REQFILE,
-# rebuilt when REQFILE or the interpreter changes.  Sets EW_PYTHON.
+# ensure_venv REQFILE [VENV]: a virtualenv at VENV (default
+# $ETHWHALE_CACHE/venv) holding REQFILE, rebuilt when REQFILE or the
+# interpreter changes.  Sets EW_PYTHON to its python.
 ensure_venv() {
-	local req=$1 venv="$ETHWHALE_CACHE/venv" py want
+	local req=$1 venv="${2:-$ETHWHALE_CACHE/venv}" py want
 	py=/usr/bin/python3
 	[ -x "$py" ] || py=$(command -v python3)
 	want="$(sha256sum "$req" | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.version.split()[0])') $py"
