@@ -460,7 +460,7 @@ cleanup() {
 			pid=${f#/proc/}
 			pid=${pid%/cmdline}
 			[ "$pid" = "$$" ] && continue
-			cmd=$(tr '\0' ' ' <"$f" 2>/dev/null)
+			cmd=$(tr '\0' ' ' 2>/dev/null <"$f")
 			if [[ $cmd == *"$EW_TMPDIR"* ]]; then
 				ew_warn "stopping leftover process $pid: ${cmd:0:120}"
 				ew_stop_pid "$pid"
