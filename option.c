@@ -15,7 +15,10 @@
 #include <curl/curl.h>
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/reloptions.h"
+#include "access/table.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
@@ -24,8 +27,10 @@
 #include "ethwhale_fdw.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -73,6 +78,8 @@ static const EwOption *find_option(const char *name, Oid context);
 static void report_unknown_option(const char *name, Oid context);
 static int	parse_int_option(const DefElem *def, const EwOption *opt);
 static void check_endpoint(const char *value);
+static void check_endpoint_privilege(const char *value, Oid validator);
+static bool endpoint_already_usable(const char *value, Oid validator);
 static void check_header_lines(const char *value);
 
 /*
@@ -103,6 +110,7 @@ ethwhale_fdw_validator(PG_FUNCTION_ARGS)
 		else if (strcmp(def->defname, "endpoint") == 0)
 		{
 			check_endpoint(value);
+			check_endpoint_privilege(value, fcinfo->flinfo->fn_oid);
 			have_endpoint = true;
 		}
 		else if (strcmp(def->defname, "table") == 0)
@@ -238,6 +246,7 @@ check_endpoint(const char *value)
 	char	   *scheme = NULL;
 	char	   *host = NULL;
 	bool		ok;
+	bool		has_userinfo = false;
 
 	if (u == NULL)
 		ereport(ERROR,
@@ -248,6 +257,15 @@ check_endpoint(const char *value)
 		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 		host[0] != '\0' &&
 		(pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0);
+	if (ok)
+	{
+		char	   *user = NULL;
+
+		/* CURLUE_NO_USER when the URL has no user-info part */
+		has_userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
+		if (user)
+			curl_free(user);
+	}
 	if (scheme)
 		curl_free(scheme);
 	if (host)
@@ -260,6 +278,97 @@ check_endpoint(const char *value)
 				 errmsg("invalid value for option \"endpoint\""),
 				 errdetail("The endpoint must be an absolute http:// or https:// URL with a host."),
 				 errhint("For a local Geth started with --http --graphql use 'http://127.0.0.1:8545/graphql'.")));
+
+	/*
+	 * Server options are readable by every role (pg_foreign_server is not
+	 * protected), so credentials in the URL would be public.
+	 */
+	if (has_userinfo)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"endpoint\""),
+				 errdetail("The endpoint must not contain a user name or password: server options are visible to every role."),
+				 errhint("Put credentials in the user mapping instead: OPTIONS (bearer_token '...') or OPTIONS (headers 'Authorization: Basic ...').")));
+}
+
+/*
+ * check_endpoint_privilege
+ *		Only superusers may point a server at a new URL.
+ *
+ * The backend fetches whatever URL the endpoint names, from inside the
+ * database server's network: a role that could choose it could probe or
+ * call internal services (server-side request forgery).  So a non-superuser
+ * may only name an endpoint that a server it can already use has; that
+ * keeps ALTER SERVER ... OPTIONS (SET timeout_ms ...) working for the owner
+ * of a server a superuser set up, while any new or changed URL needs a
+ * superuser.  The validator receives the complete option list on both
+ * CREATE and ALTER SERVER, but not the server being altered, hence the
+ * comparison with the catalog.
+ */
+static void
+check_endpoint_privilege(const char *value, Oid validator)
+{
+	if (superuser())
+		return;
+	if (endpoint_already_usable(value, validator))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to set option \"endpoint\" of an ethwhale_fdw server"),
+			 errdetail("Only superusers may set or change the endpoint, because the database server sends requests to that URL."),
+			 errhint("Ask a superuser to create the server or change its endpoint; ALTER SERVER ... OWNER TO can then hand the server over, and its owner may change the other options.")));
+}
+
+/*
+ * endpoint_already_usable
+ *		True when a server of a wrapper validated by this function, on which
+ *		the current user has USAGE (owners have it), has exactly this
+ *		endpoint.
+ */
+static bool
+endpoint_already_usable(const char *value, Oid validator)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	Oid			userid = GetUserId();
+
+	rel = table_open(ForeignServerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
+		ForeignDataWrapper *fdw;
+		Datum		datum;
+		bool		isnull;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		fdw = GetForeignDataWrapper(srv->srvfdw);
+		if (fdw->fdwvalidator != validator)
+			continue;
+		if (pg_foreign_server_aclcheck(srv->oid, userid, ACL_USAGE) != ACLCHECK_OK)
+			continue;
+		datum = heap_getattr(tup, Anum_pg_foreign_server_srvoptions,
+							 RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		foreach(lc, untransformRelOptions(datum))
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "endpoint") == 0 &&
+				strcmp(defGetString(def), value) == 0)
+			{
+				found = true;
+				break;
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*

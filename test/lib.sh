@@ -22,14 +22,16 @@
 #   ew_init                  create EW_TMPDIR and EW_LOGDIR, set caches and PATH
 #   ew_log MSG / ew_warn MSG / ew_err MSG / ew_banner MSG
 #   ew_die MSG               ew_err MSG, then exit 1
-#   ensure_packages PKG...   apt-get install what is missing (update only then)
+#   ensure_packages PKG...   apt-get install what is missing (update only then),
+#                            through scripts/install --packages
 #   ensure_go                make `go` available (PATH, else Debian's golang-go)
 #   ensure_node_deps DIR     `npm ci` in DIR when node_modules is stale
-#   ensure_venv REQFILE      $ETHWHALE_CACHE/venv with REQFILE installed;
-#                            sets EW_PYTHON to the venv's python
+#   ensure_venv REQFILE [VENV]  VENV (default $ETHWHALE_CACHE/venv) with
+#                            REQFILE installed; sets EW_PYTHON to its python
 #   ensure_geth              run test/geth/install.sh; sets and exports GETH_BIN
 #                            (empty when unavailable, with a loud banner)
-#   build_extension          make && make install with EW_PG_CONFIG
+#   build_extension          make && make install with EW_PG_CONFIG, through
+#                            scripts/install --build-only
 #   free_port                print a free TCP port on 127.0.0.1
 #   start_cluster [PORT]     throwaway PostgreSQL 15 cluster (pg_cron preloaded)
 #   stop_cluster             pg_ctl stop -m fast
@@ -69,10 +71,11 @@ EW_QUIET="${EW_QUIET:-1}"
 # Never inherited: a parent run's temp dir is not ours to remove.
 EW_TMPDIR=""
 
-# Debian packages needed to build the extension and run the tests.
+# Debian packages needed to build the extension and run the tests: the
+# extension's own come from scripts/install (the script docker/Dockerfile
+# runs too), the rest are for the tests.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-EW_BASE_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
-libcurl4-openssl-dev libjansson-dev build-essential python3 python3-venv curl"
+EW_BASE_PACKAGES="$("$EW_ROOT/scripts/install" --list-packages) python3 python3-venv curl"
 
 EW_PIDS=()            # processes cleanup stops (servers started here)
 EW_PGDATA=""          # data directory of the cluster started here
@@ -165,17 +168,12 @@ ensure_packages() {
 		return 1
 	fi
 	ew_log "installing Debian packages: ${missing[*]}"
-	local log="$EW_LOGDIR/apt.log"
-	local archives="$ETHWHALE_CACHE/apt/archives"
-	mkdir -p "$archives/partial"
-	if [ "$_EW_APT_UPDATED" = 0 ]; then
-		ew_quietly "$log" apt-get update -q || return 1
-		_EW_APT_UPDATED=1
-	fi
-	ew_quietly "$log" apt-get install -y -q --no-install-recommends \
-		-o Dir::Cache::archives="$archives" \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing[@]}" || return 1
+	# The same apt-get steps as the Docker image (scripts/install).
+	local no_update=0
+	[ "$_EW_APT_UPDATED" = 1 ] && no_update=1
+	ew_quietly "$EW_LOGDIR/apt.log" env APT_ARCHIVES="$ETHWHALE_CACHE/apt/archives" \
+		APT_NO_UPDATE="$no_update" "$EW_ROOT/scripts/install" --packages "${missing[@]}" || return 1
+	_EW_APT_UPDATED=1
 }
 
 # ensure_go: make sure some `go` is on PATH (Debian's golang-go if none).
@@ -214,10 +212,11 @@ ensure_node_deps() {
 	echo "$sum" >"$stamp"
 }
 
-# ensure_venv REQFILE: a virtualenv at $ETHWHALE_CACHE/venv holding REQFILE,
-# rebuilt when REQFILE or the interpreter changes.  Sets EW_PYTHON.
+# ensure_venv REQFILE [VENV]: a virtualenv at VENV (default
+# $ETHWHALE_CACHE/venv) holding REQFILE, rebuilt when REQFILE or the
+# interpreter changes.  Sets EW_PYTHON to its python.
 ensure_venv() {
-	local req=$1 venv="$ETHWHALE_CACHE/venv" py want
+	local req=$1 venv="${2:-$ETHWHALE_CACHE/venv}" py want
 	py=/usr/bin/python3
 	[ -x "$py" ] || py=$(command -v python3)
 	want="$(sha256sum "$req" | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.version.split()[0])') $py"
@@ -284,7 +283,8 @@ ensure_geth() {
 	return 1
 }
 
-# build_extension: build and install the extension with PGXS.
+# build_extension: build and install the extension with PGXS, through
+# scripts/install --build-only (the step docker/Dockerfile runs).
 build_extension() {
 	local log="$EW_LOGDIR/build.log"
 	: >"$log"
@@ -292,9 +292,10 @@ build_extension() {
 		ew_err "no Makefile in $EW_ROOT: the C extension is not there yet, nothing to build"
 		return 1
 	fi
-	ew_log "building the extension (make PG_CONFIG=$EW_PG_CONFIG)"
-	ew_quietly "$log" make -C "$EW_ROOT" -j"$(nproc)" PG_CONFIG="$EW_PG_CONFIG" || {
-		ew_err "building the extension failed (full log: $log)"
+	ew_log "building the extension (make PG_CONFIG=$EW_PG_CONFIG; make install)"
+	ew_quietly "$log" env PG_CONFIG="$EW_PG_CONFIG" JOBS="$(nproc)" \
+		"$EW_ROOT/scripts/install" --build-only || {
+		ew_err "building or installing the extension failed (full log: $log)"
 		return 1
 	}
 	# Show compiler warnings even when the build succeeds.
@@ -302,10 +303,6 @@ build_extension() {
 		ew_warn "the build printed warnings:"
 		grep -A3 'warning:' "$log" | head -n 60 >&2
 	fi
-	ew_quietly "$log" make -C "$EW_ROOT" install PG_CONFIG="$EW_PG_CONFIG" || {
-		ew_err "installing the extension failed (full log: $log)"
-		return 1
-	}
 }
 
 # free_port: print a TCP port that is free on 127.0.0.1 right now.
@@ -463,7 +460,7 @@ cleanup() {
 			pid=${f#/proc/}
 			pid=${pid%/cmdline}
 			[ "$pid" = "$$" ] && continue
-			cmd=$(tr '\0' ' ' <"$f" 2>/dev/null)
+			cmd=$(tr '\0' ' ' 2>/dev/null <"$f")
 			if [[ $cmd == *"$EW_TMPDIR"* ]]; then
 				ew_warn "stopping leftover process $pid: ${cmd:0:120}"
 				ew_stop_pid "$pid"

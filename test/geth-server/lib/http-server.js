@@ -371,6 +371,7 @@ class GethServer {
       time: new Date().toISOString(),
       method: req.method,
       path,
+      headers: Object.assign({}, req.headers), // names lowercased by Node
       query: null,
       variables: null,
       operationName: null,
