@@ -124,7 +124,7 @@ $$;
 CREATE TABLE ethwhale.blocks (
     number           bigint PRIMARY KEY,
     hash             text NOT NULL UNIQUE,
-    parent_hash      text NOT NULL,
+    parent_hash      text,                  -- NULL for the genesis block
     "timestamp"      timestamptz NOT NULL,
     miner            text,
     gas_used         bigint,
@@ -753,33 +753,49 @@ agg AS (
     FROM sides
     GROUP BY address
 ),
+created AS (
+    SELECT DISTINCT created_contract AS address
+    FROM ethwhale.txs
+    WHERE created_contract IS NOT NULL AND coalesce(status, 1) <> 0
+),
+edges AS (
+    SELECT t.from_address AS address, t.to_address AS x
+    FROM ethwhale.txs t WHERE t.from_address IN (SELECT address FROM agg)
+    UNION ALL
+    SELECT t.to_address, t.from_address
+    FROM ethwhale.txs t WHERE t.to_address IN (SELECT address FROM agg)
+),
+cp AS (
+    SELECT address, count(DISTINCT x) AS n FROM edges WHERE x <> address GROUP BY address
+),
+feeders AS (
+    SELECT DISTINCT t.to_address AS address, t.from_address AS d
+    FROM ethwhale.txs t
+    WHERE t.to_address IN (SELECT address FROM agg) AND t.from_address <> t.to_address
+),
+sw AS (
+    SELECT f.address, count(*) AS n
+    FROM feeders f
+    WHERE NOT EXISTS (SELECT 1 FROM ethwhale.txs o
+                      WHERE o.from_address = f.d AND o.to_address IS DISTINCT FROM f.address)
+      AND EXISTS (SELECT 1 FROM ethwhale.txs i
+                  WHERE i.to_address = f.d AND i.from_address <> f.address)
+    GROUP BY f.address
+),
 flags AS (
     SELECT a.*,
            l.label, l.category,
-           CASE WHEN i.is_contract OR tk.address IS NOT NULL OR cc.created THEN true
+           CASE WHEN i.is_contract OR tk.address IS NOT NULL OR cr.address IS NOT NULL THEN true
                 ELSE i.is_contract END AS is_contract,
-           cp.n AS all_counterparties,
-           sw.n AS sweepers
+           coalesce(cp.n, 0) AS all_counterparties,
+           coalesce(sw.n, 0) AS sweepers
     FROM agg a
     LEFT JOIN ethwhale.address_label l ON l.address = a.address
     LEFT JOIN ethwhale.address_info i ON i.address = a.address
     LEFT JOIN ethwhale.token tk ON tk.address = a.address
-    LEFT JOIN LATERAL (SELECT true AS created FROM ethwhale.txs c
-                       WHERE c.created_contract = a.address AND coalesce(c.status, 1) <> 0 LIMIT 1) cc ON true
-    LEFT JOIN LATERAL (SELECT count(DISTINCT x) AS n FROM (
-                           SELECT to_address AS x FROM ethwhale.txs WHERE from_address = a.address
-                           UNION ALL
-                           SELECT from_address FROM ethwhale.txs WHERE to_address = a.address) u
-                       WHERE x <> a.address) cp ON true
-    LEFT JOIN LATERAL (SELECT count(DISTINCT d.from_address) AS n
-                       FROM ethwhale.txs d
-                       WHERE d.to_address = a.address AND d.from_address <> a.address
-                         AND NOT EXISTS (SELECT 1 FROM ethwhale.txs o
-                                         WHERE o.from_address = d.from_address
-                                           AND o.to_address IS DISTINCT FROM a.address)
-                         AND EXISTS (SELECT 1 FROM ethwhale.txs i2
-                                     WHERE i2.to_address = d.from_address
-                                       AND i2.from_address <> a.address)) sw ON true
+    LEFT JOIN created cr ON cr.address = a.address
+    LEFT JOIN cp ON cp.address = a.address
+    LEFT JOIN sw ON sw.address = a.address
 ),
 judged AS (
     SELECT f.*,
