@@ -448,6 +448,7 @@ BEGIN
                  WHERE s.server = sync_run.server;
                 RAISE NOTICE 'ethwhale.sync(%): reorg: the node replaced blocks %..%; copying them again',
                     server, anc + 1, st.next_block - 1;
+                total := total + (st.next_block - 1 - anc);
                 need_reorg := false;
             ELSE
                 IF head IS NULL THEN
