@@ -600,6 +600,19 @@ BEGIN
 END
 $$;
 
+-- ethwhale.own_transaction(): whether the running CALL started its own
+-- transaction (it was not sent inside BEGIN ... COMMIT), so that a procedure
+-- may COMMIT.  A transaction started by the CALL's own protocol messages
+-- (Parse, Bind, Execute follow each other at once) began within 10 ms of the
+-- statement; a BEGIN sent by a client earlier than that is taken for a
+-- transaction block.  XXX: a BEGIN sent less than 10 ms before the CALL is
+-- not recognised, and the first COMMIT then fails with "invalid transaction
+-- termination"; a C function could ask IsTransactionBlock() instead.
+CREATE FUNCTION ethwhale.own_transaction()
+RETURNS bool
+LANGUAGE sql STABLE
+AS $$ SELECT statement_timestamp() - transaction_timestamp() < interval '10 ms' $$;
+
 -- CALL ethwhale.sync(server, from_block, to_block): copy the blocks from the
 -- cursor (or from_block, or 0) up to to_block (or head - confirmations) into
 -- the local tables, a batch (setting ethwhale.sync_batch_blocks, default
@@ -609,11 +622,7 @@ CREATE PROCEDURE ethwhale.sync(server name DEFAULT 'geth', from_block bigint DEF
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    -- A CALL that starts its own transaction (not inside BEGIN ... COMMIT)
-    -- has transaction_timestamp() = statement_timestamp(): only then may it
-    -- commit batch by batch.
-    CALL ethwhale.sync_run(server, from_block, to_block,
-                           transaction_timestamp() = statement_timestamp());
+    CALL ethwhale.sync_run(server, from_block, to_block, ethwhale.own_transaction());
 END
 $$;
 
@@ -695,15 +704,15 @@ WITH px AS (SELECT day, price FROM ethwhale.eth_usd_filled),
 moves AS (
     SELECT 'ETH'::text AS kind, t.block, t.block_time, t.hash AS tx_hash, -1 AS log_index,
            NULL::text AS token, 'ETH'::text AS symbol, t.from_address, t.to_address,
-           t.value / 1e18 AS amount, t.value / 1e18 * px.price AS value_usd
+           t.value * 1e-18 AS amount, t.value * 1e-18 * px.price AS value_usd
     FROM ethwhale.txs t
     JOIN px ON px.day = (t.block_time AT TIME ZONE 'UTC')::date
     WHERE t.value > 0 AND t.to_address IS NOT NULL AND coalesce(t.status, 1) <> 0
     UNION ALL
     SELECT 'token', tt.block, tt.block_time, tt.tx_hash, tt.log_index,
            tt.token, tk.symbol, tt.from_address, tt.to_address,
-           tt.amount / 10::numeric ^ coalesce(tk.decimals, 0),
-           tt.amount / 10::numeric ^ coalesce(tk.decimals, 0) * coalesce(tk.usd_peg, px.price)
+           tt.amount * 10::numeric ^ (-coalesce(tk.decimals, 0)),
+           tt.amount * 10::numeric ^ (-coalesce(tk.decimals, 0)) * coalesce(tk.usd_peg, px.price)
     FROM ethwhale.token_transfers tt
     JOIN ethwhale.token tk ON tk.address = tt.token
     LEFT JOIN px ON px.day = (tt.block_time AT TIME ZONE 'UTC')::date
@@ -874,8 +883,8 @@ BEGIN
         SELECT g AS p FROM generate_series(lo, hi, step) g
     )
     SELECT g.p,
-           coalesce(per.wei, 0) / 1e18,
-           sum(coalesce(per.wei, 0)) OVER (ORDER BY g.p) / 1e18
+           coalesce(per.wei, 0) * 1e-18,
+           sum(coalesce(per.wei, 0)) OVER (ORDER BY g.p) * 1e-18
     FROM grid g LEFT JOIN per ON per.p = g.p
     ORDER BY g.p;
 END
@@ -978,7 +987,7 @@ CREATE PROCEDURE ethwhale.refresh(server name DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    CALL ethwhale.refresh_run(server, transaction_timestamp() = statement_timestamp());
+    CALL ethwhale.refresh_run(server, ethwhale.own_transaction());
 END
 $$;
 
