@@ -461,3 +461,32 @@ def test_schedule_refresh(pg, gen_server):
             c.execute("SELECT ethwhale.reset_sync()")
             c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier("ethwhale_" + name)))
             c.execute(sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def test_price_correlation(make_db, gen_server, server_files, data_dir):
+    """Five days of a sparse generated chain: Pearson of the daily balance
+    change against the daily ETH/USD change, recomputed here."""
+    srv = gen_server("--generate", "30000", "--seed", "9", "--txs-per-block", "2-3")
+    db = make_db()
+    with connect(db) as c:
+        add_server(c, "geth", srv.endpoint)
+        load_prices(c, data_dir, server_files)
+        c.execute("SET ethwhale.sync_batch_blocks = 5000")
+        c.execute("CALL ethwhale.sync()")
+        whale = srv.control.chain()["whales"][0]
+        hist = c.execute("SELECT period_start, change_eth FROM ethwhale.balance_history(%s)", [whale]).fetchall()
+        got = c.execute("SELECT ethwhale.price_correlation(%s)", [whale]).fetchone()[0]
+    prices = {r["day"]: Decimal(r["close_usd"]) for r in read_csv(data_dir, "eth_usd_daily.csv") if r["close_usd"]}
+    xs, ys = [], []
+    for start, change in hist:
+        day = start.date()
+        prev = day.fromordinal(day.toordinal() - 1)
+        if day.isoformat() in prices and prev.isoformat() in prices:
+            xs.append(float(change))
+            ys.append(float(prices[day.isoformat()] - prices[prev.isoformat()]))
+    assert len(xs) >= 4
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    want = cov / (sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)) ** 0.5
+    assert got is not None and abs(got - want) < 1e-9
