@@ -345,6 +345,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = '${EW_CRON_DATABASE:-postgres}'
+cron.use_background_workers = on
 fsync = off
 synchronous_commit = off
 full_page_writes = off
