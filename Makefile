@@ -10,7 +10,7 @@ PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 EXTENSION = ethwhale_fdw
 DATA = ethwhale_fdw--0.1.sql
 
-REGRESS = options scan pushdown errors
+REGRESS = options scan pushdown errors tokens
 
 SHLIB_LINK = -lcurl -ljansson
 # Warnings are errors; the -Wno- flags silence what PostgreSQL's own headers

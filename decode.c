@@ -238,30 +238,35 @@ EwHexToDecimal(const char *s, bool *ok)
 }
 
 /*
- * EwWeiToEth
- *		Divide a decimal wei string by 10^18 exactly, as a decimal string
- *		without trailing zeros.
+ * EwShiftDecimal
+ *		Divide a non-negative decimal integer string by 10^places exactly,
+ *		as a decimal string without trailing zeros.
  */
 char *
-EwWeiToEth(const char *wei)
+EwShiftDecimal(const char *digits, int places)
 {
-	size_t		len = strlen(wei);
+	size_t		len = strlen(digits);
 	StringInfoData out;
 	int			end;
 
 	initStringInfo(&out);
-	if (len <= 18)
+	if (places <= 0)
+	{
+		appendStringInfoString(&out, digits);
+		return out.data;
+	}
+	if (len <= (size_t) places)
 	{
 		appendStringInfoString(&out, "0.");
-		appendStringInfoSpaces(&out, (int) (18 - len));
-		memset(out.data + 2, '0', 18 - len);
-		appendStringInfoString(&out, wei);
+		appendStringInfoSpaces(&out, (int) (places - len));
+		memset(out.data + 2, '0', places - len);
+		appendStringInfoString(&out, digits);
 	}
 	else
 	{
-		appendBinaryStringInfo(&out, wei, (int) (len - 18));
+		appendBinaryStringInfo(&out, digits, (int) (len - places));
 		appendStringInfoChar(&out, '.');
-		appendStringInfoString(&out, wei + len - 18);
+		appendStringInfoString(&out, digits + len - places);
 	}
 	end = out.len;
 	while (end > 0 && out.data[end - 1] == '0')
@@ -271,6 +276,72 @@ EwWeiToEth(const char *wei)
 	out.data[end] = '\0';
 	out.len = end;
 	return out.data;
+}
+
+/*
+ * EwWeiToEth
+ *		Wei as ether: divide by 10^18 exactly.
+ */
+char *
+EwWeiToEth(const char *wei)
+{
+	return EwShiftDecimal(wei, 18);
+}
+
+/*
+ * EwIsAddress
+ *		Whether s is an address as the wrapper returns it: "0x" and 40
+ *		lowercase hex digits.  Anything else cannot equal a column value.
+ */
+bool
+EwIsAddress(const char *s)
+{
+	return strlen(s) == 42 && s[0] == '0' && s[1] == 'x' &&
+		strspn(s + 2, "0123456789abcdef") == 40;
+}
+
+/* Whether j is a string of "0x" and exactly n hex digits. */
+static bool
+is_hex_string(json_t *j, size_t n)
+{
+	const char *s;
+
+	if (!json_is_string(j))
+		return false;
+	s = json_string_value(j);
+	return strlen(s) == n + 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') &&
+		strspn(s + 2, "0123456789abcdefABCDEF") == n;
+}
+
+/*
+ * EwIsErc20Transfer
+ *		Whether a Log is an ERC-20 Transfer(address indexed, address indexed,
+ *		uint256): three topics (the event, from, to), both addresses padded
+ *		to 32 bytes with zeros, and 32 bytes of data.  ERC-721 puts the token
+ *		id in a fourth topic and has no data; such logs are not transfers of
+ *		an amount and are skipped.
+ */
+bool
+EwIsErc20Transfer(json_t *log)
+{
+	json_t	   *topics = json_object_get(log, "topics");
+	int			i;
+
+	if (!json_is_array(topics) || json_array_size(topics) != 3 ||
+		!is_hex_string(json_object_get(log, "data"), 64))
+		return false;
+	for (i = 0; i < 3; i++)
+	{
+		json_t	   *t = json_array_get(topics, i);
+
+		if (!is_hex_string(t, 64))
+			return false;
+		if (i == 0 && pg_strcasecmp(json_string_value(t), EW_TRANSFER_TOPIC) != 0)
+			return false;
+		if (i > 0 && strncmp(json_string_value(t) + 2, "000000000000000000000000", 24) != 0)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -326,6 +397,9 @@ EwInitColumn(EwColumn *col, Form_pg_attribute attr, const EwField *field,
 			natural[0] = TIMESTAMPTZOID;
 			natural[1] = TIMESTAMPOID;
 			break;
+		case EW_KIND_BOOL:
+			natural[0] = BOOLOID;
+			break;
 	}
 	col->direct = (attr->atttypid == natural[0] || attr->atttypid == natural[1]) &&
 		attr->atttypmod < 0;
@@ -379,6 +453,64 @@ EwLoadPrices(MemoryContext cxt)
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		e->price = datumCopy(price, false, -1);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return h;
+}
+
+/*
+ * EwLoadTokens
+ *		Read ethwhale.token once per scan: address -> decimals and USD peg
+ *		(NULL peg: priced as ETH, e.g. WETH).  Tokens without decimals
+ *		cannot be priced and are left out.
+ */
+typedef struct TokenEntry
+{
+	char		address[43];	/* hash key: "0x" + 40 lowercase hex */
+	int			decimals;
+	bool		as_eth;			/* priced at the day's ETH/USD */
+	Datum		peg;			/* numeric USD price, unless as_eth */
+} TokenEntry;
+
+HTAB *
+EwLoadTokens(MemoryContext cxt)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	uint64		i;
+	int			rc;
+
+	ctl.keysize = 43;
+	ctl.entrysize = sizeof(TokenEntry);
+	ctl.hcxt = cxt;
+	h = hash_create("ethwhale_fdw tokens", 64, &ctl,
+					HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT lower(address), decimals, usd_peg FROM ethwhale.token "
+					 "WHERE decimals BETWEEN 0 AND 77", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read ethwhale.token: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *addr = SPI_getvalue(tup, desc, 1);
+		int32		decimals = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		Datum		peg = SPI_getbinval(tup, desc, 3, &isnull);
+		TokenEntry *e;
+		MemoryContext old;
+
+		if (addr == NULL || !EwIsAddress(addr))
+			continue;
+		e = hash_search(h, addr, HASH_ENTER, NULL);
+		e->decimals = decimals;
+		e->as_eth = isnull;
+		old = MemoryContextSwitchTo(cxt);
+		e->peg = isnull ? (Datum) 0 : datumCopy(peg, false, -1);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -491,6 +623,31 @@ seconds_to_timestamptz(EwDecoder *d, const char *key, json_t *j, int64 secs)
 	return t;
 }
 
+/* A numeric Datum from an exact decimal string. */
+static Datum
+numeric_from_text(const char *text)
+{
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/*
+ * day_price
+ *		The ETH/USD price of the UTC day of a block; false when unknown.
+ */
+static bool
+day_price(EwDecoder *d, json_t *block, Datum *price)
+{
+	int64		ts = get_int(d, "timestamp", field_json(d, block, "timestamp", NULL));
+	int32		day = (int32) (ts / SECS_PER_DAY);
+	PriceEntry *e = d->prices ? hash_search(d->prices, &day, HASH_FIND, NULL) : NULL;
+
+	if (e == NULL)
+		return false;
+	*price = e->price;
+	return true;
+}
+
 /*
  * EwDecodeRow
  *		Fill values/nulls for the needed columns from one block and, for the
@@ -536,6 +693,25 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 				obj = tx;
 				break;
 		}
+		if (f->source == EW_SRC_ACCOUNT_BLOCK)
+		{
+			if (d->account_block < 0)
+				nulls[col->attidx] = true;
+			else if (col->direct && col->typid == INT8OID)
+			{
+				values[col->attidx] = Int64GetDatum(d->account_block);
+				nulls[col->attidx] = false;
+			}
+			else
+			{
+				values[col->attidx] =
+					InputFunctionCall(&col->infunc,
+									  psprintf(INT64_FORMAT, d->account_block),
+									  col->ioparam, col->typmod);
+				nulls[col->attidx] = false;
+			}
+			continue;
+		}
 		j = field_json(d, obj, f->key, f->subkey);
 		if (j == NULL)
 		{
@@ -546,28 +722,94 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 		switch (f->source)
 		{
 			case EW_SRC_VALUE_ETH:
-			case EW_SRC_VALUE_USD:
 				text = EwWeiToEth(get_bignum(d, f->key, j));
-				if (f->source == EW_SRC_VALUE_USD)
+				break;
+			case EW_SRC_VALUE_USD:
 				{
-					int64		ts = get_int(d, "timestamp",
-											 field_json(d, block, "timestamp", NULL));
-					int32		day = (int32) (ts / SECS_PER_DAY);
-					PriceEntry *e = d->prices ? hash_search(d->prices, &day, HASH_FIND, NULL) : NULL;
+					Datum		price;
 
-					if (e == NULL)
+					if (!day_price(d, block, &price))
 					{
 						nulls[col->attidx] = true;
 						continue;
 					}
 					v = DirectFunctionCall2(numeric_mul,
-											DirectFunctionCall3(numeric_in, CStringGetDatum(text),
-																ObjectIdGetDatum(InvalidOid),
-																Int32GetDatum(-1)),
-											e->price);
+											numeric_from_text(EwWeiToEth(get_bignum(d, f->key, j))),
+											price);
 					/* v is the answer; text only feeds a non-numeric column */
 					text = col->direct ? NULL :
 						DatumGetCString(DirectFunctionCall1(numeric_out, v));
+				}
+				break;
+			case EW_SRC_TOPIC_ADDRESS:
+				/* the log passed EwIsErc20Transfer: a padded address */
+				j = json_array_get(j, f->topic);
+				if (!json_is_string(j) || strlen(json_string_value(j)) != 66)
+					bad_value(d, f->key, j, "a 32-byte topic");
+				text = lower_hex(json_string_value(j) + 24);
+				text[0] = '0';
+				text[1] = 'x';
+				break;
+			case EW_SRC_AMOUNT:
+				text = get_bignum(d, f->key, j);
+				break;
+			case EW_SRC_AMOUNT_USD:
+				{
+					json_t	   *tj = field_json(d, tx, "account", "address");
+					char	   *token;
+					TokenEntry *te;
+					Datum		price;
+
+					if (!json_is_string(tj))
+						bad_value(d, "account", tj, "an address");
+					token = lower_hex(json_string_value(tj));
+					te = d->tokens ? hash_search(d->tokens, token, HASH_FIND, NULL) : NULL;
+					if (te == NULL)
+					{
+						nulls[col->attidx] = true;
+						continue;
+					}
+					if (te->as_eth)
+					{
+						if (!day_price(d, block, &price))
+						{
+							nulls[col->attidx] = true;
+							continue;
+						}
+					}
+					else
+						price = te->peg;
+					v = DirectFunctionCall2(numeric_mul,
+											numeric_from_text(EwShiftDecimal(get_bignum(d, f->key, j),
+																			 te->decimals)),
+											price);
+					text = col->direct ? NULL :
+						DatumGetCString(DirectFunctionCall1(numeric_out, v));
+				}
+				break;
+			case EW_SRC_CODE_SIZE:
+			case EW_SRC_IS_CONTRACT:
+				{
+					size_t		len;
+					int64		size;
+
+					if (!json_is_string(j) || strncmp(json_string_value(j), "0x", 2) != 0)
+						bad_value(d, f->key, j, "a hex string");
+					len = strlen(json_string_value(j));
+					size = (int64) (len - 2) / 2;
+					if (f->source == EW_SRC_IS_CONTRACT)
+					{
+						if (col->direct)
+							v = BoolGetDatum(size > 0);
+						else
+							text = pstrdup(size > 0 ? "true" : "false");
+					}
+					else if (col->direct && col->typid == INT8OID)
+						v = Int64GetDatum(size);
+					else if (col->direct)
+						v = Int32GetDatum((int32) size);
+					else
+						text = psprintf(INT64_FORMAT, size);
 				}
 				break;
 			case EW_SRC_SELECTOR:
@@ -626,6 +868,9 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 								text = DatumGetCString(DirectFunctionCall1(timestamptz_out,
 																		   TimestampTzGetDatum(seconds_to_timestamptz(d, f->key, j, secs))));
 						}
+						break;
+					case EW_KIND_BOOL:
+						/* only derived fields are truth values */
 						break;
 				}
 				break;

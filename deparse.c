@@ -28,35 +28,66 @@
 
 /* Columns of eth_block.  Order matches IMPORT FOREIGN SCHEMA. */
 static const EwField block_fields[] = {
-	{"number", "number", "bigint", "number", "number", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
-	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_BLOCK, EW_KIND_TEXT, false},
-	{"parent_hash", "parent", "text", "parent{hash}", "parent", "hash", EW_SRC_BLOCK, EW_KIND_TEXT, false},
-	{"timestamp", "timestamp", "timestamptz", "timestamp", "timestamp", NULL, EW_SRC_BLOCK, EW_KIND_TIME, false},
-	{"miner", "miner", "text", "miner{address}", "miner", "address", EW_SRC_BLOCK, EW_KIND_TEXT, false},
-	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
-	{"gas_limit", "gasLimit", "bigint", "gasLimit", "gasLimit", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
-	{"base_fee_per_gas", "baseFeePerGas", "numeric", "baseFeePerGas", "baseFeePerGas", NULL, EW_SRC_BLOCK, EW_KIND_BIGNUM, false},
-	{"tx_count", "transactionCount", "int", "transactionCount", "transactionCount", NULL, EW_SRC_BLOCK, EW_KIND_INT, false},
+	{"number", "number", "bigint", "number", "number", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
+	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_BLOCK, EW_KIND_TEXT, false, 0},
+	{"parent_hash", "parent", "text", "parent{hash}", "parent", "hash", EW_SRC_BLOCK, EW_KIND_TEXT, false, 0},
+	{"timestamp", "timestamp", "timestamptz", "timestamp", "timestamp", NULL, EW_SRC_BLOCK, EW_KIND_TIME, false, 0},
+	{"miner", "miner", "text", "miner{address}", "miner", "address", EW_SRC_BLOCK, EW_KIND_TEXT, false, 0},
+	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
+	{"gas_limit", "gasLimit", "bigint", "gasLimit", "gasLimit", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
+	{"base_fee_per_gas", "baseFeePerGas", "numeric", "baseFeePerGas", "baseFeePerGas", NULL, EW_SRC_BLOCK, EW_KIND_BIGNUM, false, 0},
+	{"tx_count", "transactionCount", "int", "transactionCount", "transactionCount", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
 };
 
 /* Columns of eth_tx.  Order matches IMPORT FOREIGN SCHEMA. */
 static const EwField tx_fields[] = {
-	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, false},
-	{"tx_index", "index", "int", "index", "index", NULL, EW_SRC_TX, EW_KIND_INT, false},
-	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_TX, EW_KIND_TEXT, false},
-	{"from_address", "from", "text", "from{address}", "from", "address", EW_SRC_TX, EW_KIND_TEXT, false},
-	{"to_address", "to", "text", "to{address}", "to", "address", EW_SRC_TX, EW_KIND_TEXT, false},
-	{"value", "value", "numeric", "value", "value", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false},
-	{"value_eth", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, false},
-	{"value_usd", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_USD, EW_KIND_BIGNUM, false},
-	{"gas", "gas", "bigint", "gas", "gas", NULL, EW_SRC_TX, EW_KIND_INT, false},
-	{"gas_price", "gasPrice", "numeric", "gasPrice", "gasPrice", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false},
-	{"nonce", "nonce", "bigint", "nonce", "nonce", NULL, EW_SRC_TX, EW_KIND_INT, false},
-	{"input_selector", "inputData", "text", "inputData", "inputData", NULL, EW_SRC_SELECTOR, EW_KIND_TEXT, false},
-	{"status", "status", "int", "status", "status", NULL, EW_SRC_TX, EW_KIND_INT, true},
-	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_TX, EW_KIND_INT, true},
-	{"created_contract", "createdContract", "text", "createdContract{address}", "createdContract", "address", EW_SRC_TX, EW_KIND_TEXT, true},
-	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, false},
+	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, false, 0},
+	{"tx_index", "index", "int", "index", "index", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
+	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_TX, EW_KIND_TEXT, false, 0},
+	{"from_address", "from", "text", "from{address}", "from", "address", EW_SRC_TX, EW_KIND_TEXT, false, 0},
+	{"to_address", "to", "text", "to{address}", "to", "address", EW_SRC_TX, EW_KIND_TEXT, false, 0},
+	{"value", "value", "numeric", "value", "value", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false, 0},
+	{"value_eth", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, false, 0},
+	{"value_usd", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_USD, EW_KIND_BIGNUM, false, 0},
+	{"gas", "gas", "bigint", "gas", "gas", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
+	{"gas_price", "gasPrice", "numeric", "gasPrice", "gasPrice", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false, 0},
+	{"nonce", "nonce", "bigint", "nonce", "nonce", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
+	{"input_selector", "inputData", "text", "inputData", "inputData", NULL, EW_SRC_SELECTOR, EW_KIND_TEXT, false, 0},
+	{"status", "status", "int", "status", "status", NULL, EW_SRC_TX, EW_KIND_INT, true, 0},
+	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_TX, EW_KIND_INT, true, 0},
+	{"created_contract", "createdContract", "text", "createdContract{address}", "createdContract", "address", EW_SRC_TX, EW_KIND_TEXT, true, 0},
+	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, false, 0},
+};
+
+/*
+ * Columns of eth_token_transfer: one row per ERC-20 Transfer log.  The row
+ * object is the Log; topics and data are always requested (see
+ * EwAppendSelection), the derived columns read them.
+ */
+static const EwField transfer_fields[] = {
+	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, false, 0},
+	{"tx_hash", "transaction", "text", "transaction{hash}", "transaction", "hash", EW_SRC_TX, EW_KIND_TEXT, false, 0},
+	{"log_index", "index", "int", "index", "index", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
+	{"token", "account", "text", "account{address}", "account", "address", EW_SRC_TX, EW_KIND_TEXT, false, 0},
+	{"from_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, false, 1},
+	{"to_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, false, 2},
+	{"amount", "data", "numeric", "data", "data", NULL, EW_SRC_AMOUNT, EW_KIND_BIGNUM, false, 0},
+	{"amount_usd", NULL, "numeric", "data", "data", NULL, EW_SRC_AMOUNT_USD, EW_KIND_BIGNUM, false, 0},
+	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, false, 0},
+};
+
+/*
+ * Columns of eth_account.  The row object is an Account fetched under an
+ * alias; "address" is always requested.
+ */
+static const EwField account_fields[] = {
+	{"address", "address", "text", "address", "address", NULL, EW_SRC_TX, EW_KIND_TEXT, false, 0},
+	{"block", NULL, "bigint", NULL, "number", NULL, EW_SRC_ACCOUNT_BLOCK, EW_KIND_INT, false, 0},
+	{"balance", "balance", "numeric", "balance", "balance", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false, 0},
+	{"balance_eth", NULL, "numeric", "balance", "balance", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, false, 0},
+	{"nonce", "transactionCount", "bigint", "transactionCount", "transactionCount", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
+	{"code_size", "code", "int", "code", "code", NULL, EW_SRC_CODE_SIZE, EW_KIND_INT, false, 0},
+	{"is_contract", NULL, "bool", "code", "code", NULL, EW_SRC_IS_CONTRACT, EW_KIND_BOOL, false, 0},
 };
 
 /*
@@ -66,13 +97,23 @@ static const EwField tx_fields[] = {
 const EwField *
 EwTableFields(EwTableKind kind, int *nfields)
 {
-	if (kind == EW_TABLE_BLOCK)
+	switch (kind)
 	{
-		*nfields = lengthof(block_fields);
-		return block_fields;
+		case EW_TABLE_BLOCK:
+			*nfields = lengthof(block_fields);
+			return block_fields;
+		case EW_TABLE_TX:
+			*nfields = lengthof(tx_fields);
+			return tx_fields;
+		case EW_TABLE_TOKEN_TRANSFER:
+			*nfields = lengthof(transfer_fields);
+			return transfer_fields;
+		case EW_TABLE_ACCOUNT:
+			*nfields = lengthof(account_fields);
+			return account_fields;
 	}
-	*nfields = lengthof(tx_fields);
-	return tx_fields;
+	*nfields = 0;
+	return NULL;
 }
 
 /*
@@ -115,6 +156,21 @@ append_unique(StringInfo buf, const EwField **fields, int upto, const char *sel)
 }
 
 /*
+ * EwFieldsSelect
+ *		Whether one of the fields requests selection sel.
+ */
+static bool
+EwFieldsSelect(const EwField **fields, int nfields, const char *sel)
+{
+	int			i;
+
+	for (i = 0; i < nfields; i++)
+		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
+			return true;
+	return false;
+}
+
+/*
  * EwAppendSelection
  *		Append the selection set for one block (range and backward scans) or
  *		one transaction (by_hash) with only the needed fields.
@@ -132,6 +188,41 @@ EwAppendSelection(StringInfo buf, EwTableKind kind,
 {
 	int			i;
 
+	if (kind == EW_TABLE_TOKEN_TRANSFER)
+	{
+		/* topics and data decide whether a log is an ERC-20 transfer */
+		appendStringInfoString(buf, "{number timestamp logs(filter: {addresses: $addresses, topics: $topics}) {index topics data");
+		for (i = 0; i < nfields; i++)
+		{
+			const char *sel = fields[i]->selection;
+
+			if (sel == NULL || strcmp(sel, "index") == 0 ||
+				strcmp(sel, "topics") == 0 || strcmp(sel, "data") == 0)
+				continue;
+			append_unique(buf, fields, i, sel);
+		}
+		/* amount_usd looks the token up */
+		for (i = 0; i < nfields; i++)
+			if (fields[i]->source == EW_SRC_AMOUNT_USD &&
+				!EwFieldsSelect(fields, nfields, "account{address}"))
+				appendStringInfoString(buf, " account{address}");
+		appendStringInfoString(buf, "}}");
+		return;
+	}
+	if (kind == EW_TABLE_ACCOUNT)
+	{
+		appendStringInfoString(buf, "{address");
+		for (i = 0; i < nfields; i++)
+		{
+			const char *sel = fields[i]->selection;
+
+			if (sel == NULL || strcmp(sel, "address") == 0)
+				continue;
+			append_unique(buf, fields, i, sel);
+		}
+		appendStringInfoChar(buf, '}');
+		return;
+	}
 	if (kind == EW_TABLE_BLOCK)
 	{
 		appendStringInfoString(buf, "{number");
@@ -291,6 +382,37 @@ EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno)
 	if (is_rel_var(right, relid, attno) && is_scan_constant(left))
 		return (Expr *) left;
 	return NULL;
+}
+
+/*
+ * EwClassifyTextIn
+ *		If clause is "col = <scan constant>" or "col = ANY(<scan constant
+ *		array>)" on a text column of rel under a deterministic collation,
+ *		return the constant side and set *is_array; else NULL.  Used for the
+ *		address columns that go into logs(filter:) and account(address:).
+ */
+Expr *
+EwClassifyTextIn(Expr *clause, Index relid, AttrNumber attno, bool *is_array)
+{
+	ScalarArrayOpExpr *saop;
+
+	*is_array = false;
+	if (IsA(clause, OpExpr))
+		return EwClassifyHashEq(clause, relid, attno);
+	if (!IsA(clause, ScalarArrayOpExpr))
+		return NULL;
+	saop = (ScalarArrayOpExpr *) clause;
+	if (!saop->useOr || saop->opno != TextEqualOperator ||
+		list_length(saop->args) != 2)
+		return NULL;
+	if (OidIsValid(saop->inputcollid) &&
+		!get_collation_isdeterministic(saop->inputcollid))
+		return NULL;
+	if (!is_rel_var(linitial(saop->args), relid, attno) ||
+		!is_scan_constant(lsecond(saop->args)))
+		return NULL;
+	*is_array = true;
+	return (Expr *) lsecond(saop->args);
 }
 
 /*

@@ -59,6 +59,25 @@ void		_PG_init(void);
 /* Planner guesses when bounds are not known at plan time. */
 #define EW_DEFAULT_BLOCKS		1000
 #define EW_TXS_PER_BLOCK		150
+#define EW_LOGS_PER_BLOCK		40	/* ERC-20 transfers in a mainnet block */
+#define EW_ADDRESS_FILTER_SEL	0.01	/* share of them an address filter keeps */
+
+/* Accounts asked for in one request, each under its own alias. */
+#define EW_ACCOUNTS_PER_REQUEST 100
+
+/*
+ * Address columns pushed into the request: the token (logs' addresses),
+ * the sender and receiver (topics 1 and 2) of eth_token_transfer, and the
+ * address of eth_account.
+ */
+typedef enum EwAddrSlot
+{
+	EW_ADDR_TOKEN,
+	EW_ADDR_FROM,
+	EW_ADDR_TO,
+	EW_ADDR_ACCOUNT,
+	EW_NUM_ADDR_SLOTS
+} EwAddrSlot;
 /* Cost model: one request per chunk, then per-block and per-row work. */
 #define EW_STARTUP_COST			100.0
 #define EW_COST_PER_BLOCK		0.5
@@ -69,13 +88,15 @@ typedef enum EwScanMode
 {
 	EW_MODE_RANGE,				/* blocks(from:, to:) in ascending chunks */
 	EW_MODE_BACKWARD,			/* from the head down (ORDER BY ... DESC LIMIT) */
-	EW_MODE_HASH				/* transaction(hash:) */
+	EW_MODE_HASH,				/* transaction(hash:) */
+	EW_MODE_ACCOUNT				/* block(number:) { aN: account(address:) } */
 } EwScanMode;
 
 /*
  * Indexes of the items of ForeignScan.fdw_private.  fdw_exprs holds the
  * bound expressions, in the order of FdwBoundStrategies, then the constant
- * side of each wrapper filter, and last, in hash mode, the hash expression.
+ * side of each wrapper filter, then the address values (FdwScanPrivateAddr),
+ * and last, in hash mode, the hash expression.
  */
 enum FdwScanPrivateIndex
 {
@@ -87,7 +108,9 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateBoundStrategies,	/* strategy of each bound in fdw_exprs */
 	FdwScanPrivateFilterAttnos,	/* column of each wrapper filter ... */
 	FdwScanPrivateFilterOps,	/* ... its operator (OID list) ... */
-	FdwScanPrivateFilterTexts	/* ... and "column op" for EXPLAIN */
+	FdwScanPrivateFilterTexts,	/* ... and "column op" for EXPLAIN */
+	FdwScanPrivateAddrSlots,	/* EwAddrSlot of each address value ... */
+	FdwScanPrivateAddrArrays	/* ... and whether it is an array (0/1) */
 };
 
 /* What planning learned about a foreign table, kept in baserel->fdw_private. */
@@ -111,6 +134,10 @@ typedef struct EwRelInfo
 	List	   *filter_ops;
 	List	   *filter_exprs;
 	List	   *filter_texts;
+	/* address equality pushed into logs(filter:) or account(address:) */
+	List	   *addr_exprs;
+	List	   *addr_slots;
+	List	   *addr_arrays;
 } EwRelInfo;
 
 /* A range of block numbers, both ends included. */
@@ -134,6 +161,21 @@ typedef struct EwScanState
 	List	   *bound_strategies;
 	ExprState  *hash_state;
 	EwDecoder	dec;
+	char	   *selection;		/* account mode: selection of each alias */
+
+	/* address values pushed into the request */
+	List	   *addr_states;
+	List	   *addr_slots;
+	List	   *addr_arrays;
+	char	   *log_vars;		/* token transfers: ,"addresses":…,"topics":… */
+	char	  **accounts;		/* account mode: sorted distinct addresses */
+	int			naccounts;
+	int			acct_next;		/* next address to ask for at next_block */
+	bool		at_head;		/* account mode without block bounds */
+	int64		head_block;		/* ... the head they are read at, once known */
+	json_t	   *acct_block;		/* the answer's block with aliases a0 … */
+	int			acct_n;			/* ... how many */
+	int			acct_idx;		/* ... and the next one to return */
 
 	/* wrapper filters: "column op constant", tested on decoded values */
 	int			nfilters;
@@ -454,7 +496,10 @@ static void
 classify_value_filter(EwRelInfo *info, Relation rel, const EwField **colfields,
 					  Index relid, RestrictInfo *ri)
 {
-	static const char *const amount_fields[] = {"value", "value_eth", "value_usd"};
+	static const char *const amount_fields[] = {
+		"value", "value_eth", "value_usd", "amount", "amount_usd",
+		"balance", "balance_eth"
+	};
 	AttrNumber	attno;
 	Oid			opno;
 	Expr	   *value;
@@ -486,6 +531,66 @@ classify_value_filter(EwRelInfo *info, Relation rel, const EwField **colfields,
 }
 
 /*
+ * push_address
+ *		If ri is "col = constant" or "col = ANY(array)" on one of the
+ *		address columns whose slot is still free, record it for the request
+ *		and return true.  The clause also stays a local filter: it costs
+ *		little and keeps the result right whatever the node does.  Its
+ *		selectivity is part of the row estimate already.
+ */
+static bool
+push_address(EwRelInfo *info, const AttrNumber *attnos, bool *taken,
+			 Index relid, RestrictInfo *ri)
+{
+	int			slot;
+
+	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
+	{
+		bool		is_array;
+		Expr	   *value;
+
+		if (attnos[slot] == InvalidAttrNumber || taken[slot])
+			continue;
+		value = EwClassifyTextIn(ri->clause, relid, attnos[slot], &is_array);
+		if (value == NULL)
+			continue;
+		taken[slot] = true;
+		info->addr_exprs = lappend(info->addr_exprs, value);
+		info->addr_slots = lappend_int(info->addr_slots, slot);
+		info->addr_arrays = lappend_int(info->addr_arrays, is_array);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * estimate_addresses
+ *		How many addresses an account scan asks for, as far as plan time
+ *		knows.
+ */
+static double
+estimate_addresses(PlannerInfo *root, EwRelInfo *info)
+{
+	ListCell   *le,
+			   *la;
+
+	forboth(le, info->addr_exprs, la, info->addr_arrays)
+	{
+		Node	   *n;
+
+		if (!lfirst_int(la))
+			return 1;
+		n = estimate_expression_value(root, (Node *) lfirst(le));
+		if (IsA(n, Const) && !((Const *) n)->constisnull)
+			return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) n)->constvalue)),
+								  ARR_DIMS(DatumGetArrayTypeP(((Const *) n)->constvalue)));
+		if (IsA(n, ArrayExpr))
+			return list_length(((ArrayExpr *) n)->elements);
+	}
+	return 10;
+}
+
+/*
  * ethwhaleGetForeignRelSize
  *		Classify the restriction clauses, decide which fields to request and
  *		estimate the number of rows.
@@ -506,6 +611,9 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	const EwField **colfields;
 	const EwField *all;
 	int			nfields;
+	AttrNumber	addr_attnos[EW_NUM_ADDR_SLOTS] = {0};
+	bool		addr_taken[EW_NUM_ADDR_SLOTS] = {0};
+	bool		is_account;
 
 	baserel->fdw_private = info;
 	EwGetOptions(foreigntableid, table->serverid,
@@ -520,6 +628,15 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 									info->opts.table == EW_TABLE_BLOCK ? "number" : "block");
 	if (info->opts.table == EW_TABLE_TX)
 		info->hash_attno = find_column(colfields, natts, "hash");
+	is_account = info->opts.table == EW_TABLE_ACCOUNT;
+	if (info->opts.table == EW_TABLE_TOKEN_TRANSFER)
+	{
+		addr_attnos[EW_ADDR_TOKEN] = find_column(colfields, natts, "token");
+		addr_attnos[EW_ADDR_FROM] = find_column(colfields, natts, "from_address");
+		addr_attnos[EW_ADDR_TO] = find_column(colfields, natts, "to_address");
+	}
+	else if (is_account)
+		addr_attnos[EW_ADDR_ACCOUNT] = find_column(colfields, natts, "address");
 
 	/* Bounds and hash lookups from the restriction clauses. */
 	foreach(lc, baserel->baserestrictinfo)
@@ -546,6 +663,8 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			if (info->hash_expr != NULL)
 				continue;
 		}
+		if (push_address(info, addr_attnos, addr_taken, baserel->relid, ri))
+			continue;
 		info->other_conds = lappend(info->other_conds, ri);
 		classify_value_filter(info, rel, colfields, baserel->relid, ri);
 	}
@@ -572,7 +691,23 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			info->count_only = false;
 	}
 
-	if (info->hash_expr == NULL && !info->has_lower)
+	if (is_account && !addr_taken[EW_ADDR_ACCOUNT])
+	{
+		const char *col = addr_attnos[EW_ADDR_ACCOUNT] != InvalidAttrNumber ?
+			NameStr(TupleDescAttr(RelationGetDescr(rel), addr_attnos[EW_ADDR_ACCOUNT] - 1)->attname) :
+			"address";
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("a scan of foreign table \"%s\" needs the addresses to read",
+						RelationGetRelationName(rel)),
+				 errdetail("A node cannot list its accounts; it answers for the addresses it is asked about."),
+				 errhint("Add WHERE %s = '0x…', WHERE %s = ANY(ARRAY['0x…', …]) or WHERE %s = ANY(ARRAY(SELECT …)).",
+						 col, col, col)));
+	}
+	/* an account scan without block bounds reads the head */
+	if (info->hash_expr == NULL && !info->has_lower &&
+		!(is_account && info->bound_exprs == NIL))
 	{
 		info->desc_pathkey = info->block_attno != InvalidAttrNumber ?
 			desc_limit_pathkey(root, baserel, info->block_attno) : NULL;
@@ -593,14 +728,31 @@ ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	}
 	table_close(rel, NoLock);
 
-	if (info->hash_expr != NULL)
+	if (info->hash_expr != NULL || (is_account && info->bound_exprs == NIL))
 		blocks = 1;
 	else if (info->desc_pathkey != NULL)
 		blocks = info->opts.batch_blocks;
 	else
 		blocks = estimate_blocks(root, info);
-	baserel->tuples = info->hash_expr != NULL ? 1 :
-		info->opts.table == EW_TABLE_BLOCK ? blocks : blocks * EW_TXS_PER_BLOCK;
+	switch (info->opts.table)
+	{
+		case EW_TABLE_BLOCK:
+			baserel->tuples = blocks;
+			break;
+		case EW_TABLE_TX:
+			baserel->tuples = info->hash_expr != NULL ? 1 : blocks * EW_TXS_PER_BLOCK;
+			break;
+		case EW_TABLE_TOKEN_TRANSFER:
+			baserel->tuples = blocks * EW_LOGS_PER_BLOCK;
+			for (i = EW_ADDR_TOKEN; i <= EW_ADDR_TO; i++)
+				if (addr_taken[i])
+					baserel->tuples *= EW_ADDRESS_FILTER_SEL;
+			break;
+		case EW_TABLE_ACCOUNT:
+			baserel->tuples = blocks * estimate_addresses(root, info);
+			break;
+	}
+	baserel->tuples = clamp_row_est(baserel->tuples);
 	/* The bounds are in the estimate already: apply only the rest. */
 	baserel->rows = clamp_row_est(baserel->tuples *
 								  clauselist_selectivity(root, info->other_conds,
@@ -616,8 +768,9 @@ ethwhaleGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 						Oid foreigntableid)
 {
 	EwRelInfo  *info = (EwRelInfo *) baserel->fdw_private;
-	double		chunks = Max(1.0, baserel->tuples /
-							 (info->opts.table == EW_TABLE_BLOCK ? 1 : EW_TXS_PER_BLOCK) /
+	double		per_block = info->opts.table == EW_TABLE_TX ? EW_TXS_PER_BLOCK :
+		info->opts.table == EW_TABLE_TOKEN_TRANSFER ? EW_LOGS_PER_BLOCK : 1;
+	double		chunks = Max(1.0, baserel->tuples / per_block /
 							 info->opts.batch_blocks);
 	Cost		startup = EW_STARTUP_COST;
 	Cost		total = startup + chunks * EW_STARTUP_COST +
@@ -644,8 +797,9 @@ ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					   List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	EwRelInfo  *info = (EwRelInfo *) baserel->fdw_private;
-	List	   *fdw_exprs = list_concat(list_copy(info->bound_exprs),
-										info->filter_exprs);
+	List	   *fdw_exprs = list_concat(list_concat(list_copy(info->bound_exprs),
+													info->filter_exprs),
+										info->addr_exprs);
 	List	   *local_clauses = NIL;
 	List	   *fdw_private;
 	EwScanMode	mode;
@@ -661,6 +815,8 @@ ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		mode = EW_MODE_HASH;
 		fdw_exprs = lappend(fdw_exprs, info->hash_expr);
 	}
+	else if (info->opts.table == EW_TABLE_ACCOUNT)
+		mode = EW_MODE_ACCOUNT;
 	else if (!info->has_lower)
 		mode = EW_MODE_BACKWARD;
 	else
@@ -681,6 +837,8 @@ ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private, info->filter_attnos);
 	fdw_private = lappend(fdw_private, info->filter_ops);
 	fdw_private = lappend(fdw_private, info->filter_texts);
+	fdw_private = lappend(fdw_private, info->addr_slots);
+	fdw_private = lappend(fdw_private, info->addr_arrays);
 
 	/* The wrapper's filters are not tested again by the executor. */
 	foreach(lc, scan_clauses)
@@ -706,8 +864,19 @@ build_query(EwTableKind kind, EwScanMode mode, bool count_only,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	if (mode == EW_MODE_ACCOUNT)
+	{
+		/*
+		 * The aliases are repeated for each address when the scan runs; this
+		 * is the selection each of them gets.
+		 */
+		EwAppendSelection(&buf, kind, fields, nfields, false, false);
+		return buf.data;
+	}
 	if (mode == EW_MODE_HASH)
 		appendStringInfoString(&buf, "query($hash: Bytes32!) { transaction(hash: $hash) ");
+	else if (kind == EW_TABLE_TOKEN_TRANSFER)
+		appendStringInfoString(&buf, "query($from: Long!, $to: Long!, $addresses: [Address!], $topics: [[Bytes32!]!]) { blocks(from: $from, to: $to) ");
 	else
 		appendStringInfoString(&buf, "query($from: Long!, $to: Long!) { blocks(from: $from, to: $to) ");
 	EwAppendSelection(&buf, kind, fields, nfields, count_only, mode == EW_MODE_HASH);
@@ -763,12 +932,14 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 			   *lf;
 	int			nall,
 				nbounds,
+				naddr,
 				i;
 	const EwField *all;
 	TupleDesc	desc;
 	json_t	   *js;
 	char	   *s;
 	bool		need_prices = false;
+	bool		need_tokens = false;
 
 	node->fdw_state = st;
 	st->rel = node->ss.ss_currentRelation;
@@ -803,6 +974,9 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 	st->filter_states = palloc0(sizeof(ExprState *) * Max(1, st->nfilters));
 	st->filter_values = palloc0(sizeof(Datum) * Max(1, st->nfilters));
 	st->filter_nulls = palloc0(sizeof(bool) * Max(1, st->nfilters));
+	st->addr_slots = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAddrSlots);
+	st->addr_arrays = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAddrArrays);
+	naddr = list_length(st->addr_slots);
 	i = 0;
 	foreach(la, fsplan->fdw_exprs)
 	{
@@ -812,10 +986,14 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 			st->bound_states = lappend(st->bound_states, es);
 		else if (i < nbounds + st->nfilters)
 			st->filter_states[i - nbounds] = es;
+		else if (i < nbounds + st->nfilters + naddr)
+			st->addr_states = lappend(st->addr_states, es);
 		else
 			st->hash_state = es;
 		i++;
 	}
+	if (st->mode == EW_MODE_ACCOUNT)
+		st->selection = s;
 	i = 0;
 	forboth(la, filter_attnos, lf, filter_ops)
 	{
@@ -844,8 +1022,10 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 				continue;
 			EwInitColumn(&st->dec.cols[st->dec.ncols++],
 						 TupleDescAttr(desc, attno - 1), f, attno - 1);
-			if (f->source == EW_SRC_VALUE_USD)
+			if (f->source == EW_SRC_VALUE_USD || f->source == EW_SRC_AMOUNT_USD)
 				need_prices = true;
+			if (f->source == EW_SRC_AMOUNT_USD)
+				need_tokens = true;
 		}
 		if (pass == 0)
 			st->nfilter_cols = st->dec.ncols;
@@ -862,6 +1042,9 @@ ethwhaleBeginForeignScan(ForeignScanState *node, int eflags)
 										 ALLOCSET_SMALL_SIZES);
 	if (need_prices && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		st->dec.prices = EwLoadPrices(estate->es_query_cxt);
+	if (need_tokens && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		st->dec.tokens = EwLoadTokens(estate->es_query_cxt);
+	st->dec.account_block = -1;
 	st->cur_block = -1;
 }
 
@@ -957,6 +1140,148 @@ collect_set(Datum arraydatum, int64 lo, int64 hi, int64 **set, int *nset)
 	*nset = n;
 }
 
+static int
+cmp_cstring(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * eval_address_set
+ *		The sorted, distinct addresses a pushed value lets through: one for
+ *		"col = value", the elements for "col = ANY(array)".  NULLs and strings
+ *		that are not lowercase 0x-addresses cannot equal a column value and
+ *		are dropped.  Returns the count.
+ */
+static int
+eval_address_set(ExprState *es, bool is_array, ExprContext *econtext,
+				 char ***out)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(es, econtext, &isnull);
+	char	  **v;
+	int			n = 0,
+				i;
+
+	*out = NULL;
+	if (isnull)
+		return 0;
+	if (!is_array)
+	{
+		char	   *a = TextDatumGetCString(d);
+
+		if (!EwIsAddress(a))
+			return 0;
+		*out = palloc(sizeof(char *));
+		(*out)[0] = a;
+		return 1;
+	}
+	else
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &nelems);
+		v = palloc(sizeof(char *) * Max(1, nelems));
+		for (i = 0; i < nelems; i++)
+		{
+			char	   *a;
+
+			if (nulls[i])
+				continue;
+			a = TextDatumGetCString(elems[i]);
+			if (EwIsAddress(a))
+				v[n++] = a;
+		}
+	}
+	qsort(v, n, sizeof(char *), cmp_cstring);
+	if (n > 1)
+	{
+		int			j = 0;
+
+		for (i = 1; i < n; i++)
+			if (strcmp(v[i], v[j]) != 0)
+				v[++j] = v[i];
+		n = j + 1;
+	}
+	*out = v;
+	return n;
+}
+
+/* Append a JSON array of strings, each prefixed (topics pad addresses). */
+static void
+append_json_list(StringInfo buf, char **v, int n, const char *prefix)
+{
+	int			i;
+
+	appendStringInfoChar(buf, '[');
+	for (i = 0; i < n; i++)
+		appendStringInfo(buf, "%s\"%s%s\"", i ? "," : "", prefix, v[i] + 2);
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * eval_addresses
+ *		Evaluate the pushed address values: the variables of logs(filter:)
+ *		for token transfers, the address list of an account scan.  False
+ *		when some value lets nothing through.
+ */
+static bool
+eval_addresses(EwScanState *st, ExprContext *econtext)
+{
+	char	  **sets[EW_NUM_ADDR_SLOTS] = {0};
+	int			nsets[EW_NUM_ADDR_SLOTS] = {0};
+	ListCell   *le,
+			   *ls,
+			   *la;
+	StringInfoData buf;
+
+	forthree(le, st->addr_states, ls, st->addr_slots, la, st->addr_arrays)
+	{
+		int			slot = lfirst_int(ls);
+
+		nsets[slot] = eval_address_set((ExprState *) lfirst(le), lfirst_int(la),
+									   econtext, &sets[slot]);
+		if (nsets[slot] == 0)
+			return false;
+	}
+	if (st->opts.table == EW_TABLE_ACCOUNT)
+	{
+		st->accounts = sets[EW_ADDR_ACCOUNT];
+		st->naccounts = nsets[EW_ADDR_ACCOUNT];
+		return st->naccounts > 0;
+	}
+	if (st->opts.table != EW_TABLE_TOKEN_TRANSFER)
+		return true;
+
+	/* a topic position with an empty list matches anything */
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, ",\"addresses\":");
+	if (sets[EW_ADDR_TOKEN])
+		append_json_list(&buf, sets[EW_ADDR_TOKEN], nsets[EW_ADDR_TOKEN], "0x");
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ",\"topics\":[[\"" EW_TRANSFER_TOPIC "\"]");
+	if (sets[EW_ADDR_FROM] || sets[EW_ADDR_TO])
+	{
+		appendStringInfoChar(&buf, ',');
+		append_json_list(&buf, sets[EW_ADDR_FROM], nsets[EW_ADDR_FROM],
+						 "0x000000000000000000000000");
+	}
+	if (sets[EW_ADDR_TO])
+	{
+		appendStringInfoChar(&buf, ',');
+		append_json_list(&buf, sets[EW_ADDR_TO], nsets[EW_ADDR_TO],
+						 "0x000000000000000000000000");
+	}
+	appendStringInfoChar(&buf, ']');
+	st->log_vars = buf.data;
+	return true;
+}
+
 /*
  * start_scan
  *		Evaluate the bounds and turn them into the list of block ranges to
@@ -996,6 +1321,25 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	}
 	if (st->mode == EW_MODE_HASH)
 	{
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (!eval_addresses(st, econtext))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		return;					/* nranges is 0: nothing to read */
+	}
+	st->acct_next = 0;
+	st->acct_block = NULL;
+	st->head_block = -1;
+	st->at_head = st->mode == EW_MODE_ACCOUNT && st->bound_states == NIL;
+	if (st->at_head)
+	{
+		/* one pseudo-range; the block number is learnt from the answer */
+		st->ranges = palloc(sizeof(EwRange));
+		st->ranges[0].lo = st->ranges[0].hi = 0;
+		st->nranges = 1;
+		st->next_block = 0;
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
@@ -1491,8 +1835,8 @@ fetch_next_chunk(EwScanState *st)
 
 		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
 		/* decimal strings: JSON numbers would pass through a float64 */
-		body = psprintf("{\"query\":%s,\"variables\":{\"from\":\"" INT64_FORMAT "\",\"to\":\"" INT64_FORMAT "\"}}",
-						st->query_json, from, to);
+		body = psprintf("{\"query\":%s,\"variables\":{\"from\":\"" INT64_FORMAT "\",\"to\":\"" INT64_FORMAT "\"%s}}",
+						st->query_json, from, to, st->log_vars ? st->log_vars : "");
 		what = psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, from, to);
 		data = request_data(st, body, what, to > from, &attempt, &shrink);
 		MemoryContextSwitchTo(oldcxt);
@@ -1568,6 +1912,111 @@ fetch_next_chunk(EwScanState *st)
 }
 
 /*
+ * fetch_account_batch
+ *		Account mode: ask for the next EW_ACCOUNTS_PER_REQUEST addresses at
+ *		the current block, each under an alias a0, a1, ….  False when every
+ *		address has been read at every block.
+ */
+static bool
+fetch_account_batch(EwScanState *st)
+{
+	int			attempt = 0;
+
+	MemoryContextReset(st->batch_cxt);
+	st->acct_block = NULL;
+	while (st->cur_range < st->nranges)
+	{
+		EwRange    *r = &st->ranges[st->cur_range];
+		StringInfoData q;
+		json_t	   *qjs;
+		char	   *qtext;
+		char	   *body;
+		char	   *what;
+		char		blockvar[32];
+		json_t	   *data;
+		json_t	   *blk;
+		uint64		number;
+		bool		shrink;
+		int			n,
+					i;
+		MemoryContext oldcxt;
+
+		if (st->acct_next >= st->naccounts)
+		{
+			/* every address read at this block: on to the next one */
+			st->acct_next = 0;
+			if (st->at_head || st->next_block >= r->hi)
+			{
+				if (++st->cur_range < st->nranges)
+					st->next_block = st->ranges[st->cur_range].lo;
+			}
+			else
+				st->next_block++;
+			continue;
+		}
+		n = Min(EW_ACCOUNTS_PER_REQUEST, st->naccounts - st->acct_next);
+
+		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+		initStringInfo(&q);
+		appendStringInfoString(&q, "query($block: Long) { block(number: $block) { number");
+		for (i = 0; i < n; i++)
+			appendStringInfo(&q, " a%d: account(address: \"%s\") %s", i,
+							 st->accounts[st->acct_next + i], st->selection);
+		appendStringInfoString(&q, " } }");
+		qjs = json_string(q.data);
+		qtext = qjs ? json_dumps(qjs, JSON_ENCODE_ANY) : NULL;
+		if (qtext == NULL)
+			elog(ERROR, "could not encode the GraphQL query as JSON");
+		/* the head's number once known, so that all batches agree */
+		if (st->at_head && st->head_block < 0)
+			strlcpy(blockvar, "null", sizeof(blockvar));
+		else
+			snprintf(blockvar, sizeof(blockvar), "\"" INT64_FORMAT "\"",
+					 st->at_head ? st->head_block : st->next_block);
+		/* jansson allocates with palloc: qtext goes with batch_cxt */
+		body = psprintf("{\"query\":%s,\"variables\":{\"block\":%s}}", qtext, blockvar);
+		json_decref(qjs);
+		what = st->at_head && st->head_block < 0 ?
+			psprintf("%d accounts at the head block", n) :
+			psprintf("%d accounts at block " INT64_FORMAT, n,
+					 st->at_head ? st->head_block : st->next_block);
+		data = request_data(st, body, what, false, &attempt, &shrink);
+		MemoryContextSwitchTo(oldcxt);
+		attempt = 0;
+
+		blk = json_object_get(data, "block");
+		if (json_is_null(blk) || blk == NULL)
+		{
+			/* beyond the head: like a block range, the scan ends there */
+			st->cur_range = st->nranges;
+			break;
+		}
+		if (!json_is_object(blk) ||
+			!EwJsonGetUint64(json_object_get(blk, "number"), &number) ||
+			number > (uint64) PG_INT64_MAX ||
+			(!st->at_head && (int64) number != st->next_block) ||
+			(st->at_head && st->head_block >= 0 && (int64) number != st->head_block))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("server \"%s\" answered another block for %s",
+							st->server->servername, what),
+					 errdetail("Answer: %s", EwJsonExcerpt(blk))));
+		if (st->at_head && st->head_block < 0)
+			st->head_block = (int64) number;
+		st->cur_block = (int64) number;
+		st->dec.account_block = st->at_head ? -1 : (int64) number;
+		st->acct_block = blk;
+		st->acct_n = n;
+		st->acct_idx = 0;
+		st->acct_next += n;
+		st->blocks_read++;
+		return true;
+	}
+	st->exhausted = true;
+	return false;
+}
+
+/*
  * current_block_obj
  *		The block object at block_idx, in scan order.
  */
@@ -1605,6 +2054,32 @@ next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
 
 	if (!st->started)
 		start_scan(st, econtext);
+
+	if (st->mode == EW_MODE_ACCOUNT)
+	{
+		for (;;)
+		{
+			if (st->acct_block != NULL && st->acct_idx < st->acct_n)
+			{
+				char		alias[16];
+				json_t	   *a;
+
+				snprintf(alias, sizeof(alias), "a%d", st->acct_idx++);
+				a = json_object_get(st->acct_block, alias);
+				if (!json_is_object(a))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+							 errmsg("the answer of server \"%s\" has no account \"%s\" in block " INT64_FORMAT,
+									st->server->servername, alias, st->cur_block),
+							 errdetail("Got %s.", EwJsonExcerpt(a))));
+				*blk = st->acct_block;
+				*tx = a;
+				return true;
+			}
+			if (st->exhausted || !fetch_account_batch(st))
+				return false;
+		}
+	}
 
 	for (;;)
 	{
@@ -1659,19 +2134,27 @@ next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **tx)
 		}
 		else
 		{
+			bool		logs = st->opts.table == EW_TABLE_TOKEN_TRANSFER;
+			const char *key = logs ? "logs" : "transactions";
+
 			if (st->txs == NULL)
 			{
-				st->txs = json_object_get(b, "transactions");
+				st->txs = json_object_get(b, key);
 				st->tx_idx = 0;
 				if (!json_is_array(st->txs))
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-							 errmsg("block " INT64_FORMAT " in the answer of server \"%s\" has no \"transactions\" list",
-									st->cur_block, st->server->servername)));
+							 errmsg("block " INT64_FORMAT " in the answer of server \"%s\" has no \"%s\" list",
+									st->cur_block, st->server->servername, key)));
 			}
-			if (st->tx_idx < json_array_size(st->txs))
+			while (st->tx_idx < json_array_size(st->txs))
 			{
 				*tx = json_array_get(st->txs, st->tx_idx++);
+				if (logs && !EwIsErc20Transfer(*tx))
+				{
+					st->stats.logs_skipped++;
+					continue;
+				}
 				return true;
 			}
 		}
@@ -1773,6 +2256,7 @@ ethwhaleReScanForeignScan(ForeignScanState *node)
 	st->blocks = NULL;
 	st->txs = NULL;
 	st->hash_tx = NULL;
+	st->acct_block = NULL;
 	st->started = false;
 	st->exhausted = false;
 }
@@ -1808,7 +2292,12 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	static const char *const opnames[] = {"", "<", "<=", "=", ">=", ">"};
 	List	   *dpcontext;
 
-	if (es->verbose)
+	if (es->verbose && mode == EW_MODE_ACCOUNT)
+		ExplainPropertyText("Remote GraphQL",
+							psprintf("query($block: Long) { block(number: $block) { number a0: account(address: \"0x…\") %s a1: … } }",
+									 strVal(list_nth(fsplan->fdw_private, FdwScanPrivateQuery))),
+							es);
+	else if (es->verbose)
 		ExplainPropertyText("Remote GraphQL",
 							strVal(list_nth(fsplan->fdw_private, FdwScanPrivateQuery)),
 							es);
@@ -1843,6 +2332,28 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (f.len > 0)
 			ExplainPropertyText("Wrapper Filter", f.data, es);
 	}
+	{
+		static const char *const slotvars[] = {
+			"addresses", "topics[1] (from)", "topics[2] (to)", "account(address:)"
+		};
+		List	   *slots = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAddrSlots);
+		List	   *arrays = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateAddrArrays);
+		List	   *texts = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateFilterTexts);
+		int			i = list_length(strategies) + list_length(texts);
+		StringInfoData f;
+		ListCell   *ls,
+				   *la;
+
+		initStringInfo(&f);
+		forboth(ls, slots, la, arrays)
+			appendStringInfo(&f, "%s%s %s%s%s", f.len ? ", " : "", slotvars[lfirst_int(ls)],
+							 lfirst_int(la) ? "= ANY(" : "= ",
+							 deparse_expression((Node *) list_nth(fsplan->fdw_exprs, i++),
+												dpcontext, false, false),
+							 lfirst_int(la) ? ")" : "");
+		if (f.len > 0)
+			ExplainPropertyText("Remote Filter", f.data, es);
+	}
 	if (mode == EW_MODE_HASH)
 		ExplainPropertyText("Lookup", "transaction(hash:)", es);
 	else
@@ -1851,7 +2362,7 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			appendStringInfo(&bounds, "%sdescending from %s", bounds.len ? ", " : "",
 							 bounds.len ? "the bound" : "the head");
 		else if (bounds.len == 0)
-			appendStringInfoString(&bounds, "none");
+			appendStringInfoString(&bounds, mode == EW_MODE_ACCOUNT ? "the head" : "none");
 		ExplainPropertyText("Block Bounds", bounds.data, es);
 	}
 
@@ -1862,6 +2373,8 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Bytes Received", NULL, st->stats.bytes, es);
 		ExplainPropertyInteger("Retries", NULL, st->stats.retries, es);
 		ExplainPropertyInteger("Rows Filtered in Wrapper", NULL, st->stats.rows_filtered, es);
+		if (st->opts.table == EW_TABLE_TOKEN_TRANSFER)
+			ExplainPropertyInteger("Logs Skipped (not ERC-20)", NULL, st->stats.logs_skipped, es);
 	}
 }
 
@@ -1885,6 +2398,8 @@ ethwhaleImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	}			tables[] = {
 		{"eth_block", EW_TABLE_BLOCK},
 		{"eth_tx", EW_TABLE_TX},
+		{"eth_token_transfer", EW_TABLE_TOKEN_TRANSFER},
+		{"eth_account", EW_TABLE_ACCOUNT},
 	};
 	ForeignServer *server = GetForeignServer(serverOid);
 	List	   *commands = NIL;

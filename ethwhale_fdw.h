@@ -38,7 +38,9 @@
 typedef enum EwTableKind
 {
 	EW_TABLE_BLOCK,
-	EW_TABLE_TX
+	EW_TABLE_TX,
+	EW_TABLE_TOKEN_TRANSFER,
+	EW_TABLE_ACCOUNT
 } EwTableKind;
 
 /* How a logical field is converted to a Datum. */
@@ -47,7 +49,8 @@ typedef enum EwValueKind
 	EW_KIND_INT,				/* Long or Int: hex string or JSON number */
 	EW_KIND_BIGNUM,				/* BigInt: exact numeric */
 	EW_KIND_TEXT,				/* address, hash, bytes */
-	EW_KIND_TIME				/* unix seconds as timestamptz */
+	EW_KIND_TIME,				/* unix seconds as timestamptz */
+	EW_KIND_BOOL				/* derived truth value */
 } EwValueKind;
 
 /* Where a logical field's value comes from in the GraphQL answer. */
@@ -59,7 +62,13 @@ typedef enum EwSource
 	EW_SRC_BLOCK_TIME,			/* tx table: the enclosing block's timestamp */
 	EW_SRC_VALUE_ETH,			/* tx.value / 1e18 */
 	EW_SRC_VALUE_USD,			/* tx.value / 1e18 * price of the day */
-	EW_SRC_SELECTOR				/* first four bytes of tx.inputData */
+	EW_SRC_SELECTOR,			/* first four bytes of tx.inputData */
+	EW_SRC_TOPIC_ADDRESS,		/* log: address in topics[topic] */
+	EW_SRC_AMOUNT,				/* log: uint256 in data */
+	EW_SRC_AMOUNT_USD,			/* log: amount priced by ethwhale.token */
+	EW_SRC_ACCOUNT_BLOCK,		/* account: the block asked for, NULL = head */
+	EW_SRC_CODE_SIZE,			/* account: length of code in bytes */
+	EW_SRC_IS_CONTRACT			/* account: code is not empty */
 } EwSource;
 
 /*
@@ -77,6 +86,7 @@ typedef struct EwField
 	EwSource	source;
 	EwValueKind kind;
 	bool		receipt;		/* needs a receipt read on the node */
+	int			topic;			/* EW_SRC_TOPIC_ADDRESS: index in topics */
 } EwField;
 
 /* Server, user mapping and table options, merged. */
@@ -102,6 +112,7 @@ typedef struct EwStats
 	int64		bytes;
 	int64		retries;
 	int64		rows_filtered;
+	int64		logs_skipped;	/* Transfer logs that are not ERC-20 shaped */
 } EwStats;
 
 /* Result of one HTTP exchange, before interpretation. */
@@ -118,6 +129,9 @@ typedef struct EwResponse
 } EwResponse;
 
 typedef struct EwConnection EwConnection;
+
+/* keccak256("Transfer(address,address,uint256)") */
+#define EW_TRANSFER_TOPIC "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 
 /* Strategy code for "block = ANY(array)", beyond the btree strategies. */
 #define EW_STRATEGY_IN 10
@@ -142,6 +156,8 @@ typedef struct EwDecoder
 	EwColumn   *cols;			/* only the columns the query needs */
 	int			ncols;
 	HTAB	   *prices;			/* day -> ETH/USD, NULL if not needed */
+	HTAB	   *tokens;			/* token address -> decimals and peg */
+	int64		account_block;	/* eth_account: block asked for, -1 = head */
 	/* what is being decoded, for the error context */
 	const EwColumn *current;
 	const char *current_block;
@@ -162,6 +178,8 @@ extern void EwAppendSelection(StringInfo buf, EwTableKind kind,
 extern int	EwClassifyBound(Expr *clause, Index relid, AttrNumber attno,
 							Expr **value);
 extern Expr *EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno);
+extern Expr *EwClassifyTextIn(Expr *clause, Index relid, AttrNumber attno,
+							  bool *is_array);
 extern AttrNumber EwRelVarAttno(Node *node, Index relid);
 extern bool EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno,
 								  Oid *opno, Expr **value);
@@ -179,6 +197,9 @@ extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
 extern void EwInitColumn(EwColumn *col, Form_pg_attribute attr,
 						 const EwField *field, int attidx);
 extern HTAB *EwLoadPrices(MemoryContext cxt);
+extern HTAB *EwLoadTokens(MemoryContext cxt);
+extern bool EwIsErc20Transfer(json_t *log);
+extern bool EwIsAddress(const char *s);
 extern void EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx,
 							Datum *values, bool *nulls, int first, int last);
 extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *tx,
@@ -187,6 +208,7 @@ extern bool EwJsonGetUint64(json_t *j, uint64 *result);
 extern char *EwJsonExcerpt(json_t *j);
 extern char *EwHexToDecimal(const char *s, bool *ok);
 extern char *EwWeiToEth(const char *wei_decimal);
+extern char *EwShiftDecimal(const char *digits, int places);
 extern bool EwParseUint64(const char *s, uint64 *result);
 
 #endif							/* ETHWHALE_FDW_H */

@@ -306,21 +306,35 @@ check_header_lines(const char *value)
 EwTableKind
 EwParseTableKind(const char *value)
 {
-	if (strcmp(value, "block") == 0)
-		return EW_TABLE_BLOCK;
-	if (strcmp(value, "tx") == 0)
-		return EW_TABLE_TX;
+	static const EwTableKind kinds[] = {EW_TABLE_BLOCK, EW_TABLE_TX,
+	EW_TABLE_TOKEN_TRANSFER, EW_TABLE_ACCOUNT};
+	int			i;
+
+	for (i = 0; i < lengthof(kinds); i++)
+		if (strcmp(value, EwTableKindName(kinds[i])) == 0)
+			return kinds[i];
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid value for option \"table\": \"%s\"", value),
-			 errhint("Valid values are: block, tx.")));
+			 errhint("Valid values are: block, tx, token_transfer, account.")));
 	return EW_TABLE_BLOCK;		/* keep compiler quiet */
 }
 
 const char *
 EwTableKindName(EwTableKind kind)
 {
-	return kind == EW_TABLE_BLOCK ? "block" : "tx";
+	switch (kind)
+	{
+		case EW_TABLE_BLOCK:
+			return "block";
+		case EW_TABLE_TX:
+			return "tx";
+		case EW_TABLE_TOKEN_TRANSFER:
+			return "token_transfer";
+		case EW_TABLE_ACCOUNT:
+			return "account";
+	}
+	return "?";
 }
 
 /*
@@ -443,7 +457,7 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("foreign table \"%s\" has no option \"table\"",
 							get_rel_name(foreigntableid)),
-					 errhint("Set the kind of rows it holds, e.g. ALTER FOREIGN TABLE %s OPTIONS (ADD \"table\" 'tx'); valid kinds are: block, tx.",
+					 errhint("Set the kind of rows it holds, e.g. ALTER FOREIGN TABLE %s OPTIONS (ADD \"table\" 'tx'); valid kinds are: block, tx, token_transfer, account.",
 							 quote_identifier(get_rel_name(foreigntableid)))));
 	}
 
