@@ -534,7 +534,8 @@ class GethServer {
     }
     e.query = body.length > 10000 ? body.slice(0, 10000) : body;
     const r = handleJsonRpc(this.source, body);
-    return this.finish(e, r.status, await this.sendBody(req, res, r.status, r.body));
+    const jsonBytes = Buffer.byteLength(r.body);
+    return this.finish(e, r.status, await this.sendBody(req, res, r.status, r.body), { jsonBytes });
   }
 
   async handleGraphql(req, res, path) {
@@ -658,7 +659,11 @@ class GethServer {
         break;
     }
     if (aborted) return this.finish(e, null, 0, { aborted: true });
-    return this.finish(e, status, await this.sendBody(req, res, status, text));
+    // jsonBytes: the answer before gzip (bytes is what went on the wire)
+    let jsonBytes = 0;
+    if (typeof text === 'string') jsonBytes = Buffer.byteLength(text);
+    else for (const p of text) jsonBytes += typeof p === 'string' ? Buffer.byteLength(p) : p.length;
+    return this.finish(e, status, await this.sendBody(req, res, status, text), { jsonBytes });
   }
 
   run(compiled, params, failField) {

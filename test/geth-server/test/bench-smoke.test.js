@@ -1,0 +1,76 @@
+'use strict';
+// Smoke checks of bench/compare's pieces (no timing): the floor's curl replay
+// sends exactly the requests it was built from, and ethereum-etl (when its
+// venv from bench/compare exists) reads this server's JSON-RPC and exports
+// every transaction GraphQL reports.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { startServer } = require('../testlib/helpers');
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const CACHE = process.env.ETHWHALE_CACHE || '/var/cache/ethwhale_fdw';
+const ETL_PY = path.join(CACHE, 'bench', 'venv-etl', 'bin', 'python');
+const Q = 'query($from: Long!, $to: Long!) { blocks(from: $from, to: $to) {number timestamp transactions{index value}} }';
+
+let srv;
+let tmp;
+before(async () => {
+  srv = await startServer(['--generate', '60', '--seed', '4', '--txs-per-block', '10-20']);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-bench-smoke-'));
+});
+after(async () => {
+  if (srv) await srv.stop();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function have(cmd) {
+  try { execFileSync(cmd, ['--version'], { stdio: 'ignore' }); return true; } catch (e) { return false; }
+}
+
+test('the floor replays the logged requests byte for byte', { skip: !have('curl') && 'curl not installed' }, async () => {
+  await srv.control('DELETE', 'log');
+  for (const [f, t] of [['0x1', '0x14'], ['0x15', '0x28'], ['0x29', '0x3b']]) {
+    const r = await srv.gql(Q, { from: f, to: t }, { headers: { 'Accept-Encoding': 'gzip' } });
+    assert.equal(r.status, 200);
+  }
+  const sent = await srv.control('GET', 'log');
+  const logFile = path.join(tmp, 'log.json');
+  fs.writeFileSync(logFile, JSON.stringify(sent));
+  const cfg = execFileSync('python3', [path.join(ROOT, 'bench', 'compare.py'), 'replay', logFile, srv.url, path.join(tmp, 'floor')])
+    .toString().trim();
+  await srv.control('DELETE', 'log');
+  execFileSync('curl', ['-sS', '--parallel', '--parallel-max', '2', '-K', cfg]);
+  const replayed = await srv.control('GET', 'log');
+  assert.equal(replayed.length, 3);
+  const key = (e) => JSON.stringify([e.query, e.variables, e.status, e.jsonBytes, e.bytes]);
+  assert.deepEqual(replayed.map(key).sort(), sent.map(key).sort(),
+    'same queries, variables, answers and gzip as the original requests');
+});
+
+test('ethereum-etl exports every transaction from the JSON-RPC endpoint',
+  { skip: !fs.existsSync(ETL_PY) && 'no ethereum-etl venv (bench/compare creates it)' }, async () => {
+    const out = path.join(tmp, 'txs.csv');
+    const blocks = path.join(tmp, 'blocks.csv');
+    execFileSync(ETL_PY, ['-m', 'ethereumetl', 'export_blocks_and_transactions', '-s', '1', '-e', '59', '-b', '25',
+      '-w', '2', '-p', srv.url.replace(/graphql$/, ''), '--blocks-output', blocks, '--transactions-output', out],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    const g = (await srv.gql(Q, { from: '0x1', to: '0x3b' })).json.data.blocks;
+    const want = new Map();
+    for (const b of g) for (const t of b.transactions) want.set(`${Number(b.number)}:${Number(t.index)}`, BigInt(t.value).toString());
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+    const head = lines[0].split(',');
+    const col = (n) => head.indexOf(n);
+    const got = new Map();
+    for (const l of lines.slice(1)) {
+      const c = l.split(',');
+      got.set(`${c[col('block_number')]}:${c[col('transaction_index')]}`, c[col('value')]);
+    }
+    assert.equal(got.size, want.size);
+    assert.deepEqual(got, want);
+    assert.equal(fs.readFileSync(blocks, 'utf8').trim().split('\n').length, 60, 'a header and 59 blocks');
+  });
