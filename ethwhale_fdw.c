@@ -64,11 +64,11 @@ void		_PG_init(void);
 
 /*
  * Adaptive chunk size: aim each answer at this many bytes (or a quarter of
- * max_response_mb if that is less), growing to at most EW_MAX_GROWTH times
- * batch_blocks and at most doubling or halving per answer.
+ * max_response_mb if that is less), at most doubling or halving per answer,
+ * never above batch_blocks: the user's number is the most a request asks
+ * for, so that a node's limits (and its time-out) set by it hold.
  */
 #define EW_TARGET_RESPONSE_BYTES (4 * 1024 * 1024)
-#define EW_MAX_GROWTH			16
 
 /* Accounts asked for in one request, each under its own alias. */
 #define EW_ACCOUNTS_PER_REQUEST 100
@@ -1359,7 +1359,7 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->nranges = 0;
 	st->cur_range = 0;
 	st->chunk = st->opts.batch_blocks;
-	st->chunk_ceiling = st->opts.batch_blocks * EW_MAX_GROWTH;
+	st->chunk_ceiling = st->opts.batch_blocks;
 
 	MemoryContextReset(st->scan_cxt);
 	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
