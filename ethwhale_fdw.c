@@ -1697,6 +1697,71 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 }
 
 /*
+ * redact_one
+ *		Replace every occurrence of secret in buf by "[redacted]".
+ */
+static void
+redact_one(StringInfo buf, const char *secret, size_t n)
+{
+	StringInfoData out;
+	const char *p = buf->data;
+	const char *hit;
+
+	/* short values would blank out ordinary text, and cannot be secrets */
+	if (n < 4)
+		return;
+	if (strstr(p, secret) == NULL)
+		return;
+	initStringInfo(&out);
+	while ((hit = strstr(p, secret)) != NULL)
+	{
+		appendBinaryStringInfo(&out, p, hit - p);
+		appendStringInfoString(&out, "[redacted]");
+		p = hit + n;
+	}
+	appendStringInfoString(&out, p);
+	resetStringInfo(buf);
+	appendBinaryStringInfo(buf, out.data, out.len);
+	pfree(out.data);
+}
+
+/*
+ * redact_secrets
+ *		A node may echo the request's headers in its answer, which the error
+ *		quotes: blank out the user mapping's bearer token and header values.
+ */
+static void
+redact_secrets(EwScanState *st, StringInfo buf)
+{
+	if (st->opts.bearer_token)
+		redact_one(buf, st->opts.bearer_token, strlen(st->opts.bearer_token));
+	if (st->opts.headers)
+	{
+		char	   *copy = pstrdup(st->opts.headers);
+		char	   *save = NULL;
+		char	   *line;
+
+		for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		{
+			char	   *v = strchr(line, ':');
+			size_t		n;
+
+			if (v == NULL)
+				continue;
+			v++;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			n = strlen(v);
+			while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\r'))
+				n--;
+			v[n] = '\0';
+			redact_one(buf, v, n);
+		}
+		pfree(copy);
+	}
+}
+
+/*
  * raise_failure
  *		Report a request that failed for good.
  */
@@ -1704,6 +1769,8 @@ static void
 raise_failure(EwScanState *st, EwFailure f, const char *what,
 			  StringInfo reason, StringInfo detail, int attempt)
 {
+	redact_secrets(st, reason);
+	redact_secrets(st, detail);
 	if (attempt > 0)
 		appendStringInfo(detail, "%sTried %d times (max_retries = %d).",
 						 detail->len > 0 ? " " : "", attempt + 1,

@@ -272,6 +272,9 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 	curl_easy_setopt(c, CURLOPT_URL, opts->endpoint);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	/* libcurl's defaults, stated: a reset must never turn them off */
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

@@ -115,6 +115,26 @@ SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1090 AND 1099;
 RESET statement_timeout;
 
 SELECT count(*), count(DISTINCT hash) FROM f.eth_block WHERE number BETWEEN 1 AND 50;
+
+SELECT count(*), sum(amount), sum(amount_usd), max(tx_hash), max(from_address), max(to_address), max(block_time) FROM c.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050;
+
+SELECT count(*) FROM c.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050 AND token = '0xdac17f958d2ee523a2206206994597c13d831ec7' AND to_address = ANY(ARRAY['0x28c6c06298d514db089934071355e5743bf21d60', 'x']) AND amount_usd > 10;
+
+SELECT count(*), bool_and(is_contract), sum(code_size), sum(balance_eth), max(nonce) FROM c.eth_account WHERE address = ANY(ARRAY(SELECT DISTINCT token FROM c.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050));
+
+SELECT address, block, balance FROM c.eth_account WHERE address = '0xdac17f958d2ee523a2206206994597c13d831ec7' AND block BETWEEN 17173049 AND 17173050;
+
+ALTER SERVER csv OPTIONS (ADD concurrency '4');
+
+SELECT count(*), sum(value) FROM c.eth_tx WHERE block BETWEEN 500000 AND 501000;
+
+SELECT block FROM c.eth_tx WHERE block BETWEEN 500000 AND 501000 LIMIT 2;
+
+ALTER SERVER faulty OPTIONS (ADD concurrency '3');
+
+SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1000 AND 1049;
+
+SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1 AND 50;
 SQL
 chmod 644 "$WORK/script.sql" "$WORK/supp"
 
