@@ -639,10 +639,15 @@ numeric_from_text(const char *text)
 static bool
 day_price(EwDecoder *d, json_t *block, Datum *price)
 {
-	int64		ts = get_int(d, "timestamp", field_json(d, block, "timestamp", NULL));
-	int32		day = (int32) (ts / SECS_PER_DAY);
-	PriceEntry *e = d->prices ? hash_search(d->prices, &day, HASH_FIND, NULL) : NULL;
+	json_t	   *tj = field_json(d, block, "timestamp", NULL);
+	int64		ts = get_int(d, "timestamp", tj);
+	int32		day;
+	PriceEntry *e;
 
+	/* as for block_time: beyond timestamptz the day would wrap to 32 bits */
+	(void) seconds_to_timestamptz(d, "timestamp", tj, ts);
+	day = (int32) (ts / SECS_PER_DAY);
+	e = d->prices ? hash_search(d->prices, &day, HASH_FIND, NULL) : NULL;
 	if (e == NULL)
 		return false;
 	*price = e->price;
@@ -701,6 +706,16 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 			else if (col->direct && col->typid == INT8OID)
 			{
 				values[col->attidx] = Int64GetDatum(d->account_block);
+				nulls[col->attidx] = false;
+			}
+			else if (col->direct)
+			{
+				/* an int column: direct too, so it has no input function */
+				if (d->account_block > PG_INT32_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("integer out of range")));
+				values[col->attidx] = Int32GetDatum((int32) d->account_block);
 				nulls[col->attidx] = false;
 			}
 			else

@@ -6,16 +6,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${1:-$HERE/fuzz_decode}
 CC=${EW_FUZZ_CC:-clang-14}
-PGINC=$(${EW_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --includedir-server)
+PG_CONFIG=${EW_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGINC=$("$PG_CONFIG" --includedir-server)
+# src/port (snprintf, strlcpy, pg_strcasecmp ...) as PostgreSQL builds it
+PGPORT=$("$PG_CONFIG" --pkglibdir)/libpgport.a
 FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-ffunction-sections -fdata-sections -I"$ROOT" -I"$PGINC" -D_GNU_SOURCE -Wno-format -Wno-ignored-attributes -Wno-unknown-warning-option)
-# Only what the targets reach is needed: the rest of decode.c/option.c
-# (SPI, catalogs, fmgr) is dropped by --gc-sections.  The backend symbols
+# Only what the targets reach is needed: the rest of decode.c/option.c/
+# deparse.c (SPI, catalogs, planner) is dropped by --gc-sections.  The backend symbols
 # that the kept code still names get a stub that aborts (a target that
 # reached one fails the run), generated from the first link's errors.
 link() {
 	"$CC" "${FLAGS[@]}" -Wl,--gc-sections -o "$OUT" \
-		"$HERE/fuzz_decode.c" "$ROOT/decode.c" "$HERE/shim.c" "$@" -lcurl -ljansson
+		"$HERE/fuzz_decode.c" "$ROOT/deparse.c" "$HERE/shim.c" "$HERE/shim_adt.c" "$@" "$PGPORT" -lcurl -ljansson
 }
 STUBS=$(mktemp --suffix=.c)
 trap 'rm -f "$STUBS"' EXIT

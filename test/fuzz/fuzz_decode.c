@@ -1,19 +1,27 @@
 /*
  * fuzz_decode.c - libFuzzer target over the wrapper's decoding and option
  * parsing: decode.c (EwParseJson with jansson, EwJsonExcerpt,
- * EwJsonGetUint64, EwParseUint64, EwHexToDecimal, EwWeiToEth) and
+ * EwJsonGetUint64, EwParseUint64, EwHexToDecimal, EwWeiToEth, and the
+ * decoder proper, EwInitColumn + EwDecodeColumns/EwDecodeRow) and
  * option.c's value checks (check_endpoint, check_header_lines,
- * parse_int_option), with the backend replaced by shim.c.
+ * parse_int_option), with the backend replaced by shim.c and shim_adt.c.
  *
- * The first input byte picks the target (mod 6); the rest is its input.
- * An ERROR is an expected outcome; a crash or sanitizer report is a bug.
+ * The first input byte picks the target (mod 7); the rest is its input.
+ * An ERROR is an expected outcome; a crash, a sanitizer report or a broken
+ * invariant (FUZZ_BUG) is a bug.
  */
 #include "option.c"				/* its static checks are the targets */
+#include "decode.c"				/* its PriceEntry and TokenEntry, for the
+								 * price and token tables */
 
 #include <setjmp.h>
 
 extern sigjmp_buf fuzz_jmp;
 extern void fuzz_reset(void);
+extern void fuzz_check_numeric(Datum d);
+
+#define FUZZ_BUG(msg) \
+	do { fprintf(stderr, "fuzz: %s\n", (msg)); abort(); } while (0)
 
 char *
 defGetString(DefElem *def)
@@ -67,6 +75,358 @@ walk_answer(json_t *root)
 	}
 }
 
+/*
+ * Target 6: the decoder proper.  The input is an answer as the scan reads
+ * it ({"data": ...}, or the data object itself): every block of
+ * data.blocks gives an eth_block row, an eth_tx row per transaction (and a
+ * counted row, tx NULL), an eth_token_transfer row per log; data.transaction
+ * gives an eth_tx row by hash; data.block with accounts a0, a1, ... gives
+ * eth_account rows, at that block and at the head.  Each row is decoded
+ * with every column of its table, once with the canonical column types
+ * (direct conversion) with and without price and token tables, then once
+ * per type of fuzz_col_types (most of them not direct: the type's input
+ * function).  Each column is decoded alone, so an ERROR in one does not
+ * hide the next, then the whole row with EwDecodeRow.
+ */
+#define FUZZ_MAX_ROWS 256
+
+typedef struct FuzzRow
+{
+	EwTableKind kind;
+	json_t	   *block;
+	json_t	   *obj;
+	int64		account_block;
+} FuzzRow;
+
+typedef struct FuzzColType
+{
+	Oid			typid;
+	int32		typmod;
+} FuzzColType;
+
+/* column types other than the canonical ones */
+static const FuzzColType fuzz_col_types[] = {
+	{TEXTOID, -1},
+	{VARCHAROID, 12 + VARHDRSZ},
+	{INT2OID, -1},
+	{INT4OID, -1},
+	{INT8OID, -1},
+	{NUMERICOID, -1},
+	{NUMERICOID, ((10 << 16) | 2) + VARHDRSZ},
+	{FLOAT8OID, -1},
+	{BOOLOID, -1},
+	{TIMESTAMPTZOID, -1},
+	{TIMESTAMPTZOID, 0},
+	{TIMESTAMPOID, -1},
+};
+
+/* the type IMPORT FOREIGN SCHEMA gives a field */
+static Oid
+canonical_type(const EwField *f)
+{
+	static const struct
+	{
+		const char *name;
+		Oid			typid;
+	}			map[] = {
+		{"bigint", INT8OID}, {"int", INT4OID}, {"text", TEXTOID},
+		{"numeric", NUMERICOID}, {"timestamptz", TIMESTAMPTZOID}, {"bool", BOOLOID},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(map); i++)
+		if (strcmp(f->sqltype, map[i].name) == 0)
+			return map[i].typid;
+	FUZZ_BUG("field type unknown to the harness");
+	return InvalidOid;
+}
+
+static Datum
+fuzz_numeric(const char *s)
+{
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/*
+ * The tables EwLoadPrices and EwLoadTokens would read: an ETH/USD price
+ * for the day of every block (as day_price computes it), and ethwhale.token
+ * with USDT, WETH and every log's contract that is an address (what
+ * EwLoadTokens keeps), with decimals 0..77, pegged or priced as ETH.
+ */
+static void
+fill_tables(EwDecoder *d, FuzzRow *rows, int nrows)
+{
+	static const char *const prices[] = {"1834.56", "0.0001", "250000", "3.14159265358979323846"};
+	static const char *const pegs[] = {"1", "0.5", "123456.789", "0"};
+	HASHCTL		ctl;
+	int			i;
+	TokenEntry *te;
+
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(PriceEntry);
+	ctl.hcxt = NULL;
+	d->prices = hash_create("prices", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = 43;
+	ctl.entrysize = sizeof(TokenEntry);
+	d->tokens = hash_create("tokens", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	te = hash_search(d->tokens, "0xdac17f958d2ee523a2206206994597c13d831ec7", HASH_ENTER, NULL);
+	te->decimals = 6;
+	te->as_eth = false;
+	te->peg = fuzz_numeric("1");
+	te = hash_search(d->tokens, "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2", HASH_ENTER, NULL);
+	te->decimals = 18;
+	te->as_eth = true;
+	te->peg = (Datum) 0;
+
+	for (i = 0; i < nrows; i++)
+	{
+		uint64		ts;
+		json_t	   *a;
+
+		if (EwJsonGetUint64(json_object_get(rows[i].block, "timestamp"), &ts) &&
+			ts <= (uint64) PG_INT64_MAX)
+		{
+			int32		day = (int32) ((int64) ts / SECS_PER_DAY);
+			PriceEntry *pe = hash_search(d->prices, &day, HASH_ENTER, NULL);
+
+			pe->price = fuzz_numeric(prices[(uint32) day % lengthof(prices)]);
+		}
+		a = json_object_get(json_object_get(rows[i].obj, "account"), "address");
+		if (rows[i].kind == EW_TABLE_TOKEN_TRANSFER && json_is_string(a))
+		{
+			char	   *addr = lower_hex(json_string_value(a));
+			bool		found;
+
+			if (!EwIsAddress(addr))
+				continue;
+			te = hash_search(d->tokens, addr, HASH_ENTER, &found);
+			if (found)
+				continue;
+			te->decimals = (int) strtol(addr + 38, NULL, 16) % 78;
+			te->as_eth = addr[41] < '4';
+			te->peg = te->as_eth ? (Datum) 0 : fuzz_numeric(pegs[addr[40] % lengthof(pegs)]);
+		}
+	}
+}
+
+/* the rows the scan would decode from this answer */
+static int
+collect_rows(json_t *root, FuzzRow *rows)
+{
+	json_t	   *data = json_object_get(root, "data");
+	json_t	   *b,
+			   *t,
+			   *blk;
+	size_t		i,
+				k;
+	int			n = 0;
+
+#define ADD_ROW(K, B, O, A) \
+	do { \
+		if (n < FUZZ_MAX_ROWS) \
+			rows[n++] = (FuzzRow) {(K), (B), (O), (A)}; \
+	} while (0)
+
+	if (!json_is_object(data))
+		data = root;
+	json_array_foreach(json_object_get(data, "blocks"), i, b)
+	{
+		ADD_ROW(EW_TABLE_BLOCK, b, NULL, -1);
+		ADD_ROW(EW_TABLE_TX, b, NULL, -1);
+		json_array_foreach(json_object_get(b, "transactions"), k, t)
+			ADD_ROW(EW_TABLE_TX, b, t, -1);
+		/* the scan decodes only ERC-20 transfers; the decoder must cope with any log */
+		json_array_foreach(json_object_get(b, "logs"), k, t)
+			ADD_ROW(EW_TABLE_TOKEN_TRANSFER, b, t, -1);
+	}
+	t = json_object_get(data, "transaction");
+	if (json_is_object(t) && json_is_object(json_object_get(t, "block")))
+		ADD_ROW(EW_TABLE_TX, json_object_get(t, "block"), t, -1);
+	blk = json_object_get(data, "block");
+	if (json_is_object(blk))
+	{
+		uint64		number;
+		int64		at = -1;
+		char		alias[16];
+		json_t	   *a;
+
+		if (EwJsonGetUint64(json_object_get(blk, "number"), &number) &&
+			number <= (uint64) PG_INT64_MAX)
+			at = (int64) number;
+		for (i = 0;; i++)
+		{
+			snprintf(alias, sizeof(alias), "a%d", (int) i);
+			a = json_object_get(blk, alias);
+			if (!json_is_object(a))
+				break;
+			ADD_ROW(EW_TABLE_ACCOUNT, blk, a, at);
+			ADD_ROW(EW_TABLE_ACCOUNT, blk, a, -1);
+		}
+	}
+#undef ADD_ROW
+	return n;
+}
+
+/* a column's Datum must be a well-formed value of the column's type */
+static void
+check_value(const EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
+{
+	const EwField *f = col->field;
+
+	switch (col->typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = (text *) DatumGetPointer(v);
+				int			len = VARSIZE(t) - VARHDRSZ;
+				char	   *s;
+
+				if (len < 0 || memchr(VARDATA(t), '\0', len) != NULL)
+					FUZZ_BUG("malformed text Datum");
+				s = text_to_cstring(t);
+				/* hashes and addresses are compared in lowercase */
+				if (col->direct && f->kind == EW_KIND_TEXT &&
+					strcspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != (size_t) len)
+					FUZZ_BUG("text column not in lowercase");
+				if (col->direct && f->source == EW_SRC_TOPIC_ADDRESS &&
+					EwIsErc20Transfer(row->obj) && !EwIsAddress(s))
+					FUZZ_BUG("address of an ERC-20 transfer is not an address");
+				break;
+			}
+		case NUMERICOID:
+			fuzz_check_numeric(v);
+			break;
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			if (!IS_VALID_TIMESTAMP(DatumGetTimestampTz(v)))
+				FUZZ_BUG("timestamp Datum out of range");
+			break;
+		case BOOLOID:
+			if (v != (Datum) 0 && v != (Datum) 1)
+				FUZZ_BUG("bool Datum neither 0 nor 1");
+			break;
+	}
+
+	/* a price of the day needs a day: the block's time must be one */
+	if (f->source == EW_SRC_VALUE_USD || f->source == EW_SRC_AMOUNT_USD)
+	{
+		bool		by_day = f->source == EW_SRC_VALUE_USD;
+		uint64		ts;
+
+		if (!by_day)
+		{
+			json_t	   *a = json_object_get(json_object_get(row->obj, "account"), "address");
+			TokenEntry *te = NULL;
+
+			if (json_is_string(a))
+				te = hash_search(d->tokens, lower_hex(json_string_value(a)), HASH_FIND, NULL);
+			by_day = te != NULL && te->as_eth;
+		}
+		if (by_day &&
+			(!EwJsonGetUint64(json_object_get(row->block, "timestamp"), &ts) ||
+			 ts > (uint64) 10000 * 366 * SECS_PER_DAY))
+			FUZZ_BUG("priced at the day of a block time that is no timestamptz");
+	}
+}
+
+/* decode one row with one set of column types; ERRORs are caught */
+static void
+decode_row(const FuzzRow *row, const FuzzColType *type, bool tables,
+		   FuzzRow *rows, int nrows)
+{
+	int			nfields;
+	const EwField *fields = EwTableFields(row->kind, &nfields);
+	EwDecoder	d;
+	Datum	   *values;
+	bool	   *nulls;
+	volatile int i;
+	int			j;
+
+	memset(&d, 0, sizeof(d));
+	d.servername = "fuzz";
+	d.relname = "t";
+	d.account_block = row->account_block;
+	d.cols = palloc0(sizeof(EwColumn) * nfields);
+	d.ncols = nfields;
+	values = palloc(sizeof(Datum) * nfields);
+	nulls = palloc(sizeof(bool) * nfields);
+	if (tables)
+		fill_tables(&d, rows, nrows);
+
+	/* columns in another order than the attributes, as filters put them */
+	for (i = 0; i < nfields; i++)
+	{
+		FormData_pg_attribute attr;
+		const EwField *f = &fields[(i + 1) % nfields];
+
+		memset(&attr, 0, sizeof(attr));
+		attr.atttypid = type ? type->typid : canonical_type(f);
+		attr.atttypmod = type ? type->typmod : -1;
+		EwInitColumn(&d.cols[i], &attr, f, (i + 1) % nfields);
+		if (type == NULL && !d.cols[i].direct)
+			FUZZ_BUG("canonical column type not converted directly");
+	}
+
+	for (i = 0; i <= nfields; i++)
+	{
+		for (j = 0; j < nfields; j++)
+		{
+			values[j] = (Datum) 0x5a5a5a5a;
+			nulls[j] = true;
+		}
+		if (sigsetjmp(fuzz_jmp, 0) == 0)
+		{
+			if (i < nfields)
+				EwDecodeColumns(&d, row->block, row->obj, values, nulls, i, i + 1);
+			else
+				EwDecodeRow(&d, row->block, row->obj, values, nulls);
+			if (d.current != NULL)
+				FUZZ_BUG("decoder left its error context set");
+			for (j = 0; j < nfields; j++)
+			{
+				const EwColumn *col = &d.cols[j];
+
+				if (i < nfields && j != i)
+				{
+					if (!nulls[col->attidx] || values[col->attidx] != (Datum) 0x5a5a5a5a)
+						FUZZ_BUG("decoder wrote a column it was not asked for");
+					continue;
+				}
+				if (!nulls[col->attidx])
+					check_value(&d, col, row, values[col->attidx]);
+			}
+		}
+		PG_exception_stack = NULL;
+		error_context_stack = NULL;
+	}
+}
+
+static void
+decode_rows(const char *json, size_t len)
+{
+	json_error_t err;
+	json_t	   *root = EwParseJson(NULL, json, len, &err);
+	FuzzRow    *rows;
+	int			nrows,
+				r,
+				t;
+
+	if (root == NULL)
+		return;
+	rows = palloc(sizeof(FuzzRow) * FUZZ_MAX_ROWS);
+	nrows = collect_rows(root, rows);
+	for (r = 0; r < nrows; r++)
+	{
+		decode_row(&rows[r], NULL, false, rows, nrows);
+		decode_row(&rows[r], NULL, true, rows, nrows);
+		for (t = 0; t < lengthof(fuzz_col_types); t++)
+			decode_row(&rows[r], &fuzz_col_types[t], t % 2 == 0, rows, nrows);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -81,7 +441,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	target = data[0] % 6;
+	target = data[0] % 7;
 	s = malloc(size);
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
@@ -132,6 +492,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 							(void) parse_int_option(&def, opt);
 					break;
 				}
+			case 6:
+				decode_rows((const char *) data + 1, size - 1);
+				break;
 		}
 	}
 	fuzz_reset();

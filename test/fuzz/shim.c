@@ -3,7 +3,8 @@
  * option.c under libFuzzer: palloc is malloc with every block on a list
  * freed after each input (pfree frees at once, so ASan sees use after
  * free), and an ERROR jumps back to the harness (or to the innermost
- * PG_TRY) with siglongjmp.
+ * PG_TRY) with siglongjmp.  src/port's functions (snprintf, strlcpy,
+ * pg_strcasecmp, pg_ascii_tolower ...) are the real ones, from libpgport.a.
  */
 #include "postgres.h"
 
@@ -210,22 +211,8 @@ ExceptionalCondition(const char *c, const char *t, const char *f, int l)
 }
 
 int
-pg_strcasecmp(const char *a, const char *b)
-{
-	return strcasecmp(a, b);
-}
-
-int
 varstr_levenshtein(const char *source, int slen, const char *target, int tlen,
 				   int ins_c, int del_c, int sub_c, bool trusted)
 {
 	return abs(slen - tlen);
-}
-
-/* port.h maps vsnprintf to pg_vsnprintf: provide it from libc */
-#undef vsnprintf
-int
-pg_vsnprintf(char *str, size_t count, const char *fmt, va_list args)
-{
-	return vsnprintf(str, count, fmt, args);
 }

@@ -291,6 +291,29 @@ def test_absurd_transaction_count(hostile, count):
     assert_error(out, "transactionCount", rng=False)
 
 
+def test_block_time_beyond_timestamptz_is_not_priced(pg, hostile):
+    """value_usd is priced at the block's UTC day.  A timestamp beyond
+    timestamptz (block_time refuses it) used to wrap the day number to 32
+    bits and price the value at another day, here 2023-05-01 (found by the
+    decoder fuzzer, test/fuzz): it is an ERROR naming the field now."""
+    run, ctl, server = hostile
+    f = server()
+    day = 19478                                # 2023-05-01, days since 1970
+    ts = hex(((1 << 32) + day) * 86400)
+    with pg.transaction(force_rollback=True):
+        pg.execute("INSERT INTO ethwhale.eth_usd VALUES (date '1970-01-01' + %s, 1900) "
+                   "ON CONFLICT (day) DO UPDATE SET price = excluded.price", (day,))
+        ctl.set_faults([{"match": {"query": BLOCK_REQ}, "fault": "wrongTypes", "mode": "set",
+                         "fields": ["timestamp"], "value": ts}])
+        try:
+            with pytest.raises(psycopg.Error) as e:
+                pg.execute(f"SELECT value_usd FROM {f.schema}.eth_tx WHERE block BETWEEN 100 AND 109").fetchall()
+        finally:
+            ctl.clear_faults()
+    text = error_text(e.value)
+    assert e.value.sqlstate == "HV004" and '"timestamp"' in text and "range of timestamptz" in text, text
+
+
 def test_error_excerpt_is_valid_text(hostile):
     """A non-ASCII value is shown escaped: the 80-character excerpt cannot
     split a UTF-8 character."""

@@ -199,6 +199,22 @@ def test_account_history_at_each_block(pg, gen_fdw):
         assert bal == Decimal(to_int(body["data"]["block"]["account"]["balance"]))
 
 
+def test_account_block_as_int(pg, gen_fdw):
+    """eth_account.block declared int (converted directly, like bigint) used
+    to crash the backend: the decoder called the column type's input
+    function, which a direct column does not have (found by the decoder
+    fuzzer, test/fuzz)."""
+    f, _ = gen_fdw
+    a = pg.execute(f"SELECT from_address FROM {f.t('eth_tx')} WHERE block = 120 LIMIT 1").fetchone()[0]
+    pg.execute(f"CREATE FOREIGN TABLE {f.t('account_int')} (address text, block int, balance numeric) "
+               f"SERVER {f.server} OPTIONS (\"table\" 'account')")
+    q = "SELECT block, balance FROM {} WHERE address = %s AND block BETWEEN 100 AND 102 ORDER BY block"
+    rows = pg.execute(q.format(f.t("account_int")), (a,)).fetchall()
+    assert rows == pg.execute(q.format(f.t("eth_account")), (a,)).fetchall()
+    assert [r[0] for r in rows] == [100, 101, 102]
+    assert pg.execute(f"SELECT block FROM {f.t('account_int')} WHERE address = %s", (a,)).fetchall() == [(None,)]
+
+
 def test_account_needs_addresses(pg, gen_fdw):
     import psycopg
     f, _ = gen_fdw
