@@ -257,6 +257,7 @@ typedef enum EwFailure
 } EwFailure;
 
 PG_FUNCTION_INFO_V1(ethwhale_fdw_handler);
+PG_FUNCTION_INFO_V1(ethwhale_may_commit);
 
 static void ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid);
@@ -317,6 +318,21 @@ ethwhale_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ImportForeignSchema = ethwhaleImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
+}
+
+/*
+ * ethwhale_may_commit
+ *		Whether the PL/pgSQL procedure evaluating this call may COMMIT: it
+ *		runs in a non-atomic SPI connection, which PostgreSQL gives a
+ *		procedure CALLed outside a transaction block (or from a procedure or
+ *		DO block that itself may commit), and never to a function or to a
+ *		CALL inside BEGIN ... COMMIT.  ethwhale.sync and ethwhale.refresh use
+ *		it to commit batch by batch where they can.
+ */
+Datum
+ethwhale_may_commit(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(SPI_inside_nonatomic_context());
 }
 
 /* ---------------------------------------------------------------------
