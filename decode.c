@@ -314,6 +314,22 @@ is_hex_string(json_t *j, size_t n)
 		strspn(s + 2, "0123456789abcdefABCDEF") == n;
 }
 
+/* Whether j is a string of "0x" and whole bytes in hex (GraphQL Bytes). */
+static bool
+is_hex_bytes(json_t *j)
+{
+	const char *s;
+	size_t		n;
+
+	if (!json_is_string(j))
+		return false;
+	s = json_string_value(j);
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+		return false;
+	n = strlen(s + 2);
+	return n % 2 == 0 && strspn(s + 2, "0123456789abcdefABCDEF") == n;
+}
+
 /*
  * EwIsErc20Transfer
  *		Whether a Log is an ERC-20 Transfer(address indexed, address indexed,
@@ -809,8 +825,8 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 					size_t		len;
 					int64		size;
 
-					if (!json_is_string(j) || strncmp(json_string_value(j), "0x", 2) != 0)
-						bad_value(d, f->key, j, "a hex string");
+					if (!is_hex_bytes(j))
+						bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
 					len = strlen(json_string_value(j));
 					size = (int64) (len - 2) / 2;
 					if (f->source == EW_SRC_IS_CONTRACT)
@@ -832,8 +848,8 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 				{
 					const char *s;
 
-					if (!json_is_string(j))
-						bad_value(d, f->key, j, "a hex string");
+					if (!is_hex_bytes(j))
+						bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
 					s = json_string_value(j);
 					if (strlen(s) <= 2)
 					{
@@ -868,9 +884,17 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 						text = get_bignum(d, f->key, j);
 						break;
 					case EW_KIND_TEXT:
-						if (!json_is_string(j))
-							bad_value(d, f->key, j, "a string");
-						text = lower_hex(json_string_value(j));
+						{
+							/* every text field is an address or a 32-byte hash */
+							bool		is_addr = strcmp(f->subkey ? f->subkey : f->key,
+														 "address") == 0;
+
+							if (!is_hex_string(j, is_addr ? 40 : 64))
+								bad_value(d, f->key, j, is_addr ?
+										  "an address (\"0x\" and 40 hex digits)" :
+										  "a hash (\"0x\" and 64 hex digits)");
+							text = lower_hex(json_string_value(j));
+						}
 						break;
 					case EW_KIND_TIME:
 						{

@@ -600,18 +600,15 @@ BEGIN
 END
 $$;
 
--- ethwhale.own_transaction(): whether the running CALL started its own
--- transaction (it was not sent inside BEGIN ... COMMIT), so that a procedure
--- may COMMIT.  A transaction started by the CALL's own protocol messages
--- (Parse, Bind, Execute follow each other at once) began within 10 ms of the
--- statement; a BEGIN sent by a client earlier than that is taken for a
--- transaction block.  XXX: a BEGIN sent less than 10 ms before the CALL is
--- not recognised, and the first COMMIT then fails with "invalid transaction
--- termination"; a C function could ask IsTransactionBlock() instead.
+-- ethwhale.own_transaction(): whether the PL/pgSQL procedure that evaluates
+-- it may COMMIT, i.e. it was CALLed outside a transaction block (asked of
+-- SPI, exactly as PostgreSQL decides it; see ethwhale_may_commit in
+-- ethwhale_fdw.c).  Inside BEGIN ... COMMIT, or from a function, it is false
+-- and ethwhale.sync copies a single batch.
 CREATE FUNCTION ethwhale.own_transaction()
 RETURNS bool
-LANGUAGE sql STABLE
-AS $$ SELECT statement_timestamp() - transaction_timestamp() < interval '10 ms' $$;
+AS 'MODULE_PATHNAME', 'ethwhale_may_commit'
+LANGUAGE C VOLATILE;
 
 -- CALL ethwhale.sync(server, from_block, to_block): copy the blocks from the
 -- cursor (or from_block, or 0) up to to_block (or head - confirmations) into

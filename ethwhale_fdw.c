@@ -32,7 +32,9 @@
 #include "commands/explain.h"
 #include "ethwhale_fdw.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "foreign/fdwapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -255,6 +257,7 @@ typedef enum EwFailure
 } EwFailure;
 
 PG_FUNCTION_INFO_V1(ethwhale_fdw_handler);
+PG_FUNCTION_INFO_V1(ethwhale_may_commit);
 
 static void ethwhaleGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid);
@@ -315,6 +318,21 @@ ethwhale_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ImportForeignSchema = ethwhaleImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
+}
+
+/*
+ * ethwhale_may_commit
+ *		Whether the PL/pgSQL procedure evaluating this call may COMMIT: it
+ *		runs in a non-atomic SPI connection, which PostgreSQL gives a
+ *		procedure CALLed outside a transaction block (or from a procedure or
+ *		DO block that itself may commit), and never to a function or to a
+ *		CALL inside BEGIN ... COMMIT.  ethwhale.sync and ethwhale.refresh use
+ *		it to commit batch by batch where they can.
+ */
+Datum
+ethwhale_may_commit(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(SPI_inside_nonatomic_context());
 }
 
 /* ---------------------------------------------------------------------
@@ -1571,6 +1589,48 @@ graphql_error_message(json_t *errors)
 }
 
 /*
+ * printable_message
+ *		A node's message made fit for an error report: at most
+ *		EW_MAX_NODE_MESSAGE bytes (cut at a character boundary, with "..."),
+ *		control characters as spaces, and non-ASCII as '?' unless the
+ *		database encoding is UTF-8 (jansson hands out UTF-8 only).
+ */
+#define EW_MAX_NODE_MESSAGE 500
+
+static char *
+printable_message(const char *msg)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			len = strlen(msg);
+	int			keep = len;
+	char	   *out;
+	int			i;
+
+	if (len > EW_MAX_NODE_MESSAGE)
+		keep = utf8 ? pg_encoding_mbcliplen(PG_UTF8, msg, len, EW_MAX_NODE_MESSAGE) :
+			EW_MAX_NODE_MESSAGE;
+	out = palloc(keep + 4);
+	for (i = 0; i < keep; i++)
+	{
+		unsigned char c = (unsigned char) msg[i];
+
+		if (c < 0x20 || c == 0x7f)
+			out[i] = ' ';
+		else if (c >= 0x80 && !utf8)
+			out[i] = '?';
+		else
+			out[i] = (char) c;
+	}
+	if (keep < len)
+	{
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
+	out[i] = '\0';
+	return out;
+}
+
+/*
  * classify_response
  *		Decide what one answer means.  On success returns EW_OK and sets
  *		*data; otherwise fills reason (errmsg tail) and detail.
@@ -1664,9 +1724,16 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 		return EW_FAIL_FATAL;
 	}
 	errors = json_object_get(root, "errors");
+	if (errors != NULL && !json_is_null(errors) && !json_is_array(errors))
+	{
+		/* the GraphQL specification makes "errors" a list */
+		appendStringInfoString(reason, "the answer's \"errors\" is not a list");
+		appendStringInfo(detail, "\"errors\": %s.", EwJsonExcerpt(errors));
+		return EW_FAIL_FATAL;
+	}
 	if (json_is_array(errors) && json_array_size(errors) > 0)
 	{
-		const char *msg = graphql_error_message(errors);
+		const char *msg = printable_message(graphql_error_message(errors));
 
 		if (strcmp(msg, "request timed out") == 0)
 		{

@@ -427,19 +427,28 @@ def test_reorg(make_db, gen_server, server_files, data_dir):
 
 
 def test_confirmations(make_db, gen_server):
-    srv = gen_server("--generate", "120", "--seed", "5")
+    srv = gen_server("--generate", "120", "--seed", "5", "--head", "100")
     db = make_db()
     with connect(db) as c:
         add_server(c, "geth", srv.endpoint, confirmations=12)
         c.execute("CALL ethwhale.sync()")
         assert c.execute("SELECT last_synced_block, node_head, lag_blocks FROM ethwhale.sync_status").fetchone() \
-            == (107, 119, 12)
-        # inside a transaction block: one batch, committed by the caller
+            == (88, 100, 12)
+        # inside a transaction block (BEGIN sent right before the CALL): one
+        # batch, committed by the caller
         srv.control._req("POST", "/control/head", {"number": 119})
-        c.execute("SET ethwhale.sync_batch_blocks = 1")
+        c.execute("SET ethwhale.sync_batch_blocks = 5")
         with c.transaction():
-            c.execute("SELECT pg_sleep(0.1)")
             c.execute("CALL ethwhale.sync()")
+        assert c.execute("SELECT last_synced_block, (SELECT max(number) FROM ethwhale.blocks)"
+                         " FROM ethwhale.sync_status").fetchone() == (93, 93)
+        # ... and from a function, which may not COMMIT either
+        c.execute("CREATE FUNCTION pg_temp.sync_from_function() RETURNS void LANGUAGE plpgsql"
+                  " AS $$ BEGIN CALL ethwhale.sync(); END $$")
+        c.execute("SELECT pg_temp.sync_from_function()")
+        assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 98
+        # outside: batch by batch up to head - confirmations
+        c.execute("CALL ethwhale.sync()")
         assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 107
         # a server whose chain is not the local one is refused
         add_server(c, "other", srv.endpoint)
