@@ -83,7 +83,8 @@ walk_answer(json_t *root)
  * gives an eth_tx row by hash; data.block with accounts a0, a1, ... gives
  * eth_account rows, at that block and at the head.  Each row is decoded
  * with every column of its table, once with the canonical column types
- * (direct conversion) with and without price and token tables, then once
+ * (direct conversion) without tables, with price and token tables, and with
+ * tokens but no prices (an ETH-priced token on an unpriced day), then once
  * per type of fuzz_col_types (most of them not direct: the type's input
  * function).  Each column is decoded alone, so an ERROR in one does not
  * hide the next, then the whole row with EwDecodeRow.
@@ -150,12 +151,13 @@ fuzz_numeric(const char *s)
 
 /*
  * The tables EwLoadPrices and EwLoadTokens would read: an ETH/USD price
- * for the day of every block (as day_price computes it), and ethwhale.token
+ * for the day of every block (as day_price computes it) unless no_prices,
+ * and ethwhale.token
  * with USDT, WETH and every log's contract that is an address (what
  * EwLoadTokens keeps), with decimals 0..77, pegged or priced as ETH.
  */
 static void
-fill_tables(EwDecoder *d, FuzzRow *rows, int nrows)
+fill_tables(EwDecoder *d, FuzzRow *rows, int nrows, bool no_prices)
 {
 	static const char *const prices[] = {"1834.56", "0.0001", "250000", "3.14159265358979323846"};
 	static const char *const pegs[] = {"1", "0.5", "123456.789", "0"};
@@ -185,7 +187,8 @@ fill_tables(EwDecoder *d, FuzzRow *rows, int nrows)
 		uint64		ts;
 		json_t	   *a;
 
-		if (EwJsonGetUint64(json_object_get(rows[i].block, "timestamp"), &ts) &&
+		if (!no_prices &&
+			EwJsonGetUint64(json_object_get(rows[i].block, "timestamp"), &ts) &&
 			ts <= (uint64) PG_INT64_MAX)
 		{
 			int32		day = (int32) ((int64) ts / SECS_PER_DAY);
@@ -332,9 +335,13 @@ check_value(const EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v
 	}
 }
 
-/* decode one row with one set of column types; ERRORs are caught */
+/*
+ * Decode one row with one set of column types (NULL: the canonical ones)
+ * and tables 0 (none), 1 (prices and tokens) or 2 (tokens only); ERRORs
+ * are caught.
+ */
 static void
-decode_row(const FuzzRow *row, const FuzzColType *type, bool tables,
+decode_row(const FuzzRow *row, const FuzzColType *type, int tables,
 		   FuzzRow *rows, int nrows)
 {
 	int			nfields;
@@ -354,7 +361,7 @@ decode_row(const FuzzRow *row, const FuzzColType *type, bool tables,
 	values = palloc(sizeof(Datum) * nfields);
 	nulls = palloc(sizeof(bool) * nfields);
 	if (tables)
-		fill_tables(&d, rows, nrows);
+		fill_tables(&d, rows, nrows, tables == 2);
 
 	/* columns in another order than the attributes, as filters put them */
 	for (i = 0; i < nfields; i++)
@@ -420,10 +427,10 @@ decode_rows(const char *json, size_t len)
 	nrows = collect_rows(root, rows);
 	for (r = 0; r < nrows; r++)
 	{
-		decode_row(&rows[r], NULL, false, rows, nrows);
-		decode_row(&rows[r], NULL, true, rows, nrows);
+		for (t = 0; t < 3; t++)
+			decode_row(&rows[r], NULL, t, rows, nrows);
 		for (t = 0; t < lengthof(fuzz_col_types); t++)
-			decode_row(&rows[r], &fuzz_col_types[t], t % 2 == 0, rows, nrows);
+			decode_row(&rows[r], &fuzz_col_types[t], t % 2, rows, nrows);
 	}
 }
 
