@@ -97,6 +97,18 @@ pstrdup(const char *s)
 }
 
 char *
+pnstrdup(const char *s, Size len)
+{
+	char	   *r;
+
+	len = strnlen(s, len);
+	r = palloc(len + 1);
+	memcpy(r, s, len);
+	r[len] = '\0';
+	return r;
+}
+
+char *
 psprintf(const char *fmt,...)
 {
 	va_list		ap;

@@ -603,11 +603,11 @@ static char *
 num_text(const Num *n)
 {
 	StringInfoData out;
-	int			len = strlen(n->digits);
-	int			intlen = len - n->scale;
+	int			intlen;
 
 	if (n->special)
 		return pstrdup(n->special == 'N' ? "NaN" : n->special == 'P' ? "Infinity" : "-Infinity");
+	intlen = (int) strlen(n->digits) - n->scale;
 	initStringInfo(&out);
 	if (n->neg)
 		appendStringInfoChar(&out, '-');
@@ -896,21 +896,15 @@ ts_parse(const char *s, int32 typmod, const char *type)
 				bad_syntax(type, s);
 			if (*p == '.')
 			{
-				int			n = 0;
+				/* as ParseFractionalSecond: strtod, then rint to microseconds */
+				const char *f = p;
 
 				p++;
-				while (isdigit((unsigned char) *p))
-				{
-					if (n < 6)
-						us = us * 10 + (*p - '0');
-					else if (n == 6 && *p >= '5')
-						us++;
-					n++, p++;
-				}
-				if (n == 0)
+				if (!isdigit((unsigned char) *p))
 					bad_syntax(type, s);
-				for (; n < 6; n++)
-					us *= 10;
+				while (isdigit((unsigned char) *p))
+					p++;
+				us = (int64) rint(strtod(pnstrdup(f, p - f), NULL) * USECS_PER_SEC);
 			}
 		}
 		if (*p == '+' || *p == '-')
@@ -974,10 +968,11 @@ ts_parse(const char *s, int32 typmod, const char *type)
 			typmod = MAX_TIMESTAMP_PRECISION;
 		for (k = typmod; k < MAX_TIMESTAMP_PRECISION; k++)
 			scale *= 10;
+		/* AdjustTimestampForTypmod: half away from zero */
 		if (t >= 0)
 			t = ((t + scale / 2) / scale) * scale;
 		else
-			t = -((((-t) + (scale / 2 - 1)) / scale) * scale);
+			t = -((((-t) + scale / 2) / scale) * scale);
 	}
 	if (!IS_VALID_TIMESTAMP(t))
 		ts_range_error();
