@@ -99,6 +99,13 @@ typedef struct FuzzRow
 	int64		account_block;
 } FuzzRow;
 
+/* what EwLoadPrices and EwLoadTokens give a decoder */
+typedef struct FuzzTables
+{
+	HTAB	   *prices;
+	HTAB	   *tokens;
+} FuzzTables;
+
 typedef struct FuzzColType
 {
 	Oid			typid;
@@ -157,7 +164,7 @@ fuzz_numeric(const char *s)
  * EwLoadTokens keeps), with decimals 0..77, pegged or priced as ETH.
  */
 static void
-fill_tables(EwDecoder *d, FuzzRow *rows, int nrows, bool no_prices)
+fill_tables(FuzzTables *d, FuzzRow *rows, int nrows, bool no_prices)
 {
 	static const char *const prices[] = {"1834.56", "0.0001", "250000", "3.14159265358979323846"};
 	static const char *const pegs[] = {"1", "0.5", "123456.789", "0"};
@@ -324,7 +331,7 @@ check_value(const EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v
 			json_t	   *a = json_object_get(json_object_get(row->obj, "account"), "address");
 			TokenEntry *te = NULL;
 
-			if (json_is_string(a))
+			if (json_is_string(a) && d->tokens)
 				te = hash_search(d->tokens, lower_hex(json_string_value(a)), HASH_FIND, NULL);
 			by_day = te != NULL && te->as_eth;
 		}
@@ -337,12 +344,11 @@ check_value(const EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v
 
 /*
  * Decode one row with one set of column types (NULL: the canonical ones)
- * and tables 0 (none), 1 (prices and tokens) or 2 (tokens only); ERRORs
- * are caught.
+ * and price and token tables (NULL: none); ERRORs are caught.
  */
 static void
-decode_row(const FuzzRow *row, const FuzzColType *type, int tables,
-		   FuzzRow *rows, int nrows)
+decode_row(const FuzzRow *row, const FuzzColType *type,
+		   const FuzzTables *tables)
 {
 	int			nfields;
 	const EwField *fields = EwTableFields(row->kind, &nfields);
@@ -361,7 +367,10 @@ decode_row(const FuzzRow *row, const FuzzColType *type, int tables,
 	values = palloc(sizeof(Datum) * nfields);
 	nulls = palloc(sizeof(bool) * nfields);
 	if (tables)
-		fill_tables(&d, rows, nrows, tables == 2);
+	{
+		d.prices = tables->prices;
+		d.tokens = tables->tokens;
+	}
 
 	/* columns in another order than the attributes, as filters put them */
 	for (i = 0; i < nfields; i++)
@@ -417,6 +426,8 @@ decode_rows(const char *json, size_t len)
 	json_error_t err;
 	json_t	   *root = EwParseJson(NULL, json, len, &err);
 	FuzzRow    *rows;
+	FuzzTables	full,
+				tokens_only;
 	int			nrows,
 				r,
 				t;
@@ -425,12 +436,15 @@ decode_rows(const char *json, size_t len)
 		return;
 	rows = palloc(sizeof(FuzzRow) * FUZZ_MAX_ROWS);
 	nrows = collect_rows(root, rows);
+	fill_tables(&full, rows, nrows, false);
+	fill_tables(&tokens_only, rows, nrows, true);
 	for (r = 0; r < nrows; r++)
 	{
-		for (t = 0; t < 3; t++)
-			decode_row(&rows[r], NULL, t, rows, nrows);
+		decode_row(&rows[r], NULL, NULL);
+		decode_row(&rows[r], NULL, &full);
+		decode_row(&rows[r], NULL, &tokens_only);
 		for (t = 0; t < lengthof(fuzz_col_types); t++)
-			decode_row(&rows[r], &fuzz_col_types[t], t % 2, rows, nrows);
+			decode_row(&rows[r], &fuzz_col_types[t], t % 2 ? &full : NULL);
 	}
 }
 
