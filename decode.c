@@ -730,7 +730,9 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 				if (d->account_block > PG_INT32_MAX)
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("integer out of range")));
+							 errmsg("block " INT64_FORMAT " is out of range for type integer",
+									d->account_block),
+							 errhint("Declare the column bigint.")));
 				values[col->attidx] = Int32GetDatum((int32) d->account_block);
 				nulls[col->attidx] = false;
 			}
