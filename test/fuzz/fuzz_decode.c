@@ -18,6 +18,8 @@
 
 extern sigjmp_buf fuzz_jmp;
 extern void fuzz_reset(void);
+extern uint64 fuzz_mark(void);
+extern void fuzz_release(uint64 mark);
 extern void fuzz_check_numeric(Datum d);
 
 #define FUZZ_BUG(msg) \
@@ -357,6 +359,7 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 	bool	   *nulls;
 	volatile int i;
 	int			j;
+	uint64		mark = fuzz_mark();	/* the row's memory, as the scan's row_cxt */
 
 	memset(&d, 0, sizeof(d));
 	d.servername = "fuzz";
@@ -418,6 +421,7 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 		PG_exception_stack = NULL;
 		error_context_stack = NULL;
 	}
+	fuzz_release(mark);
 }
 
 static void

@@ -17,9 +17,11 @@ typedef struct Blk
 {
 	struct Blk *prev, *next;
 	size_t		size;
+	uint64		seq;			/* allocation order: newest at arena.next */
 } Blk;
 
-static Blk	arena = {&arena, &arena, 0};
+static Blk	arena = {&arena, &arena, 0, 0};
+static uint64 blk_seq = 0;
 sigjmp_buf *PG_exception_stack = NULL;
 ErrorContextCallback *error_context_stack = NULL;
 MemoryContext CurrentMemoryContext = NULL;
@@ -34,6 +36,7 @@ blk_alloc(size_t size)
 	if (b == NULL)
 		abort();
 	b->size = size;
+	b->seq = ++blk_seq;
 	b->next = arena.next;
 	b->prev = &arena;
 	arena.next->prev = b;
@@ -54,6 +57,30 @@ fuzz_reset(void)
 	arena.prev = &arena;
 	PG_exception_stack = NULL;
 	error_context_stack = NULL;
+}
+
+/*
+ * fuzz_mark/fuzz_release: free what was allocated after a mark, like
+ * resetting the scan's per-row memory context (blocks stay in allocation
+ * order: pfree unlinks, repalloc makes a new block).
+ */
+uint64
+fuzz_mark(void)
+{
+	return blk_seq;
+}
+
+void
+fuzz_release(uint64 mark)
+{
+	while (arena.next != &arena && arena.next->seq > mark)
+	{
+		Blk		   *b = arena.next;
+
+		arena.next = b->next;
+		b->next->prev = &arena;
+		free(b);
+	}
 }
 
 void *palloc(Size size) { return blk_alloc(size); }
