@@ -883,7 +883,21 @@ EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
 						}
 						break;
 					case EW_KIND_BIGNUM:
-						text = get_bignum(d, f->key, j);
+						{
+							uint64		small;
+
+							/*
+							 * Most amounts fit in 63 bits: make the numeric
+							 * without a decimal string and numeric_in.
+							 */
+							if (col->direct && json_is_string(j) &&
+								strlen(json_string_value(j)) <= 17 &&
+								EwParseUint64(json_string_value(j), &small) &&
+								small <= (uint64) PG_INT64_MAX)
+								v = NumericGetDatum(int64_to_numeric((int64) small));
+							else
+								text = get_bignum(d, f->key, j);
+						}
 						break;
 					case EW_KIND_TEXT:
 						{

@@ -108,6 +108,12 @@ SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1450 AND 1459;
 
 SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1460 AND 1469;
 
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1470 AND 1479;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1480 AND 1489;
+
+SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1490 AND 1499;
+
 SET statement_timeout = '2s';
 
 SELECT max(hash) FROM f.eth_block WHERE number BETWEEN 1090 AND 1099;
@@ -121,6 +127,10 @@ SELECT count(*), sum(amount), sum(amount_usd), max(tx_hash), max(from_address), 
 SELECT count(*) FROM c.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050 AND token = '0xdac17f958d2ee523a2206206994597c13d831ec7' AND to_address = ANY(ARRAY['0x28c6c06298d514db089934071355e5743bf21d60', 'x']) AND amount_usd > 10;
 
 SELECT count(*), bool_and(is_contract), sum(code_size), sum(balance_eth), max(nonce) FROM c.eth_account WHERE address = ANY(ARRAY(SELECT DISTINCT token FROM c.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050));
+
+SELECT count(*) FROM c.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050 AND from_address = ANY(ARRAY(SELECT '0x' || lpad(to_hex(g), 40, '0') FROM generate_series(1, 10001) g));
+
+DO $$ BEGIN IF NOT ethwhale.own_transaction() THEN RAISE EXCEPTION 'a DO block may commit'; END IF; END $$;
 
 SELECT address, block, balance FROM c.eth_account WHERE address = '0xdac17f958d2ee523a2206206994597c13d831ec7' AND block BETWEEN 17173049 AND 17173050;
 

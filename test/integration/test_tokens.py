@@ -81,6 +81,33 @@ def test_receiver_filter_leaves_sender_open(pg, csv_fdw, data_dir):
         assert v["topics"] == [[TRANSFER], [], [PAD + to[2:]]]
 
 
+def test_address_list_too_long_to_send_filters_locally(pg, csv_fdw, data_dir):
+    """A list of 20,000 senders is more than the wrapper sends (10,000, so
+    that a request stays far below Geth's 5 MiB limit): the node answers every
+    Transfer of the token and the clause, kept as a local filter, picks the
+    rows."""
+    f, c = csv_fdw
+    want = [r for r in read_csv(data_dir, "token_transfers.csv") if LO <= int(r["block"]) <= HI]
+    real = sorted({r["from"] for r in want})
+    fake = [f"0x{i:040x}" for i in range(1, 20001)]
+    q = (f"SELECT count(*) FROM {f.t('eth_token_transfer')} "
+         "WHERE block BETWEEN %s AND %s AND from_address = ANY(%s) AND token = %s")
+    n = pg.execute(q, (LO, HI, real + fake, USDT)).fetchone()[0]
+    assert n == sum(1 for r in want if r["token"] == USDT) and n > 0
+    for e in log_requests(c):
+        v = variables(e)
+        assert v["addresses"] == [USDT]          # the short list is still sent
+        assert v["topics"] == [[TRANSFER]]       # the long one is not
+    plan = "\n".join(r[0] for r in pg.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF) " + q,
+                                              (LO, HI, real + fake, USDT)))
+    assert "Address Lists Not Sent (too long): 1" in plan, plan
+    # 10,000 addresses are still sent
+    c.clear_log()
+    n2 = pg.execute(q, (LO, HI, (real + fake)[:10000], USDT)).fetchone()[0]
+    assert n2 == n
+    assert all(len(variables(e)["topics"][1]) == 10000 for e in log_requests(c))
+
+
 def test_no_address_filter_still_asks_only_for_transfers(pg, csv_fdw):
     f, c = csv_fdw
     pg.execute(f"SELECT count(*) FROM {f.t('eth_token_transfer')} WHERE block BETWEEN %s AND %s",
