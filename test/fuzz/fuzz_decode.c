@@ -281,9 +281,37 @@ collect_rows(json_t *root, FuzzRow *rows)
 	return n;
 }
 
+/*
+ * A BigInt column decoded directly must equal the exact hex-to-decimal
+ * path (get_bignum and numeric_in), whatever shortcut the decoder took;
+ * an ERROR from that path where the decoder succeeded is a bug too.
+ */
+static void
+check_bignum(EwDecoder *d, const EwField *f, const FuzzRow *row, Datum v)
+{
+	sigjmp_buf	local;
+	sigjmp_buf *save = PG_exception_stack;
+	Datum		want = (Datum) 0;
+
+	PG_exception_stack = &local;
+	if (sigsetjmp(local, 0) == 0)
+	{
+		json_t	   *j = field_json(d, f->source == EW_SRC_BLOCK ? row->block : row->obj,
+								   f->key, f->subkey);
+
+		want = numeric_from_text(get_bignum(d, f->key, j));
+	}
+	else
+		FUZZ_BUG("BigInt decoded where the exact path raises an ERROR");
+	PG_exception_stack = save;
+	if (strcmp(DatumGetCString(DirectFunctionCall1(numeric_out, v)),
+			   DatumGetCString(DirectFunctionCall1(numeric_out, want))) != 0)
+		FUZZ_BUG("BigInt decoded to another value than the exact path gives");
+}
+
 /* a column's Datum must be a well-formed value of the column's type */
 static void
-check_value(const EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
+check_value(EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
 {
 	const EwField *f = col->field;
 
@@ -310,6 +338,9 @@ check_value(const EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v
 			}
 		case NUMERICOID:
 			fuzz_check_numeric(v);
+			if (col->direct && f->kind == EW_KIND_BIGNUM &&
+				(f->source == EW_SRC_BLOCK || f->source == EW_SRC_TX))
+				check_bignum(d, f, row, v);
 			break;
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:

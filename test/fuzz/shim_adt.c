@@ -10,6 +10,7 @@
  *   to 1000, NaN, Infinity), applies a (precision, scale) typmod with
  *   rounding and "numeric field overflow", and refuses values beyond
  *   numeric's format; numeric_mul is exact (scale = sum of scales);
+ *   int64_to_numeric gives the same Datum as numeric_in of the digits;
  * - int2/int4/int8/float8/bool/text/varchar/timestamp[tz] input functions
  *   validate and range-check like the backend's;
  * - timestamptz_out prints ISO with TimeZone UTC ("2015-11-06 18:06:48+00");
@@ -675,6 +676,16 @@ numeric_in(PG_FUNCTION_ARGS)
 	}
 	num_apply_typmod(&n, typmod);
 	return num_datum(&n);
+}
+
+Numeric
+int64_to_numeric(int64 val)
+{
+	Num			n;
+
+	if (!num_parse(psprintf(INT64_FORMAT, val), &n))
+		FUZZ_BUG("int64_to_numeric");
+	return (Numeric) DatumGetPointer(num_datum(&n));
 }
 
 Datum
