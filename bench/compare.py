@@ -333,7 +333,6 @@ def main():
     ap.add_argument("--gql-python")
     ap.add_argument("--geth-url")
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--server-workers", type=int, default=1)
     a = ap.parse_args()
 
     N, M, B, C = a.blocks, a.peer_blocks, a.batch, a.concurrency
@@ -428,8 +427,7 @@ def main():
     print()
     print(f"bench/compare, {info['date']}: {info['nproc']} x {info['cpu']}, {info['ram_gib']} GiB RAM, "
           f"Linux {info['kernel']}, PostgreSQL {info['postgres']}, node {info['node']}, curl {info['curl']}")
-    workers = f" --workers {a.server_workers}" if a.server_workers > 1 else ""
-    print(f"chain: test/geth-server --generate {N + 1} --seed {a.seed} --txs-per-block {a.txs}{workers}; "
+    print(f"chain: test/geth-server --generate {N + 1} --seed {a.seed} --txs-per-block {a.txs}; "
           f"batch_blocks {B}; fastest of {a.repeat} run(s) per case; load average before/after: {load0} / {loadavg()}")
     print(f"wrapper's request (EXPLAIN VERBOSE): {remote[0].strip() if remote else '?'}")
     for l in remote_usd:

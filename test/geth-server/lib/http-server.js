@@ -382,7 +382,6 @@ class GethServer {
       range: null,
     };
     e._start = Date.now();
-    if (this.clusterLog) e.worker = process.pid;
     this.log.push(e);
     if (this.log.length > this.maxLog) this.log.splice(0, this.log.length - this.maxLog);
     return e;
@@ -777,34 +776,6 @@ class GethServer {
     return bytes;
   }
 
-  // --- several worker processes (server.js --workers N) -------------------
-
-  // Called in a cluster worker: the primary merges the request logs of all
-  // workers for /control/log.  A control request that changes the chain or
-  // the faults would reach one worker only, so those are refused.
-  attachCluster(proc) {
-    const pending = new Map();
-    let next = 0;
-    proc.on('message', (msg) => {
-      if (!msg || typeof msg !== 'object') return;
-      if (msg.type === 'log-dump') {
-        proc.send({ type: 'log-part', id: msg.id, entries: this.log.map(publicEntry) });
-      } else if (msg.type === 'log-clear') {
-        const n = this.log.length;
-        this.log = [];
-        proc.send({ type: 'log-part', id: msg.id, cleared: n });
-      } else if (msg.type === 'log-result' && pending.has(msg.id)) {
-        pending.get(msg.id)(msg);
-        pending.delete(msg.id);
-      }
-    });
-    this.clusterLog = (op) => new Promise((resolve) => {
-      const id = `${process.pid}:${++next}`;
-      pending.set(id, resolve);
-      proc.send({ type: 'log-op', op, id });
-    });
-  }
-
   // --- control API -------------------------------------------------------
 
   async readJSON(req) {
@@ -816,9 +787,6 @@ class GethServer {
   async handleControl(req, res, path, url) {
     const m = req.method;
     try {
-      if (this.clusterLog && m !== 'GET' && path !== '/control/log') {
-        return this.sendJSON(res, 501, { error: `${m} ${path} would reach one worker only: not available with --workers` });
-      }
       switch (path) {
         case '/control/health':
           return this.sendJSON(res, 200, { ok: true, head: this.source.head() });
@@ -830,10 +798,6 @@ class GethServer {
           }));
         }
         case '/control/log':
-          if (this.clusterLog && (m === 'GET' || m === 'DELETE')) {
-            const r = await this.clusterLog(m === 'GET' ? 'get' : 'clear');
-            return this.sendJSON(res, 200, m === 'GET' ? r.entries : { cleared: r.cleared });
-          }
           if (m === 'GET') return this.sendJSON(res, 200, this.log.map(publicEntry));
           if (m === 'DELETE') {
             const n = this.log.length;
