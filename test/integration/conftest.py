@@ -77,6 +77,26 @@ def fault_endpoint() -> str:
     return _endpoint("EW_PYFAULT_ENDPOINT")
 
 
+def backend_fds(pid: int) -> int:
+    """Open descriptors of a backend (skips where /proc/PID/fd is not readable)."""
+    d = Path(f"/proc/{pid}/fd")
+    if not d.is_dir():
+        pytest.skip("cannot see the backend's /proc entry (cluster on another machine?)")
+    try:
+        return len(os.listdir(d))
+    except PermissionError:
+        pytest.skip("not allowed to read the backend's /proc/PID/fd")
+
+
+def backend_status_kb(pid: int, field: str) -> int:
+    """A kB figure of /proc/PID/status: VmRSS, or RssAnon (private anonymous
+    memory, malloc'd and palloc'd, not shared buffers)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} line")
+
+
 def read_csv(data_dir: Path, name: str) -> list[dict]:
     with open(data_dir / name, newline="") as f:
         return list(csv.DictReader(f))

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from conftest import to_int
-from test_transport import backend_fds
+from conftest import backend_fds
 
 QUERY = "SELECT block, tx_index, value FROM {t} WHERE block BETWEEN 100 AND 399"
 

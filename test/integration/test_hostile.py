@@ -13,13 +13,13 @@ The table in README.md ("Hostile-node fault suite") lists the same cases.
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import localcontext
-from pathlib import Path
 
 import psycopg
 import pytest
+
+from conftest import backend_fds, backend_status_kb
 
 BLOCK_Q = ("SELECT count(*), sum(number), sum(gas_used), sum(gas_limit), max(hash), max(parent_hash),"
            " max(miner), max(timestamp), sum(base_fee_per_gas), sum(tx_count)"
@@ -341,24 +341,6 @@ def test_long_error_message_is_cut(hostile):
 # no growth over 1,000 failing queries
 
 
-def backend_fds(pid: int) -> int:
-    d = Path(f"/proc/{pid}/fd")
-    if not d.is_dir():
-        pytest.skip("cannot see the backend's /proc entry")
-    try:
-        return len(os.listdir(d))
-    except PermissionError:
-        pytest.skip("not allowed to read /proc/PID/fd")
-
-
-def backend_anon_kb(pid: int) -> int:
-    """Private anonymous memory (malloc'd and palloc'd), not shared buffers."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1])
-    raise AssertionError("no RssAnon line")
-
-
 # One block range per fault, so that one rule list serves every query.
 LEAK_FAULTS = [
     {"fault": "malformed"},
@@ -408,12 +390,12 @@ def test_failing_queries_leak_nothing(pg, make_fdw, fault_endpoint, control):
     try:
         for _ in range(3):         # warm caches, error paths and buffers
             assert one_round() == len(LEAK_FAULTS)
-        fds0, anon0 = backend_fds(pid), backend_anon_kb(pid)
+        fds0, anon0 = backend_fds(pid), backend_status_kb(pid, "RssAnon")
         ctx0 = pg.execute(ctx_q).fetchone()[0]
         failed = 0
         for _ in range(LEAK_ROUNDS):
             failed += one_round()
-        fds1, anon1 = backend_fds(pid), backend_anon_kb(pid)
+        fds1, anon1 = backend_fds(pid), backend_status_kb(pid, "RssAnon")
         ctx1 = pg.execute(ctx_q).fetchone()[0]
     finally:
         ctl.clear_faults()

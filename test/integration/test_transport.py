@@ -14,22 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-
-def backend_fds(pid: int) -> int:
-    d = Path(f"/proc/{pid}/fd")
-    if not d.is_dir():
-        pytest.skip("cannot see the backend's /proc entry (cluster on another machine?)")
-    try:
-        return len(os.listdir(d))
-    except PermissionError:
-        pytest.skip("not allowed to read the backend's /proc/PID/fd")
-
-
-def backend_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS line")
+from conftest import backend_fds, backend_status_kb
 
 
 def tcp_connections_to(pid: int, port: int) -> int:
@@ -63,7 +48,7 @@ def test_many_queries_reuse_one_connection(pg, make_fdw, gen_endpoint):
     q = f"SELECT count(*) FROM {f.t('eth_block')} WHERE number BETWEEN %s AND %s"
     pg.execute(q, (1, 20)).fetchone()
     fds0 = backend_fds(pid)
-    rss0 = backend_rss_kb(pid)
+    rss0 = backend_status_kb(pid, "VmRSS")
     for i in range(1000):
         lo = 1 + (i * 7) % 1900
         (n,) = pg.execute(q, (lo, lo + 9)).fetchone()
@@ -71,7 +56,7 @@ def test_many_queries_reuse_one_connection(pg, make_fdw, gen_endpoint):
     assert backend_fds(pid) <= fds0, "the backend holds more descriptors after 1000 queries"
     assert tcp_connections_to(pid, port) <= 1, "more than one connection to the node is open"
     # 2000 requests; growth in the tens of MB would be a leak per request
-    assert backend_rss_kb(pid) - rss0 < 20_000
+    assert backend_status_kb(pid, "VmRSS") - rss0 < 20_000
 
 
 def test_failing_queries_leak_no_descriptors(pg, make_fdw, fault_endpoint, control):
