@@ -4,7 +4,8 @@
 #   make installcheck             pg_regress (needs the test servers: use test/run)
 
 MODULE_big = ethwhale_fdw
-OBJS = ethwhale_fdw.o option.o deparse.o transport.o decode.o
+OBJS = ethwhale_fdw.o catalog.o option.o deparse.o scanplan.o scan.o account.o \
+	pipeline.o request.o graphql.o transport.o decode.o hexnum.o prices.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 
 EXTENSION = ethwhale_fdw
@@ -22,4 +23,4 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): ethwhale_fdw.h
+$(OBJS): ethwhale_fdw.h hexnum.h scan.h compat.h

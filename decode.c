@@ -8,9 +8,13 @@
  * send decimal strings.  All three are accepted.  Wei amounts become exact
  * numerics: nothing here goes through floating point.
  *
- * jansson allocates through palloc in the memory context set with
- * EwJsonUseContext, so a parsed answer is released by resetting that
- * context, also when an ERROR unwinds the scan.
+ * jansson allocates through palloc in the memory context given to
+ * EwParseJson, so a parsed answer is released by resetting that context,
+ * also when an ERROR unwinds the scan.
+ *
+ * Each derived source (ether, USD, topics, code, selector) has a function
+ * of its own below; each gives a Datum of the column's natural type, or
+ * text for the type's input function, or NULL.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,7 +23,6 @@
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "ethwhale_fdw.h"
-#include "executor/spi.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -28,9 +31,6 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
-
-/* Longest hex number accepted; uint256 needs 64 digits. */
-#define EW_MAX_HEX_DIGITS 128
 
 /* Where jansson allocates; NULL means CurrentMemoryContext. */
 static MemoryContext json_cxt = NULL;
@@ -110,224 +110,18 @@ EwJsonExcerpt(json_t *j)
 	return out;
 }
 
-/*
- * EwParseUint64
- *		Parse "0x…" hex or plain decimal into a uint64; false if malformed
- *		or out of range.
- */
-bool
-EwParseUint64(const char *s, uint64 *result)
-{
-	uint64		v = 0;
-	const char *p;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-	{
-		int			digits = 0;
-
-		for (p = s + 2; *p; p++)
-		{
-			int			d;
-
-			if (*p >= '0' && *p <= '9')
-				d = *p - '0';
-			else if (*p >= 'a' && *p <= 'f')
-				d = *p - 'a' + 10;
-			else if (*p >= 'A' && *p <= 'F')
-				d = *p - 'A' + 10;
-			else
-				return false;
-			if (v > (PG_UINT64_MAX >> 4))
-				return false;
-			v = (v << 4) | (uint64) d;
-			digits++;
-		}
-		if (digits == 0)
-			return false;
-	}
-	else
-	{
-		if (*s == '\0')
-			return false;
-		for (p = s; *p; p++)
-		{
-			if (*p < '0' || *p > '9')
-				return false;
-			if (v > (PG_UINT64_MAX - (uint64) (*p - '0')) / 10)
-				return false;
-			v = v * 10 + (uint64) (*p - '0');
-		}
-	}
-	*result = v;
-	return true;
-}
-
-/*
- * EwHexToDecimal
- *		Convert "0x…" hex (or an already decimal string) of any length up to
- *		EW_MAX_HEX_DIGITS into a palloc'd decimal string.
- */
-char *
-EwHexToDecimal(const char *s, bool *ok)
-{
-	uint32		limbs[EW_MAX_HEX_DIGITS / 7 + 2];	/* base 1e9, little end */
-	int			nlimbs = 1;
-	const char *p;
-	int			digits = 0;
-	StringInfoData out;
-	int			i;
-	uint64		small;
-
-	*ok = false;
-	if (!(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')))
-	{
-		/* decimal: validate and strip leading zeros */
-		if (*s == '\0' || strspn(s, "0123456789") != strlen(s) ||
-			strlen(s) > EW_MAX_HEX_DIGITS * 2)
-			return NULL;
-		while (s[0] == '0' && s[1] != '\0')
-			s++;
-		*ok = true;
-		return pstrdup(s);
-	}
-
-	/* fast path: fits in 64 bits */
-	if (strlen(s + 2) <= 16)
-	{
-		if (!EwParseUint64(s, &small))
-			return NULL;
-		*ok = true;
-		return psprintf(UINT64_FORMAT, small);
-	}
-
-	limbs[0] = 0;
-	for (p = s + 2; *p; p++)
-	{
-		uint64		carry;
-		int			d;
-
-		if (*p >= '0' && *p <= '9')
-			d = *p - '0';
-		else if (*p >= 'a' && *p <= 'f')
-			d = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F')
-			d = *p - 'A' + 10;
-		else
-			return NULL;
-		if (++digits > EW_MAX_HEX_DIGITS)
-			return NULL;
-		carry = (uint64) d;
-		for (i = 0; i < nlimbs; i++)
-		{
-			uint64		x = (uint64) limbs[i] * 16 + carry;
-
-			limbs[i] = (uint32) (x % 1000000000);
-			carry = x / 1000000000;
-		}
-		if (carry)
-			limbs[nlimbs++] = (uint32) carry;
-	}
-	if (digits == 0)
-		return NULL;
-
-	initStringInfo(&out);
-	appendStringInfo(&out, "%u", limbs[nlimbs - 1]);
-	for (i = nlimbs - 2; i >= 0; i--)
-		appendStringInfo(&out, "%09u", limbs[i]);
-	*ok = true;
-	return out.data;
-}
-
-/*
- * EwShiftDecimal
- *		Divide a non-negative decimal integer string by 10^places exactly,
- *		as a decimal string without trailing zeros.
- */
-char *
-EwShiftDecimal(const char *digits, int places)
-{
-	size_t		len = strlen(digits);
-	StringInfoData out;
-	int			end;
-
-	initStringInfo(&out);
-	if (places <= 0)
-	{
-		appendStringInfoString(&out, digits);
-		return out.data;
-	}
-	if (len <= (size_t) places)
-	{
-		appendStringInfoString(&out, "0.");
-		appendStringInfoSpaces(&out, (int) (places - len));
-		memset(out.data + 2, '0', places - len);
-		appendStringInfoString(&out, digits);
-	}
-	else
-	{
-		appendBinaryStringInfo(&out, digits, (int) (len - places));
-		appendStringInfoChar(&out, '.');
-		appendStringInfoString(&out, digits + len - places);
-	}
-	end = out.len;
-	while (end > 0 && out.data[end - 1] == '0')
-		end--;
-	if (end > 0 && out.data[end - 1] == '.')
-		end--;
-	out.data[end] = '\0';
-	out.len = end;
-	return out.data;
-}
-
-/*
- * EwWeiToEth
- *		Wei as ether: divide by 10^18 exactly.
- */
-char *
-EwWeiToEth(const char *wei)
-{
-	return EwShiftDecimal(wei, 18);
-}
-
-/*
- * EwIsAddress
- *		Whether s is an address as the wrapper returns it: "0x" and 40
- *		lowercase hex digits.  Anything else cannot equal a column value.
- */
-bool
-EwIsAddress(const char *s)
-{
-	return strlen(s) == 42 && s[0] == '0' && s[1] == 'x' &&
-		strspn(s + 2, "0123456789abcdef") == 40;
-}
-
 /* Whether j is a string of "0x" and exactly n hex digits. */
 static bool
 is_hex_string(json_t *j, size_t n)
 {
-	const char *s;
-
-	if (!json_is_string(j))
-		return false;
-	s = json_string_value(j);
-	return strlen(s) == n + 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') &&
-		strspn(s + 2, "0123456789abcdefABCDEF") == n;
+	return json_is_string(j) && EwIsHexDigits(json_string_value(j), n);
 }
 
 /* Whether j is a string of "0x" and whole bytes in hex (GraphQL Bytes). */
 static bool
 is_hex_bytes(json_t *j)
 {
-	const char *s;
-	size_t		n;
-
-	if (!json_is_string(j))
-		return false;
-	s = json_string_value(j);
-	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-		return false;
-	n = strlen(s + 2);
-	return n % 2 == 0 && strspn(s + 2, "0123456789abcdefABCDEF") == n;
+	return json_is_string(j) && EwIsHexBytes(json_string_value(j));
 }
 
 /*
@@ -430,111 +224,6 @@ EwInitColumn(EwColumn *col, Form_pg_attribute attr, const EwField *field,
 }
 
 /*
- * EwLoadPrices
- *		Read ethwhale.eth_usd once per scan into a day -> price hash table.
- */
-typedef struct PriceEntry
-{
-	int32		day;			/* days since the Unix epoch */
-	Datum		price;			/* numeric, in the hash's context */
-} PriceEntry;
-
-HTAB *
-EwLoadPrices(MemoryContext cxt)
-{
-	HASHCTL		ctl;
-	HTAB	   *h;
-	uint64		i;
-	int			rc;
-
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(PriceEntry);
-	ctl.hcxt = cxt;
-	h = hash_create("ethwhale_fdw prices", 4096, &ctl,
-					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute("SELECT (day - DATE '1970-01-01')::int4, price "
-					 "FROM ethwhale.eth_usd WHERE price IS NOT NULL", true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read ethwhale.eth_usd: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int32		day = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-		Datum		price = SPI_getbinval(SPI_tuptable->vals[i],
-										  SPI_tuptable->tupdesc, 2, &isnull);
-		PriceEntry *e = hash_search(h, &day, HASH_ENTER, NULL);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		e->price = datumCopy(price, false, -1);
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	return h;
-}
-
-/*
- * EwLoadTokens
- *		Read ethwhale.token once per scan: address -> decimals and USD peg
- *		(NULL peg: priced as ETH, e.g. WETH).  Tokens without decimals
- *		cannot be priced and are left out.
- */
-typedef struct TokenEntry
-{
-	char		address[43];	/* hash key: "0x" + 40 lowercase hex */
-	int			decimals;
-	bool		as_eth;			/* priced at the day's ETH/USD */
-	Datum		peg;			/* numeric USD price, unless as_eth */
-} TokenEntry;
-
-HTAB *
-EwLoadTokens(MemoryContext cxt)
-{
-	HASHCTL		ctl;
-	HTAB	   *h;
-	uint64		i;
-	int			rc;
-
-	ctl.keysize = 43;
-	ctl.entrysize = sizeof(TokenEntry);
-	ctl.hcxt = cxt;
-	h = hash_create("ethwhale_fdw tokens", 64, &ctl,
-					HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute("SELECT lower(address), decimals, usd_peg FROM ethwhale.token "
-					 "WHERE decimals BETWEEN 0 AND 77", true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read ethwhale.token: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *addr = SPI_getvalue(tup, desc, 1);
-		int32		decimals = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		Datum		peg = SPI_getbinval(tup, desc, 3, &isnull);
-		TokenEntry *e;
-		MemoryContext old;
-
-		if (addr == NULL || !EwIsAddress(addr))
-			continue;
-		e = hash_search(h, addr, HASH_ENTER, NULL);
-		e->decimals = decimals;
-		e->as_eth = isnull;
-		old = MemoryContextSwitchTo(cxt);
-		e->peg = isnull ? (Datum) 0 : datumCopy(peg, false, -1);
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	return h;
-}
-
-/*
  * bad_value
  *		Report a field whose JSON does not have the expected form.
  */
@@ -584,18 +273,6 @@ field_json(EwDecoder *d, json_t *obj, const char *key, const char *subkey)
 			return NULL;
 	}
 	return j;
-}
-
-/* Lowercase copy of a hex string. */
-static char *
-lower_hex(const char *s)
-{
-	char	   *r = pstrdup(s);
-	char	   *p;
-
-	for (p = r; *p; p++)
-		*p = pg_ascii_tolower((unsigned char) *p);
-	return r;
 }
 
 static int64
@@ -658,7 +335,7 @@ day_price(EwDecoder *d, json_t *block, Datum *price)
 	json_t	   *tj = field_json(d, block, "timestamp", NULL);
 	int64		ts = get_int(d, "timestamp", tj);
 	int32		day;
-	PriceEntry *e;
+	EwPriceEntry *e;
 
 	/* as for block_time: beyond timestamptz the day would wrap to 32 bits */
 	(void) seconds_to_timestamptz(d, "timestamp", tj, ts);
@@ -671,15 +348,332 @@ day_price(EwDecoder *d, json_t *block, Datum *price)
 }
 
 /*
+ * EwValue: what decoding one field gives.  Exactly one of: isnull; text,
+ * to be converted into the column's type; or datum, already of the
+ * column's natural type.
+ */
+typedef struct EwValue
+{
+	bool		isnull;
+	char	   *text;
+	Datum		datum;
+} EwValue;
+
+/* A numeric Datum, or its text when the column is of another type. */
+static void
+numeric_value(const EwColumn *col, Datum n, EwValue *out)
+{
+	if (col->direct)
+		out->datum = n;
+	else
+		out->text = DatumGetCString(DirectFunctionCall1(numeric_out, n));
+}
+
+/*
+ * decode_account_block
+ *		eth_account.block: the block the accounts were read at, NULL for the
+ *		head.
+ */
+static void
+decode_account_block(EwDecoder *d, const EwColumn *col, EwValue *out)
+{
+	if (d->account_block < 0)
+		out->isnull = true;
+	else if (col->direct && col->typid == INT8OID)
+		out->datum = Int64GetDatum(d->account_block);
+	else if (col->direct)
+	{
+		/* an int column: direct too, so it has no input function */
+		if (d->account_block > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("block " INT64_FORMAT " is out of range for type integer",
+							d->account_block),
+					 errhint("Declare the column bigint.")));
+		out->datum = Int32GetDatum((int32) d->account_block);
+	}
+	else
+		out->text = psprintf(INT64_FORMAT, d->account_block);
+}
+
+/*
+ * decode_value_usd
+ *		Wei at the ETH/USD price of the block's UTC day; NULL when the day
+ *		has no price.
+ */
+static void
+decode_value_usd(EwDecoder *d, const EwColumn *col, json_t *block, json_t *j,
+				 EwValue *out)
+{
+	Datum		price;
+
+	if (!day_price(d, block, &price))
+	{
+		out->isnull = true;
+		return;
+	}
+	numeric_value(col,
+				  DirectFunctionCall2(numeric_mul,
+									  numeric_from_text(EwWeiToEth(get_bignum(d, col->field->key, j))),
+									  price),
+				  out);
+}
+
+/*
+ * decode_amount_usd
+ *		A token amount priced by ethwhale.token: its peg, or the day's ETH
+ *		price for a token priced as ETH; NULL for an unknown token or day.
+ */
+static void
+decode_amount_usd(EwDecoder *d, const EwColumn *col, json_t *block,
+				  json_t *row, json_t *j, EwValue *out)
+{
+	json_t	   *tj = field_json(d, row, "account", "address");
+	EwTokenEntry *te;
+	Datum		price;
+
+	if (!json_is_string(tj))
+		bad_value(d, "account", tj, "an address");
+	te = d->tokens ? hash_search(d->tokens, EwLowerHex(json_string_value(tj)),
+								 HASH_FIND, NULL) : NULL;
+	if (te == NULL || (te->as_eth && !day_price(d, block, &price)))
+	{
+		out->isnull = true;
+		return;
+	}
+	if (!te->as_eth)
+		price = te->peg;
+	numeric_value(col,
+				  DirectFunctionCall2(numeric_mul,
+									  numeric_from_text(EwShiftDecimal(get_bignum(d, col->field->key, j),
+																	   te->decimals)),
+									  price),
+				  out);
+}
+
+/*
+ * decode_topic_address
+ *		A Transfer's sender or receiver: the last 20 bytes of its topic (the
+ *		log passed EwIsErc20Transfer, so the topic is a padded address).
+ */
+static void
+decode_topic_address(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
+{
+	j = json_array_get(j, f->topic);
+	if (!json_is_string(j) || strlen(json_string_value(j)) != 66)
+		bad_value(d, f->key, j, "a 32-byte topic");
+	out->text = EwLowerHex(json_string_value(j) + 24);
+	out->text[0] = '0';
+	out->text[1] = 'x';
+}
+
+/*
+ * decode_code
+ *		code_size (bytes of code) and is_contract (any code at all).
+ */
+static void
+decode_code(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
+{
+	const EwField *f = col->field;
+	int64		size;
+
+	if (!is_hex_bytes(j))
+		bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
+	size = (int64) (strlen(json_string_value(j)) - 2) / 2;
+	if (f->source == EW_SRC_IS_CONTRACT)
+	{
+		if (col->direct)
+			out->datum = BoolGetDatum(size > 0);
+		else
+			out->text = pstrdup(size > 0 ? "true" : "false");
+	}
+	else if (col->direct && col->typid == INT8OID)
+		out->datum = Int64GetDatum(size);
+	else if (col->direct)
+		out->datum = Int32GetDatum((int32) size);
+	else
+		out->text = psprintf(INT64_FORMAT, size);
+}
+
+/*
+ * decode_selector
+ *		The first four bytes of a transaction's input, NULL for none.
+ */
+static void
+decode_selector(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
+{
+	const char *s;
+
+	if (!is_hex_bytes(j))
+		bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
+	s = json_string_value(j);
+	if (strlen(s) <= 2)
+	{
+		out->isnull = true;
+		return;
+	}
+	out->text = EwLowerHex(s);
+	if (strlen(out->text) > 10)
+		out->text[10] = '\0';
+}
+
+/*
+ * decode_int
+ *		A Long or Int field.
+ */
+static void
+decode_int(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
+{
+	const char *key = col->field->key;
+	int64		iv = get_int(d, key, j);
+
+	if (col->direct && col->typid == INT8OID)
+		out->datum = Int64GetDatum(iv);
+	else if (col->direct)
+	{
+		if (iv > PG_INT32_MAX)
+			bad_value(d, key, j, "a number within the range of integer");
+		out->datum = Int32GetDatum((int32) iv);
+	}
+	else
+		out->text = psprintf(INT64_FORMAT, iv);
+}
+
+/*
+ * decode_bignum
+ *		A BigInt field, exact.  Most amounts fit in 63 bits: those make the
+ *		numeric without a decimal string and numeric_in.
+ */
+static void
+decode_bignum(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
+{
+	uint64		small;
+
+	if (col->direct && json_is_string(j) &&
+		strlen(json_string_value(j)) <= 17 &&
+		EwParseUint64(json_string_value(j), &small) &&
+		small <= (uint64) PG_INT64_MAX)
+		out->datum = NumericGetDatum(int64_to_numeric((int64) small));
+	else
+		out->text = get_bignum(d, col->field->key, j);
+}
+
+/*
+ * decode_hex_text
+ *		An address or a 32-byte hash, lowercased.
+ */
+static void
+decode_hex_text(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
+{
+	bool		is_addr = (f->flags & EW_FIELD_ADDRESS) != 0;
+
+	if (!is_hex_string(j, is_addr ? 40 : 64))
+		bad_value(d, f->key, j, is_addr ?
+				  "an address (\"0x\" and 40 hex digits)" :
+				  "a hash (\"0x\" and 64 hex digits)");
+	out->text = EwLowerHex(json_string_value(j));
+}
+
+/*
+ * decode_time
+ *		A Unix time: timestamptz, or the seconds for a numeric column.
+ */
+static void
+decode_time(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
+{
+	const char *key = col->field->key;
+	int64		secs = get_int(d, key, j);
+
+	if (col->direct)
+		out->datum = TimestampTzGetDatum(seconds_to_timestamptz(d, key, j, secs));
+	else if (TypeCategory(col->typid) == TYPCATEGORY_NUMERIC)
+		out->text = psprintf(INT64_FORMAT, secs);
+	else
+		out->text = DatumGetCString(DirectFunctionCall1(timestamptz_out,
+														TimestampTzGetDatum(seconds_to_timestamptz(d, key, j, secs))));
+}
+
+/*
+ * decode_field
+ *		One column's value from the block and row objects.
+ */
+static void
+decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
+			 EwValue *out)
+{
+	const EwField *f = col->field;
+	json_t	   *j;
+
+	if (f->source == EW_SRC_ACCOUNT_BLOCK)
+	{
+		decode_account_block(d, col, out);
+		return;
+	}
+	j = field_json(d, (f->source == EW_SRC_BLOCK || f->source == EW_SRC_BLOCK_NUMBER ||
+					   f->source == EW_SRC_BLOCK_TIME) ? block : row,
+				   f->key, f->subkey);
+	if (j == NULL)
+	{
+		out->isnull = true;
+		return;
+	}
+	switch (f->source)
+	{
+		case EW_SRC_VALUE_ETH:
+			out->text = EwWeiToEth(get_bignum(d, f->key, j));
+			break;
+		case EW_SRC_VALUE_USD:
+			decode_value_usd(d, col, block, j, out);
+			break;
+		case EW_SRC_TOPIC_ADDRESS:
+			decode_topic_address(d, f, j, out);
+			break;
+		case EW_SRC_AMOUNT:
+			out->text = get_bignum(d, f->key, j);
+			break;
+		case EW_SRC_AMOUNT_USD:
+			decode_amount_usd(d, col, block, row, j, out);
+			break;
+		case EW_SRC_CODE_SIZE:
+		case EW_SRC_IS_CONTRACT:
+			decode_code(d, col, j, out);
+			break;
+		case EW_SRC_SELECTOR:
+			decode_selector(d, f, j, out);
+			break;
+		default:
+			switch (f->kind)
+			{
+				case EW_KIND_INT:
+					decode_int(d, col, j, out);
+					break;
+				case EW_KIND_BIGNUM:
+					decode_bignum(d, col, j, out);
+					break;
+				case EW_KIND_TEXT:
+					decode_hex_text(d, f, j, out);
+					break;
+				case EW_KIND_TIME:
+					decode_time(d, col, j, out);
+					break;
+				case EW_KIND_BOOL:
+					/* only derived fields (is_contract) are truth values */
+					elog(ERROR, "ethwhale_fdw: field \"%s\" has no decoder", f->name);
+			}
+			break;
+	}
+}
+
+/*
  * EwDecodeRow
  *		Fill values/nulls for the needed columns from one block and, for the
- *		transaction table, one transaction object (tx is NULL for a counted
- *		row, when no transaction field was requested).
+ *		row tables, one row object (NULL for a counted row, when no row
+ *		field was requested).
  */
 void
-EwDecodeRow(EwDecoder *d, json_t *block, json_t *tx, Datum *values, bool *nulls)
+EwDecodeRow(EwDecoder *d, json_t *block, json_t *row, Datum *values, bool *nulls)
 {
-	EwDecodeColumns(d, block, tx, values, nulls, 0, d->ncols);
+	EwDecodeColumns(d, block, row, values, nulls, 0, d->ncols);
 }
 
 /*
@@ -689,261 +683,30 @@ EwDecodeRow(EwDecoder *d, json_t *block, json_t *tx, Datum *values, bool *nulls)
  *		the rest of the row is.
  */
 void
-EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx, Datum *values,
+EwDecodeColumns(EwDecoder *d, json_t *block, json_t *row, Datum *values,
 				bool *nulls, int first, int last)
 {
 	int			i;
 
 	for (i = first; i < last; i++)
 	{
-		EwColumn   *col = &d->cols[i];
-		const EwField *f = col->field;
-		json_t	   *obj;
-		json_t	   *j;
-		char	   *text = NULL;
-		Datum		v = (Datum) 0;
+		const EwColumn *col = &d->cols[i];
+		EwValue		v = {false, NULL, (Datum) 0};
 
 		d->current = col;
-		switch (f->source)
-		{
-			case EW_SRC_BLOCK:
-			case EW_SRC_BLOCK_NUMBER:
-			case EW_SRC_BLOCK_TIME:
-				obj = block;
-				break;
-			default:
-				obj = tx;
-				break;
-		}
-		if (f->source == EW_SRC_ACCOUNT_BLOCK)
-		{
-			if (d->account_block < 0)
-				nulls[col->attidx] = true;
-			else if (col->direct && col->typid == INT8OID)
-			{
-				values[col->attidx] = Int64GetDatum(d->account_block);
-				nulls[col->attidx] = false;
-			}
-			else if (col->direct)
-			{
-				/* an int column: direct too, so it has no input function */
-				if (d->account_block > PG_INT32_MAX)
-					ereport(ERROR,
-							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("block " INT64_FORMAT " is out of range for type integer",
-									d->account_block),
-							 errhint("Declare the column bigint.")));
-				values[col->attidx] = Int32GetDatum((int32) d->account_block);
-				nulls[col->attidx] = false;
-			}
-			else
-			{
-				values[col->attidx] =
-					InputFunctionCall(&col->infunc,
-									  psprintf(INT64_FORMAT, d->account_block),
-									  col->ioparam, col->typmod);
-				nulls[col->attidx] = false;
-			}
-			continue;
-		}
-		j = field_json(d, obj, f->key, f->subkey);
-		if (j == NULL)
+		decode_field(d, col, block, row, &v);
+		if (v.isnull)
 		{
 			nulls[col->attidx] = true;
 			continue;
 		}
-
-		switch (f->source)
-		{
-			case EW_SRC_VALUE_ETH:
-				text = EwWeiToEth(get_bignum(d, f->key, j));
-				break;
-			case EW_SRC_VALUE_USD:
-				{
-					Datum		price;
-
-					if (!day_price(d, block, &price))
-					{
-						nulls[col->attidx] = true;
-						continue;
-					}
-					v = DirectFunctionCall2(numeric_mul,
-											numeric_from_text(EwWeiToEth(get_bignum(d, f->key, j))),
-											price);
-					/* v is the answer; text only feeds a non-numeric column */
-					text = col->direct ? NULL :
-						DatumGetCString(DirectFunctionCall1(numeric_out, v));
-				}
-				break;
-			case EW_SRC_TOPIC_ADDRESS:
-				/* the log passed EwIsErc20Transfer: a padded address */
-				j = json_array_get(j, f->topic);
-				if (!json_is_string(j) || strlen(json_string_value(j)) != 66)
-					bad_value(d, f->key, j, "a 32-byte topic");
-				text = lower_hex(json_string_value(j) + 24);
-				text[0] = '0';
-				text[1] = 'x';
-				break;
-			case EW_SRC_AMOUNT:
-				text = get_bignum(d, f->key, j);
-				break;
-			case EW_SRC_AMOUNT_USD:
-				{
-					json_t	   *tj = field_json(d, tx, "account", "address");
-					char	   *token;
-					TokenEntry *te;
-					Datum		price;
-
-					if (!json_is_string(tj))
-						bad_value(d, "account", tj, "an address");
-					token = lower_hex(json_string_value(tj));
-					te = d->tokens ? hash_search(d->tokens, token, HASH_FIND, NULL) : NULL;
-					if (te == NULL)
-					{
-						nulls[col->attidx] = true;
-						continue;
-					}
-					if (te->as_eth)
-					{
-						if (!day_price(d, block, &price))
-						{
-							nulls[col->attidx] = true;
-							continue;
-						}
-					}
-					else
-						price = te->peg;
-					v = DirectFunctionCall2(numeric_mul,
-											numeric_from_text(EwShiftDecimal(get_bignum(d, f->key, j),
-																			 te->decimals)),
-											price);
-					text = col->direct ? NULL :
-						DatumGetCString(DirectFunctionCall1(numeric_out, v));
-				}
-				break;
-			case EW_SRC_CODE_SIZE:
-			case EW_SRC_IS_CONTRACT:
-				{
-					size_t		len;
-					int64		size;
-
-					if (!is_hex_bytes(j))
-						bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
-					len = strlen(json_string_value(j));
-					size = (int64) (len - 2) / 2;
-					if (f->source == EW_SRC_IS_CONTRACT)
-					{
-						if (col->direct)
-							v = BoolGetDatum(size > 0);
-						else
-							text = pstrdup(size > 0 ? "true" : "false");
-					}
-					else if (col->direct && col->typid == INT8OID)
-						v = Int64GetDatum(size);
-					else if (col->direct)
-						v = Int32GetDatum((int32) size);
-					else
-						text = psprintf(INT64_FORMAT, size);
-				}
-				break;
-			case EW_SRC_SELECTOR:
-				{
-					const char *s;
-
-					if (!is_hex_bytes(j))
-						bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
-					s = json_string_value(j);
-					if (strlen(s) <= 2)
-					{
-						nulls[col->attidx] = true;
-						continue;
-					}
-					text = lower_hex(s);
-					if (strlen(text) > 10)
-						text[10] = '\0';
-				}
-				break;
-			default:
-				switch (f->kind)
-				{
-					case EW_KIND_INT:
-						{
-							int64		iv = get_int(d, f->key, j);
-
-							if (col->direct && col->typid == INT8OID)
-								v = Int64GetDatum(iv);
-							else if (col->direct)
-							{
-								if (iv > PG_INT32_MAX)
-									bad_value(d, f->key, j, "a number within the range of integer");
-								v = Int32GetDatum((int32) iv);
-							}
-							else
-								text = psprintf(INT64_FORMAT, iv);
-						}
-						break;
-					case EW_KIND_BIGNUM:
-						{
-							uint64		small;
-
-							/*
-							 * Most amounts fit in 63 bits: make the numeric
-							 * without a decimal string and numeric_in.
-							 */
-							if (col->direct && json_is_string(j) &&
-								strlen(json_string_value(j)) <= 17 &&
-								EwParseUint64(json_string_value(j), &small) &&
-								small <= (uint64) PG_INT64_MAX)
-								v = NumericGetDatum(int64_to_numeric((int64) small));
-							else
-								text = get_bignum(d, f->key, j);
-						}
-						break;
-					case EW_KIND_TEXT:
-						{
-							/* every text field is an address or a 32-byte hash */
-							bool		is_addr = strcmp(f->subkey ? f->subkey : f->key,
-														 "address") == 0;
-
-							if (!is_hex_string(j, is_addr ? 40 : 64))
-								bad_value(d, f->key, j, is_addr ?
-										  "an address (\"0x\" and 40 hex digits)" :
-										  "a hash (\"0x\" and 64 hex digits)");
-							text = lower_hex(json_string_value(j));
-						}
-						break;
-					case EW_KIND_TIME:
-						{
-							int64		secs = get_int(d, f->key, j);
-
-							if (col->direct)
-								v = TimestampTzGetDatum(seconds_to_timestamptz(d, f->key, j, secs));
-							else if (TypeCategory(col->typid) == TYPCATEGORY_NUMERIC)
-								text = psprintf(INT64_FORMAT, secs);
-							else
-								text = DatumGetCString(DirectFunctionCall1(timestamptz_out,
-																		   TimestampTzGetDatum(seconds_to_timestamptz(d, f->key, j, secs))));
-						}
-						break;
-					case EW_KIND_BOOL:
-						/* only derived fields are truth values */
-						break;
-				}
-				break;
-		}
-
-		if (text != NULL && col->direct)
-		{
-			if (f->kind == EW_KIND_TEXT)
-				v = CStringGetTextDatum(text);
-			else
-				v = DirectFunctionCall3(numeric_in, CStringGetDatum(text),
-										ObjectIdGetDatum(InvalidOid),
-										Int32GetDatum(-1));
-		}
-		else if (text != NULL)
-			v = InputFunctionCall(&col->infunc, text, col->ioparam, col->typmod);
-		values[col->attidx] = v;
+		if (v.text != NULL && col->direct)
+			v.datum = col->field->kind == EW_KIND_TEXT ? CStringGetTextDatum(v.text) :
+				numeric_from_text(v.text);
+		else if (v.text != NULL)
+			v.datum = InputFunctionCall((FmgrInfo *) &col->infunc, v.text,
+										col->ioparam, col->typmod);
+		values[col->attidx] = v.datum;
 		nulls[col->attidx] = false;
 	}
 	d->current = NULL;

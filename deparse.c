@@ -1,14 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * deparse.c
- *		  Field catalogue, clause classification and GraphQL query building
- *		  for ethwhale_fdw.
+ *		  Clause classification and every GraphQL document of ethwhale_fdw.
  *
  * A clause is pushed to the node only when the node can apply it exactly:
  * block-number comparisons become the from/to of blocks(), equality on a
- * transaction hash becomes transaction(hash:).  Everything else stays a
- * local filter.  Projection is pushed by requesting only the fields of the
+ * transaction hash becomes transaction(hash:), address equality goes into
+ * logs(filter:) or account(address:).  Numeric comparisons on amounts are
+ * applied by the wrapper while decoding.  Every clause also stays a local
+ * filter (but the wrapper's own), so nothing the node answers can widen
+ * the result.  Projection is pushed by requesting only the fields of the
  * columns the query uses.
+ *
+ * The documents are built here and nowhere else: the scan document (the
+ * text EXPLAIN VERBOSE shows), the account and head documents, and the
+ * variables of logs(filter:).  Values always travel as variables, so the
+ * document of a plan is the document sent.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,245 +23,23 @@
 
 #include "access/stratnum.h"
 #include "catalog/pg_am.h"
-#include "commands/defrem.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
-#include "ethwhale_fdw.h"
+#include "commands/defrem.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#include "scan.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
-/* Columns of eth_block.  Order matches IMPORT FOREIGN SCHEMA. */
-static const EwField block_fields[] = {
-	{"number", "number", "bigint", "number", "number", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
-	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_BLOCK, EW_KIND_TEXT, false, 0},
-	{"parent_hash", "parent", "text", "parent{hash}", "parent", "hash", EW_SRC_BLOCK, EW_KIND_TEXT, false, 0},
-	{"timestamp", "timestamp", "timestamptz", "timestamp", "timestamp", NULL, EW_SRC_BLOCK, EW_KIND_TIME, false, 0},
-	{"miner", "miner", "text", "miner{address}", "miner", "address", EW_SRC_BLOCK, EW_KIND_TEXT, false, 0},
-	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
-	{"gas_limit", "gasLimit", "bigint", "gasLimit", "gasLimit", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
-	{"base_fee_per_gas", "baseFeePerGas", "numeric", "baseFeePerGas", "baseFeePerGas", NULL, EW_SRC_BLOCK, EW_KIND_BIGNUM, false, 0},
-	{"tx_count", "transactionCount", "int", "transactionCount", "transactionCount", NULL, EW_SRC_BLOCK, EW_KIND_INT, false, 0},
-};
-
-/* Columns of eth_tx.  Order matches IMPORT FOREIGN SCHEMA. */
-static const EwField tx_fields[] = {
-	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, false, 0},
-	{"tx_index", "index", "int", "index", "index", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
-	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_TX, EW_KIND_TEXT, false, 0},
-	{"from_address", "from", "text", "from{address}", "from", "address", EW_SRC_TX, EW_KIND_TEXT, false, 0},
-	{"to_address", "to", "text", "to{address}", "to", "address", EW_SRC_TX, EW_KIND_TEXT, false, 0},
-	{"value", "value", "numeric", "value", "value", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false, 0},
-	{"value_eth", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, false, 0},
-	{"value_usd", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_USD, EW_KIND_BIGNUM, false, 0},
-	{"gas", "gas", "bigint", "gas", "gas", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
-	{"gas_price", "gasPrice", "numeric", "gasPrice", "gasPrice", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false, 0},
-	{"nonce", "nonce", "bigint", "nonce", "nonce", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
-	{"input_selector", "inputData", "text", "inputData", "inputData", NULL, EW_SRC_SELECTOR, EW_KIND_TEXT, false, 0},
-	{"status", "status", "int", "status", "status", NULL, EW_SRC_TX, EW_KIND_INT, true, 0},
-	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_TX, EW_KIND_INT, true, 0},
-	{"created_contract", "createdContract", "text", "createdContract{address}", "createdContract", "address", EW_SRC_TX, EW_KIND_TEXT, true, 0},
-	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, false, 0},
-};
-
-/*
- * Columns of eth_token_transfer: one row per ERC-20 Transfer log.  The row
- * object is the Log; topics and data are always requested (see
- * EwAppendSelection), the derived columns read them.
+/* ---------------------------------------------------------------------
+ * Clause shapes
+ * ---------------------------------------------------------------------
  */
-static const EwField transfer_fields[] = {
-	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, false, 0},
-	{"tx_hash", "transaction", "text", "transaction{hash}", "transaction", "hash", EW_SRC_TX, EW_KIND_TEXT, false, 0},
-	{"log_index", "index", "int", "index", "index", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
-	{"token", "account", "text", "account{address}", "account", "address", EW_SRC_TX, EW_KIND_TEXT, false, 0},
-	{"from_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, false, 1},
-	{"to_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, false, 2},
-	{"amount", "data", "numeric", "data", "data", NULL, EW_SRC_AMOUNT, EW_KIND_BIGNUM, false, 0},
-	{"amount_usd", NULL, "numeric", "data", "data", NULL, EW_SRC_AMOUNT_USD, EW_KIND_BIGNUM, false, 0},
-	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, false, 0},
-};
 
-/*
- * Columns of eth_account.  The row object is an Account fetched under an
- * alias; "address" is always requested.
- */
-static const EwField account_fields[] = {
-	{"address", "address", "text", "address", "address", NULL, EW_SRC_TX, EW_KIND_TEXT, false, 0},
-	{"block", NULL, "bigint", NULL, "number", NULL, EW_SRC_ACCOUNT_BLOCK, EW_KIND_INT, false, 0},
-	{"balance", "balance", "numeric", "balance", "balance", NULL, EW_SRC_TX, EW_KIND_BIGNUM, false, 0},
-	{"balance_eth", NULL, "numeric", "balance", "balance", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, false, 0},
-	{"nonce", "transactionCount", "bigint", "transactionCount", "transactionCount", NULL, EW_SRC_TX, EW_KIND_INT, false, 0},
-	{"code_size", "code", "int", "code", "code", NULL, EW_SRC_CODE_SIZE, EW_KIND_INT, false, 0},
-	{"is_contract", NULL, "bool", "code", "code", NULL, EW_SRC_IS_CONTRACT, EW_KIND_BOOL, false, 0},
-};
-
-/*
- * EwTableFields
- *		The logical fields of a table kind.
- */
-const EwField *
-EwTableFields(EwTableKind kind, int *nfields)
-{
-	switch (kind)
-	{
-		case EW_TABLE_BLOCK:
-			*nfields = lengthof(block_fields);
-			return block_fields;
-		case EW_TABLE_TX:
-			*nfields = lengthof(tx_fields);
-			return tx_fields;
-		case EW_TABLE_TOKEN_TRANSFER:
-			*nfields = lengthof(transfer_fields);
-			return transfer_fields;
-		case EW_TABLE_ACCOUNT:
-			*nfields = lengthof(account_fields);
-			return account_fields;
-	}
-	*nfields = 0;
-	return NULL;
-}
-
-/*
- * EwLookupField
- *		Find a field by its column name or by its GraphQL name; NULL if the
- *		table kind has no such field.
- */
-const EwField *
-EwLookupField(EwTableKind kind, const char *name)
-{
-	int			n;
-	const EwField *fields = EwTableFields(kind, &n);
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(fields[i].name, name) == 0)
-			return &fields[i];
-	for (i = 0; i < n; i++)
-		if (fields[i].gql_name && strcmp(fields[i].gql_name, name) == 0 &&
-			fields[i].source != EW_SRC_BLOCK_NUMBER &&
-			fields[i].source != EW_SRC_BLOCK_TIME)
-			return &fields[i];
-	return NULL;
-}
-
-/*
- * append_unique
- *		Append a selection to buf unless an earlier field already selected
- *		the same text (value, value_eth and value_usd share "value").
- */
-static void
-append_unique(StringInfo buf, const EwField **fields, int upto, const char *sel)
-{
-	int			i;
-
-	for (i = 0; i < upto; i++)
-		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
-			return;
-	appendStringInfo(buf, " %s", sel);
-}
-
-/*
- * EwFieldsSelect
- *		Whether one of the fields requests selection sel.
- */
-static bool
-EwFieldsSelect(const EwField **fields, int nfields, const char *sel)
-{
-	int			i;
-
-	for (i = 0; i < nfields; i++)
-		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
-			return true;
-	return false;
-}
-
-/*
- * EwAppendSelection
- *		Append the selection set for one block (range and backward scans) or
- *		one transaction (by_hash) with only the needed fields.
- *
- * Block-level fields "number" and "timestamp" are always requested for the
- * transaction table: the first to check that the node answered the range we
- * asked for, the second for block_time and the day's price.  count_only asks
- * for transactionCount instead of the transaction list, which is all that
- * counting rows needs.
- */
-void
-EwAppendSelection(StringInfo buf, EwTableKind kind,
-				  const EwField **fields, int nfields,
-				  bool count_only, bool by_hash)
-{
-	int			i;
-
-	if (kind == EW_TABLE_TOKEN_TRANSFER)
-	{
-		/* topics and data decide whether a log is an ERC-20 transfer */
-		appendStringInfoString(buf, "{number timestamp logs(filter: {addresses: $addresses, topics: $topics}) {index topics data");
-		for (i = 0; i < nfields; i++)
-		{
-			const char *sel = fields[i]->selection;
-
-			if (sel == NULL || strcmp(sel, "index") == 0 ||
-				strcmp(sel, "topics") == 0 || strcmp(sel, "data") == 0)
-				continue;
-			append_unique(buf, fields, i, sel);
-		}
-		/* amount_usd looks the token up */
-		for (i = 0; i < nfields; i++)
-			if (fields[i]->source == EW_SRC_AMOUNT_USD &&
-				!EwFieldsSelect(fields, nfields, "account{address}"))
-				appendStringInfoString(buf, " account{address}");
-		appendStringInfoString(buf, "}}");
-		return;
-	}
-	if (kind == EW_TABLE_ACCOUNT)
-	{
-		appendStringInfoString(buf, "{address");
-		for (i = 0; i < nfields; i++)
-		{
-			const char *sel = fields[i]->selection;
-
-			if (sel == NULL || strcmp(sel, "address") == 0)
-				continue;
-			append_unique(buf, fields, i, sel);
-		}
-		appendStringInfoChar(buf, '}');
-		return;
-	}
-	if (kind == EW_TABLE_BLOCK)
-	{
-		appendStringInfoString(buf, "{number");
-		for (i = 0; i < nfields; i++)
-			if (strcmp(fields[i]->name, "number") != 0)
-				append_unique(buf, fields, i, fields[i]->selection);
-		appendStringInfoChar(buf, '}');
-		return;
-	}
-
-	if (by_hash)
-		appendStringInfoString(buf, "{block{number timestamp}");
-	else if (count_only)
-	{
-		appendStringInfoString(buf, "{number timestamp transactionCount}");
-		return;
-	}
-	else
-		appendStringInfoString(buf, "{number timestamp transactions{");
-
-	/* index keeps the row order stable and identifies the row in errors */
-	appendStringInfoString(buf, by_hash ? " index" : "index");
-	for (i = 0; i < nfields; i++)
-	{
-		const char *sel = fields[i]->selection;
-
-		if (sel == NULL || strcmp(sel, "index") == 0)
-			continue;
-		append_unique(buf, fields, i, sel);
-	}
-	appendStringInfoString(buf, by_hash ? "}" : "}}");
-}
 
 /*
  * EwRelVarAttno
@@ -299,15 +84,15 @@ is_scan_constant(Node *expr)
 }
 
 /*
- * EwClassifyBound
+ * classify_bound
  *		If clause compares the block column of rel with a scan constant using
  *		an integer btree operator, return the comparison's strategy as seen
  *		from the column (BTLessStrategyNumber … BTGreaterStrategyNumber, or
  *		EW_STRATEGY_IN for "= ANY(array)") and set *value to the other side.
  *		Otherwise return 0.
  */
-int
-EwClassifyBound(Expr *clause, Index relid, AttrNumber attno, Expr **value)
+static int
+classify_bound(Expr *clause, Index relid, AttrNumber attno, Expr **value)
 {
 	if (IsA(clause, OpExpr))
 	{
@@ -355,12 +140,12 @@ EwClassifyBound(Expr *clause, Index relid, AttrNumber attno, Expr **value)
 }
 
 /*
- * EwClassifyHashEq
+ * classify_text_eq
  *		If clause is "hash = <scan constant>" on text, return the constant
  *		side, else NULL.
  */
-Expr *
-EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno)
+static Expr *
+classify_text_eq(Expr *clause, Index relid, AttrNumber attno)
 {
 	OpExpr	   *op;
 	Node	   *left,
@@ -385,20 +170,20 @@ EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno)
 }
 
 /*
- * EwClassifyTextIn
+ * classify_text_in
  *		If clause is "col = <scan constant>" or "col = ANY(<scan constant
  *		array>)" on a text column of rel under a deterministic collation,
  *		return the constant side and set *is_array; else NULL.  Used for the
  *		address columns that go into logs(filter:) and account(address:).
  */
-Expr *
-EwClassifyTextIn(Expr *clause, Index relid, AttrNumber attno, bool *is_array)
+static Expr *
+classify_text_in(Expr *clause, Index relid, AttrNumber attno, bool *is_array)
 {
 	ScalarArrayOpExpr *saop;
 
 	*is_array = false;
 	if (IsA(clause, OpExpr))
-		return EwClassifyHashEq(clause, relid, attno);
+		return classify_text_eq(clause, relid, attno);
 	if (!IsA(clause, ScalarArrayOpExpr))
 		return NULL;
 	saop = (ScalarArrayOpExpr *) clause;
@@ -431,15 +216,15 @@ numeric_btree_family(void)
 }
 
 /*
- * EwClassifyValueFilter
+ * classify_value_op
  *		If clause compares a numeric column of rel with a numeric scan
  *		constant using an operator of the numeric btree family, set *attno,
  *		*opno (commuted so that the column is on the left) and *value, and
  *		return true.  Such a comparison can be evaluated by the wrapper on
  *		the decoded value, with the same operator, before the row is built.
  */
-bool
-EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
+static bool
+classify_value_op(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
 					  Expr **value)
 {
 	OpExpr	   *op;
@@ -479,4 +264,349 @@ EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
 	*attno = a;
 	*opno = o;
 	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Classification
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * classify_value_filter
+ *		If ri compares an amount column (numeric) with a scan constant, the
+ *		wrapper applies it while decoding: the column is decoded first and
+ *		a row that fails is dropped before the rest of the row is decoded,
+ *		and the executor does not test it again.
+ */
+static void
+classify_value_filter(EwRelInfo *info, Relation rel, const EwField **colfields,
+					  Index relid, RestrictInfo *ri)
+{
+	AttrNumber	attno;
+	Oid			opno;
+	Expr	   *value;
+	Form_pg_attribute attr;
+
+	if (!classify_value_op(ri->clause, relid, &attno, &opno, &value))
+		return;
+	attr = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+	if (attr->atttypid != NUMERICOID ||
+		!(colfields[attno - 1]->flags & EW_FIELD_AMOUNT))
+		return;
+	info->filter_rinfos = lappend(info->filter_rinfos, ri);
+	info->plan.filter_attnos = lappend_int(info->plan.filter_attnos, attno);
+	info->plan.filter_ops = lappend_oid(info->plan.filter_ops, opno);
+	info->plan.filter_exprs = lappend(info->plan.filter_exprs, value);
+	/* the constant side is deparsed by EXPLAIN, in its own context */
+	info->plan.filter_texts = lappend(info->plan.filter_texts,
+									  makeString(psprintf("%s %s",
+														  quote_identifier(NameStr(attr->attname)),
+														  get_opname(opno))));
+}
+
+/*
+ * push_address
+ *		If ri is "col = constant" or "col = ANY(array)" on one of the
+ *		address columns whose slot is still free, record it for the request
+ *		and return true.  The clause also stays a local filter: it costs
+ *		little and keeps the result right whatever the node does.
+ */
+static bool
+push_address(EwRelInfo *info, Index relid, RestrictInfo *ri)
+{
+	int			slot;
+
+	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
+	{
+		bool		is_array;
+		Expr	   *value;
+
+		if (info->addr_attnos[slot] == InvalidAttrNumber || info->addr_taken[slot])
+			continue;
+		value = classify_text_in(ri->clause, relid, info->addr_attnos[slot], &is_array);
+		if (value == NULL)
+			continue;
+		info->addr_taken[slot] = true;
+		info->plan.addr_exprs = lappend(info->plan.addr_exprs, value);
+		info->plan.addr_slots = lappend_int(info->plan.addr_slots, slot);
+		info->plan.addr_arrays = lappend_int(info->plan.addr_arrays, is_array);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * EwClassifyClauses
+ *		One pass over the restriction clauses of a foreign table: block
+ *		bounds, the hash lookup, pushed addresses, the wrapper's filters,
+ *		and what stays for the executor alone (other_conds).
+ *		Pseudoconstant clauses are left to the gating Result node the
+ *		planner puts above the scan, as postgres_fdw does.
+ */
+void
+EwClassifyClauses(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
+				  const EwField **colfields, EwRelInfo *info)
+{
+	int			natts = RelationGetDescr(rel)->natts;
+	Index		relid = baserel->relid;
+	ListCell   *lc;
+	int			slot;
+
+	info->block_attno = EwFindColumn(colfields, natts, EW_FIELD_BLOCK_KEY, EW_ADDR_NONE);
+	info->hash_attno = EwFindColumn(colfields, natts, EW_FIELD_HASH_KEY, EW_ADDR_NONE);
+	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
+		info->addr_attnos[slot] = EwFindColumn(colfields, natts, 0, (EwAddrSlot) slot);
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *ri = (RestrictInfo *) lfirst(lc);
+		Expr	   *value;
+		int			s = 0;
+
+		if (ri->pseudoconstant)
+		{
+			info->other_conds = lappend(info->other_conds, ri);
+			continue;
+		}
+		if (info->block_attno != InvalidAttrNumber)
+			s = classify_bound(ri->clause, relid, info->block_attno, &value);
+		if (s != 0)
+		{
+			info->plan.bound_exprs = lappend(info->plan.bound_exprs, value);
+			info->plan.bound_strategies = lappend_int(info->plan.bound_strategies, s);
+			if (s == BTEqualStrategyNumber || s == EW_STRATEGY_IN ||
+				s == BTGreaterStrategyNumber || s == BTGreaterEqualStrategyNumber)
+				info->has_lower = true;
+			continue;
+		}
+		if (info->hash_attno != InvalidAttrNumber && info->plan.hash_expr == NULL)
+		{
+			info->plan.hash_expr = classify_text_eq(ri->clause, relid, info->hash_attno);
+			if (info->plan.hash_expr != NULL)
+				continue;
+		}
+		if (push_address(info, relid, ri))
+			continue;
+		info->other_conds = lappend(info->other_conds, ri);
+		classify_value_filter(info, rel, colfields, relid, ri);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Documents
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * append_unique
+ *		Append a selection to buf unless an earlier field already selected
+ *		the same text (value, value_eth and value_usd share "value"), or the
+ *		field is always selected by the document's fixed part.
+ */
+static void
+append_unique(StringInfo buf, const EwField **fields, int upto)
+{
+	const char *sel = fields[upto]->selection;
+	int			i;
+
+	if (sel == NULL || (fields[upto]->flags & EW_FIELD_ALWAYS))
+		return;
+	for (i = 0; i < upto; i++)
+		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
+			return;
+	appendStringInfo(buf, " %s", sel);
+}
+
+/*
+ * append_selection
+ *		The selection set of one block (range and backward scans), one
+ *		transaction (hash mode) or one account, with only the needed fields.
+ *
+ * Blocks always carry "number" and "timestamp": the first to check that the
+ * node answered the range asked for, the second for block_time and the
+ * day's price.  count_only asks for transactionCount instead of the
+ * transaction list, which is all that counting rows needs.  A log always
+ * carries index, topics and data, which decide whether it is an ERC-20
+ * transfer, and its token when amount_usd prices it.
+ */
+static void
+append_selection(StringInfo buf, EwTableKind kind, const EwField **fields,
+				 int nfields, bool count_only, bool by_hash)
+{
+	int			i;
+	const char *close;
+
+	switch (kind)
+	{
+		case EW_TABLE_TOKEN_TRANSFER:
+			appendStringInfoString(buf, "{number timestamp logs(filter: {addresses: $addresses, topics: $topics}) {index topics data");
+			close = "}}";
+			break;
+		case EW_TABLE_ACCOUNT:
+			appendStringInfoString(buf, "{address");
+			close = "}";
+			break;
+		case EW_TABLE_BLOCK:
+			appendStringInfoString(buf, "{number");
+			close = "}";
+			break;
+		default:
+			if (count_only && !by_hash)
+			{
+				appendStringInfoString(buf, "{number timestamp transactionCount}");
+				return;
+			}
+			/* index keeps the row order stable and names the row in errors */
+			appendStringInfoString(buf, by_hash ? "{block{number timestamp} index" :
+								   "{number timestamp transactions{index");
+			close = by_hash ? "}" : "}}";
+			break;
+	}
+	for (i = 0; i < nfields; i++)
+		append_unique(buf, fields, i);
+	if (kind == EW_TABLE_TOKEN_TRANSFER)
+	{
+		bool		need_token = false;
+		bool		have_token = false;
+
+		for (i = 0; i < nfields; i++)
+		{
+			need_token |= fields[i]->source == EW_SRC_AMOUNT_USD;
+			have_token |= fields[i]->addr_slot == EW_ADDR_TOKEN;
+		}
+		if (need_token && !have_token)
+			appendStringInfoString(buf, " account{address}");
+	}
+	appendStringInfoString(buf, close);
+}
+
+/*
+ * EwDeparseDocument
+ *		The GraphQL document of a scan; in account mode, the selection each
+ *		account alias gets (EwDeparseAccountDocument repeats it).  Block
+ *		numbers and hashes are variables: Geth parses integer literals in
+ *		query text as 32 bits.
+ */
+char *
+EwDeparseDocument(EwTableKind kind, EwScanMode mode, bool count_only,
+				  const EwField **fields, int nfields)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (mode == EW_MODE_ACCOUNT)
+	{
+		append_selection(&buf, kind, fields, nfields, false, false);
+		return buf.data;
+	}
+	if (mode == EW_MODE_HASH)
+		appendStringInfoString(&buf, "query($hash: Bytes32!) { transaction(hash: $hash) ");
+	else if (kind == EW_TABLE_TOKEN_TRANSFER)
+		appendStringInfoString(&buf, "query($from: Long!, $to: Long!, $addresses: [Address!], $topics: [[Bytes32!]!]) { blocks(from: $from, to: $to) ");
+	else
+		appendStringInfoString(&buf, "query($from: Long!, $to: Long!) { blocks(from: $from, to: $to) ");
+	append_selection(&buf, kind, fields, nfields, count_only, mode == EW_MODE_HASH);
+	appendStringInfoString(&buf, " }");
+	return buf.data;
+}
+
+/*
+ * EwDeparseAccountDocument
+ *		The document that reads n accounts at one block (or the head): each
+ *		under an alias a0 … a(n-1), its address a variable $a0 … .
+ */
+char *
+EwDeparseAccountDocument(const char *selection, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "query($block: Long");
+	for (i = 0; i < n; i++)
+		appendStringInfo(&buf, ", $a%d: Address!", i);
+	appendStringInfoString(&buf, ") { block(number: $block) { number");
+	for (i = 0; i < n; i++)
+		appendStringInfo(&buf, " a%d: account(address: $a%d) %s", i, i, selection);
+	appendStringInfoString(&buf, " } }");
+	return buf.data;
+}
+
+/*
+ * EwDeparseHeadDocument
+ *		The document that reads the node's newest block number.
+ */
+char *
+EwDeparseHeadDocument(void)
+{
+	return pstrdup("{ block { number } }");
+}
+
+/* Append a JSON array of addresses, each as prefix + its 40 digits. */
+static void
+append_address_list(StringInfo buf, char **v, int n, const char *prefix)
+{
+	int			i;
+
+	appendStringInfoChar(buf, '[');
+	for (i = 0; i < n; i++)
+		appendStringInfo(buf, "%s\"%s%s\"", i ? "," : "", prefix, v[i] + 2);
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * EwDeparseLogVariables
+ *		The variables of logs(filter:) for the evaluated address sets (NULL:
+ *		no list for that position), as ,"addresses":…,"topics":… to append
+ *		to a chunk's variables.  Topic 0 is the Transfer event; topics 1
+ *		and 2 are the sender and receiver padded to 32 bytes; a position
+ *		without a list matches anything.
+ */
+char *
+EwDeparseLogVariables(char **sets[], const int nsets[])
+{
+	static const char pad[] = "0x000000000000000000000000";
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, ",\"addresses\":");
+	if (sets[EW_ADDR_TOKEN])
+		append_address_list(&buf, sets[EW_ADDR_TOKEN], nsets[EW_ADDR_TOKEN], "0x");
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ",\"topics\":[[\"" EW_TRANSFER_TOPIC "\"]");
+	if (sets[EW_ADDR_FROM] || sets[EW_ADDR_TO])
+	{
+		appendStringInfoChar(&buf, ',');
+		append_address_list(&buf, sets[EW_ADDR_FROM], nsets[EW_ADDR_FROM], pad);
+	}
+	if (sets[EW_ADDR_TO])
+	{
+		appendStringInfoChar(&buf, ',');
+		append_address_list(&buf, sets[EW_ADDR_TO], nsets[EW_ADDR_TO], pad);
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
+ * EwJsonQuote
+ *		text as a JSON string literal, palloc'd: a document goes into the
+ *		request body as the value of "query".
+ */
+char *
+EwJsonQuote(const char *text)
+{
+	json_t	   *js = json_string(text);
+	char	   *s;
+	char	   *out;
+
+	s = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+	if (js)
+		json_decref(js);
+	if (s == NULL)
+		elog(ERROR, "ethwhale_fdw: could not encode a GraphQL document as JSON");
+	/* jansson allocates with palloc (decode.c), in the current context */
+	out = s;
+	return out;
 }

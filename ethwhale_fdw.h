@@ -1,13 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * ethwhale_fdw.h
- *		  Foreign-data wrapper for Ethereum nodes serving the EIP-1767
- *		  GraphQL API (Geth's /graphql endpoint).
+ *		  Foreign-data wrapper for Ethereum nodes: the types shared by every
+ *		  file, and the functions each file offers the others.
  *
- * The wrapper is split the way postgres_fdw is: ethwhale_fdw.c holds the
- * FDW callbacks, option.c the option table and validator, deparse.c the
- * clause classification and GraphQL builder, transport.c the libcurl handle
- * cache, and decode.c the JSON-to-Datum conversion.
+ * The files, one concern each (README.md, "How it is built"):
+ *	ethwhale_fdw.c	handler, FDW callbacks, costing, EXPLAIN
+ *	catalog.c		table kinds, their fields, column resolution, IMPORT
+ *	option.c		option table, validator, merged options, "headers"
+ *	deparse.c		clause classification and every GraphQL document
+ *	scanplan.c		the plan (EwScanPlan) packed into fdw_private
+ *	scan.c			block ranges from bounds, the fetch loop, rows
+ *	account.c		eth_account: address batches at a block or the head
+ *	pipeline.c		concurrent chunk requests (concurrency > 1)
+ *	request.c		retry, back-off, shrinking, failure -> SQLSTATE
+ *	graphql.c		the GraphQL (EIP-1767) node API: answers to rows
+ *	transport.c		libcurl, the only file that includes curl.h
+ *	decode.c		JSON values to Datums
+ *	hexnum.c		hex and decimal arithmetic, free of the backend
+ *	prices.c		ethwhale.eth_usd and ethwhale.token, read by SPI
+ *
+ * scan.h holds the executor's state, shared by the scan files.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,12 +40,14 @@
 #undef json_object
 #include <jansson.h>
 
+#include "access/tupdesc.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
 #include "utils/hsearch.h"
 #include "utils/relcache.h"
-#include "access/tupdesc.h"
+
+#include "hexnum.h"
 
 /* Kinds of foreign table, chosen by the table option "table". */
 typedef enum EwTableKind
@@ -43,25 +58,28 @@ typedef enum EwTableKind
 	EW_TABLE_ACCOUNT
 } EwTableKind;
 
+#define EW_NUM_TABLE_KINDS 4
+
 /* How a logical field is converted to a Datum. */
 typedef enum EwValueKind
 {
 	EW_KIND_INT,				/* Long or Int: hex string or JSON number */
 	EW_KIND_BIGNUM,				/* BigInt: exact numeric */
-	EW_KIND_TEXT,				/* address, hash, bytes */
+	EW_KIND_TEXT,				/* address or hash */
 	EW_KIND_TIME,				/* unix seconds as timestamptz */
-	EW_KIND_BOOL				/* derived truth value */
+	EW_KIND_BOOL				/* derived truth value (is_contract) */
 } EwValueKind;
 
-/* Where a logical field's value comes from in the GraphQL answer. */
+/* Where a logical field's value comes from in the answer. */
 typedef enum EwSource
 {
 	EW_SRC_BLOCK,				/* a field of the Block object */
-	EW_SRC_TX,					/* a field of the Transaction object */
-	EW_SRC_BLOCK_NUMBER,		/* tx table: the enclosing block's number */
-	EW_SRC_BLOCK_TIME,			/* tx table: the enclosing block's timestamp */
-	EW_SRC_VALUE_ETH,			/* tx.value / 1e18 */
-	EW_SRC_VALUE_USD,			/* tx.value / 1e18 * price of the day */
+	EW_SRC_ROW,					/* a field of the row object (tx, log,
+								 * account) */
+	EW_SRC_BLOCK_NUMBER,		/* row tables: the enclosing block's number */
+	EW_SRC_BLOCK_TIME,			/* row tables: the enclosing block's time */
+	EW_SRC_VALUE_ETH,			/* wei / 1e18 */
+	EW_SRC_VALUE_USD,			/* wei / 1e18 * price of the day */
 	EW_SRC_SELECTOR,			/* first four bytes of tx.inputData */
 	EW_SRC_TOPIC_ADDRESS,		/* log: address in topics[topic] */
 	EW_SRC_AMOUNT,				/* log: uint256 in data */
@@ -70,6 +88,29 @@ typedef enum EwSource
 	EW_SRC_CODE_SIZE,			/* account: length of code in bytes */
 	EW_SRC_IS_CONTRACT			/* account: code is not empty */
 } EwSource;
+
+/* Roles of a field in planning and decoding (EwField.flags). */
+#define EW_FIELD_BLOCK_KEY	0x01	/* the block number: bounds become ranges */
+#define EW_FIELD_HASH_KEY	0x02	/* eth_tx.hash: transaction(hash:) */
+#define EW_FIELD_AMOUNT		0x04	/* numeric the wrapper may filter on */
+#define EW_FIELD_ADDRESS	0x08	/* text is an address (else a 32-byte hash) */
+#define EW_FIELD_ALWAYS		0x10	/* always selected by the document */
+#define EW_FIELD_RECEIPT	0x20	/* needs a receipt read on the node */
+
+/*
+ * Address columns pushed into the request: the token (logs' addresses),
+ * the sender and receiver (topics 1 and 2) of eth_token_transfer, and the
+ * address of eth_account.
+ */
+typedef enum EwAddrSlot
+{
+	EW_ADDR_NONE = -1,
+	EW_ADDR_TOKEN,
+	EW_ADDR_FROM,
+	EW_ADDR_TO,
+	EW_ADDR_ACCOUNT,
+	EW_NUM_ADDR_SLOTS
+} EwAddrSlot;
 
 /*
  * A logical field of a foreign table: the column it is normally called,
@@ -85,9 +126,20 @@ typedef struct EwField
 	const char *subkey;			/* nested key (e.g. "address"), or NULL */
 	EwSource	source;
 	EwValueKind kind;
-	bool		receipt;		/* needs a receipt read on the node */
+	int			flags;			/* EW_FIELD_* */
 	int			topic;			/* EW_SRC_TOPIC_ADDRESS: index in topics */
+	EwAddrSlot	addr_slot;		/* pushed as this address, or EW_ADDR_NONE */
 } EwField;
+
+/* A table kind: its option value, IMPORT name and fields (catalog.c). */
+typedef struct EwTableKindInfo
+{
+	EwTableKind kind;
+	const char *option;			/* value of the table option "table" */
+	const char *import_name;	/* table created by IMPORT FOREIGN SCHEMA */
+	const EwField *fields;
+	int			nfields;
+} EwTableKindInfo;
 
 /* Server, user mapping and table options, merged. */
 typedef struct EwOptions
@@ -99,11 +151,17 @@ typedef struct EwOptions
 	int			batch_blocks;
 	int			concurrency;
 	int			max_response_mb;
-	int			confirmations;
 	char	   *bearer_token;	/* from the user mapping, never shown */
 	char	   *headers;		/* "Name: value" lines from the user mapping */
 	EwTableKind table;
 } EwOptions;
+
+/* One "Name: value" line of the headers option, split. */
+typedef struct EwHeader
+{
+	char	   *name;
+	char	   *value;			/* without surrounding blanks */
+} EwHeader;
 
 /* Counters shown by EXPLAIN ANALYZE. */
 typedef struct EwStats
@@ -115,17 +173,36 @@ typedef struct EwStats
 	int64		logs_skipped;	/* Transfer logs that are not ERC-20 shaped */
 } EwStats;
 
+/*
+ * How one HTTP exchange ended, as transport.c reports it: a neutral status
+ * that names no libcurl code, so that the request policy (request.c) can
+ * decide what it means without including curl.h.
+ */
+typedef enum EwNetStatus
+{
+	EW_NET_OK,					/* an answer arrived (any HTTP status) */
+	EW_NET_TIMEOUT,				/* timeout_ms or connect_timeout_ms */
+	EW_NET_CONNECT,				/* could not resolve or connect */
+	EW_NET_TLS,					/* TLS handshake or certificate failure */
+	EW_NET_REFUSED_URL,			/* scheme or URL libcurl will not use */
+	EW_NET_EMPTY,				/* connection closed with no answer */
+	EW_NET_TRUNCATED,			/* connection closed within the answer */
+	EW_NET_RESET,				/* could not receive (reset) */
+	EW_NET_TOO_LARGE,			/* max_response_mb was exceeded */
+	EW_NET_INTERRUPTED,			/* a cancel or die arrived */
+	EW_NET_OTHER				/* anything else; errbuf says what */
+} EwNetStatus;
+
 /* Result of one HTTP exchange, before interpretation. */
 typedef struct EwResponse
 {
+	EwNetStatus status;
 	long		http_status;
-	int			curl_code;		/* CURLcode, 0 on success */
-	bool		too_large;		/* max_response_mb was exceeded */
 	long		retry_after_s;	/* Retry-After header, -1 if none */
 	const char *body;			/* owned by the connection, valid until the
 								 * next request on it */
 	size_t		body_len;
-	char		errbuf[256];	/* curl's error text */
+	char		errbuf[256];	/* the transport's error text */
 } EwResponse;
 
 typedef struct EwConnection EwConnection;
@@ -153,68 +230,77 @@ typedef struct EwColumn
 typedef struct EwDecoder
 {
 	const char *servername;
-	const char *relname;
 	EwColumn   *cols;			/* only the columns the query needs */
 	int			ncols;
 	HTAB	   *prices;			/* day -> ETH/USD, NULL if not needed */
 	HTAB	   *tokens;			/* token address -> decimals and peg */
 	int64		account_block;	/* eth_account: block asked for, -1 = head */
-	/* what is being decoded, for the error context */
-	const EwColumn *current;
-	const char *current_block;
+	const EwColumn *current;	/* being decoded, for the error context */
 } EwDecoder;
+
+/* Entries of the price and token tables (prices.c, read by decode.c). */
+typedef struct EwPriceEntry
+{
+	int32		day;			/* days since the Unix epoch */
+	Datum		price;			/* numeric, in the hash's context */
+} EwPriceEntry;
+
+typedef struct EwTokenEntry
+{
+	char		address[43];	/* hash key: "0x" + 40 lowercase hex */
+	int			decimals;
+	bool		as_eth;			/* priced at the day's ETH/USD */
+	Datum		peg;			/* numeric USD price, unless as_eth */
+} EwTokenEntry;
+
+/* in catalog.c */
+extern const EwTableKindInfo *EwTableKindInfoOf(EwTableKind kind);
+extern const EwField *EwTableFields(EwTableKind kind, int *nfields);
+extern const EwField *EwLookupField(EwTableKind kind, const char *name);
+extern EwTableKind EwParseTableKind(const char *value);
+extern const char *EwTableKindName(EwTableKind kind);
+extern const char *EwTableKindList(void);
+extern const EwField **EwResolveColumns(Relation rel, EwTableKind kind);
+extern AttrNumber EwFindColumn(const EwField **colfields, int natts,
+							   int flag, EwAddrSlot slot);
+extern const char *EwColumnName(Relation rel, AttrNumber attno,
+								const char *fallback);
+extern List *EwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 /* in option.c */
 extern void EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid,
 						 EwOptions *opts);
-extern EwTableKind EwParseTableKind(const char *value);
-extern const char *EwTableKindName(EwTableKind kind);
-
-/* in deparse.c */
-extern const EwField *EwTableFields(EwTableKind kind, int *nfields);
-extern const EwField *EwLookupField(EwTableKind kind, const char *name);
-extern void EwAppendSelection(StringInfo buf, EwTableKind kind,
-							  const EwField **fields, int nfields,
-							  bool count_only, bool by_hash);
-extern int	EwClassifyBound(Expr *clause, Index relid, AttrNumber attno,
-							Expr **value);
-extern Expr *EwClassifyHashEq(Expr *clause, Index relid, AttrNumber attno);
-extern Expr *EwClassifyTextIn(Expr *clause, Index relid, AttrNumber attno,
-							  bool *is_array);
-extern AttrNumber EwRelVarAttno(Node *node, Index relid);
-extern bool EwClassifyValueFilter(Expr *clause, Index relid, AttrNumber *attno,
-								  Oid *opno, Expr **value);
-
-/* in transport.c */
-extern EwConnection *EwGetConnection(ForeignServer *server, const EwOptions *opts);
-extern void EwPost(EwConnection *conn, const char *body, size_t body_len,
-				   const EwOptions *opts, EwResponse *resp);
-extern const char *EwCurlStrerror(int code);
-extern EwSlot *EwAcquireSlot(EwConnection *conn, const char *servername);
-extern void EwReleaseSlot(EwConnection *conn, EwSlot *slot);
-extern void EwStartPost(EwConnection *conn, EwSlot *slot, const char *body,
-						size_t body_len, const EwOptions *opts);
-extern void EwWaitPost(EwConnection *conn, EwSlot *slot, EwResponse *resp);
+extern int	EwParseHeaders(const char *value, EwHeader **headers);
+extern int	EwParseIntOption(const char *name, const char *value, int min, int max);
 
 /* in decode.c */
 extern void EwJsonInit(void);
 extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
 						   json_error_t *err);
+extern char *EwJsonExcerpt(json_t *j);
+extern bool EwJsonGetUint64(json_t *j, uint64 *result);
+extern bool EwIsErc20Transfer(json_t *log);
 extern void EwInitColumn(EwColumn *col, Form_pg_attribute attr,
 						 const EwField *field, int attidx);
+extern void EwDecodeColumns(EwDecoder *d, json_t *block, json_t *row,
+							Datum *values, bool *nulls, int first, int last);
+extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *row,
+						Datum *values, bool *nulls);
+
+/* in prices.c */
 extern HTAB *EwLoadPrices(MemoryContext cxt);
 extern HTAB *EwLoadTokens(MemoryContext cxt);
-extern bool EwIsErc20Transfer(json_t *log);
-extern bool EwIsAddress(const char *s);
-extern void EwDecodeColumns(EwDecoder *d, json_t *block, json_t *tx,
-							Datum *values, bool *nulls, int first, int last);
-extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *tx,
-						Datum *values, bool *nulls);
-extern bool EwJsonGetUint64(json_t *j, uint64 *result);
-extern char *EwJsonExcerpt(json_t *j);
-extern char *EwHexToDecimal(const char *s, bool *ok);
-extern char *EwWeiToEth(const char *wei_decimal);
-extern char *EwShiftDecimal(const char *digits, int places);
-extern bool EwParseUint64(const char *s, uint64 *result);
+
+/* in transport.c */
+extern void EwTransportInit(void);
+extern bool EwCheckEndpointUrl(const char *value, bool *has_userinfo);
+extern EwConnection *EwGetConnection(ForeignServer *server);
+extern void EwPost(EwConnection *conn, const char *body, size_t body_len,
+				   const EwOptions *opts, EwResponse *resp);
+extern EwSlot *EwAcquireSlot(EwConnection *conn, const char *servername);
+extern void EwReleaseSlot(EwConnection *conn, EwSlot *slot);
+extern void EwStartPost(EwConnection *conn, EwSlot *slot, const char *body,
+						size_t body_len, const EwOptions *opts);
+extern void EwWaitPost(EwConnection *conn, EwSlot *slot, EwResponse *resp);
 
 #endif							/* ETHWHALE_FDW_H */

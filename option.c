@@ -6,13 +6,14 @@
  * Every option is checked here, when it is set, so that a bad value is
  * reported by CREATE/ALTER with the option's name instead of failing later
  * in the middle of a scan.  Table options override server options; the user
- * mapping carries only credentials.
+ * mapping carries only credentials.  The "headers" option is parsed by
+ * EwParseHeaders only: the validator, the transport and the redaction of
+ * error texts all read it through that one function.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <curl/curl.h>
 #include <limits.h>
 
 #include "access/genam.h"
@@ -35,52 +36,75 @@
 #include "utils/varlena.h"
 
 /*
- * Describes a valid option: its name, the catalog it may appear in, and for
- * integer options the allowed range.
+ * Describes a valid option: its name, the catalog it may appear in, its
+ * type, for integers the allowed range, and where it goes in EwOptions
+ * (-1: an option only the SQL functions read, such as confirmations).
+ * This table is the one list of option names.
  */
+typedef enum EwOptionType
+{
+	EW_OPT_STRING,
+	EW_OPT_INT,
+	EW_OPT_KIND
+} EwOptionType;
+
 typedef struct EwOption
 {
 	const char *name;
 	Oid			context;		/* catalog OID where the option may appear */
-	bool		is_int;
+	EwOptionType type;
 	int			min;
 	int			max;
+	int			offset;			/* in EwOptions, or -1 */
 } EwOption;
+
+#define OPT_AT(field) ((int) offsetof(EwOptions, field))
 
 static const EwOption ew_options[] = {
 	/* server */
-	{"endpoint", ForeignServerRelationId, false, 0, 0},
-	{"timeout_ms", ForeignServerRelationId, true, 1, 3600000},
-	{"connect_timeout_ms", ForeignServerRelationId, true, 1, 600000},
-	{"max_retries", ForeignServerRelationId, true, 0, 100},
-	{"batch_blocks", ForeignServerRelationId, true, 1, 100000},
-	{"concurrency", ForeignServerRelationId, true, 1, 64},
-	{"max_response_mb", ForeignServerRelationId, true, 1, 4096},
-	{"confirmations", ForeignServerRelationId, true, 0, 10000},
+	{"endpoint", ForeignServerRelationId, EW_OPT_STRING, 0, 0, OPT_AT(endpoint)},
+	{"timeout_ms", ForeignServerRelationId, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
+	{"connect_timeout_ms", ForeignServerRelationId, EW_OPT_INT, 1, 600000, OPT_AT(connect_timeout_ms)},
+	{"max_retries", ForeignServerRelationId, EW_OPT_INT, 0, 100, OPT_AT(max_retries)},
+	{"batch_blocks", ForeignServerRelationId, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
+	{"concurrency", ForeignServerRelationId, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
+	{"max_response_mb", ForeignServerRelationId, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
+	/* read by ethwhale.sync (SQL), not by scans */
+	{"confirmations", ForeignServerRelationId, EW_OPT_INT, 0, 10000, -1},
 	/* table: the kind, and per-table overrides of the server's tuning */
-	{"table", ForeignTableRelationId, false, 0, 0},
-	{"timeout_ms", ForeignTableRelationId, true, 1, 3600000},
-	{"max_retries", ForeignTableRelationId, true, 0, 100},
-	{"batch_blocks", ForeignTableRelationId, true, 1, 100000},
-	{"concurrency", ForeignTableRelationId, true, 1, 64},
-	{"max_response_mb", ForeignTableRelationId, true, 1, 4096},
+	{"table", ForeignTableRelationId, EW_OPT_KIND, 0, 0, OPT_AT(table)},
+	{"timeout_ms", ForeignTableRelationId, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
+	{"max_retries", ForeignTableRelationId, EW_OPT_INT, 0, 100, OPT_AT(max_retries)},
+	{"batch_blocks", ForeignTableRelationId, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
+	{"concurrency", ForeignTableRelationId, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
+	{"max_response_mb", ForeignTableRelationId, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
 	/* user mapping: credentials */
-	{"bearer_token", UserMappingRelationId, false, 0, 0},
-	{"headers", UserMappingRelationId, false, 0, 0},
+	{"bearer_token", UserMappingRelationId, EW_OPT_STRING, 0, 0, OPT_AT(bearer_token)},
+	{"headers", UserMappingRelationId, EW_OPT_STRING, 0, 0, OPT_AT(headers)},
 	/* column */
-	{"field", AttributeRelationId, false, 0, 0},
-	{NULL, InvalidOid, false, 0, 0}
+	{"field", AttributeRelationId, EW_OPT_STRING, 0, 0, -1},
+	{NULL, InvalidOid, EW_OPT_STRING, 0, 0, -1}
+};
+
+/*
+ * Headers that the wrapper sets itself or that would change how the
+ * request is routed or framed: a user mapping may not set them (a Host of
+ * its choosing would reach another virtual host behind the endpoint).
+ */
+static const char *const reserved_headers[] = {
+	"host", "content-type", "content-length", "transfer-encoding",
+	"connection", "expect", "accept-encoding", "te", "trailer", "upgrade",
+	"keep-alive", "proxy-authorization", "proxy-connection", NULL
 };
 
 PG_FUNCTION_INFO_V1(ethwhale_fdw_validator);
 
 static const EwOption *find_option(const char *name, Oid context);
 static void report_unknown_option(const char *name, Oid context);
-static int	parse_int_option(const DefElem *def, const EwOption *opt);
 static void check_endpoint(const char *value);
 static void check_endpoint_privilege(const char *value, Oid validator);
 static bool endpoint_already_usable(const char *value, Oid validator);
-static void check_header_lines(const char *value);
+static void check_bearer_token(const char *value);
 
 /*
  * ethwhale_fdw_validator
@@ -100,38 +124,30 @@ ethwhale_fdw_validator(PG_FUNCTION_ARGS)
 		DefElem    *def = (DefElem *) lfirst(cell);
 		const EwOption *opt = find_option(def->defname, catalog);
 		char	   *value;
+		EwHeader   *headers;
 
 		if (opt == NULL)
 			report_unknown_option(def->defname, catalog);
 
 		value = defGetString(def);
-		if (opt->is_int)
-			(void) parse_int_option(def, opt);
-		else if (strcmp(def->defname, "endpoint") == 0)
+		if (opt->type == EW_OPT_INT)
+			(void) EwParseIntOption(opt->name, value, opt->min, opt->max);
+		else if (opt->type == EW_OPT_KIND)
+			(void) EwParseTableKind(value);
+		else if (strcmp(opt->name, "endpoint") == 0)
 		{
 			check_endpoint(value);
 			check_endpoint_privilege(value, fcinfo->flinfo->fn_oid);
 			have_endpoint = true;
 		}
-		else if (strcmp(def->defname, "table") == 0)
-			(void) EwParseTableKind(value);
-		else if (strcmp(def->defname, "headers") == 0)
-			check_header_lines(value);
-		else if (strcmp(def->defname, "bearer_token") == 0)
-		{
-			if (value[0] == '\0' || strpbrk(value, "\r\n") != NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"bearer_token\""),
-						 errdetail("The token must be non-empty and on one line.")));
-		}
-		else if (strcmp(def->defname, "field") == 0)
-		{
-			if (value[0] == '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"field\": empty name")));
-		}
+		else if (strcmp(opt->name, "headers") == 0)
+			(void) EwParseHeaders(value, &headers);
+		else if (strcmp(opt->name, "bearer_token") == 0)
+			check_bearer_token(value);
+		else if (strcmp(opt->name, "field") == 0 && value[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"field\": empty name")));
 	}
 
 	/*
@@ -210,31 +226,31 @@ report_unknown_option(const char *name, Oid context)
 }
 
 /*
- * parse_int_option
+ * EwParseIntOption
  *		Parse an integer option value, raising a clear error when it is not
  *		an integer or out of the option's range.
  */
-static int
-parse_int_option(const DefElem *def, const EwOption *opt)
+int
+EwParseIntOption(const char *name, const char *value, int min, int max)
 {
-	char	   *value = defGetString((DefElem *) def);
 	char	   *end;
 	long		v;
 
 	errno = 0;
 	v = strtol(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0' || v < opt->min || v > opt->max)
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
 				 errdetail("The value must be an integer between %d and %d.",
-						   opt->min, opt->max)));
+						   min, max)));
 	return (int) v;
 }
 
 /*
  * check_endpoint
- *		Accept only absolute http:// or https:// URLs with a host.
+ *		Accept only absolute http:// or https:// URLs with a host and no
+ *		user-info part (transport.c parses the URL as libcurl will).
  *
  * The value itself is not repeated in errors: an endpoint may carry
  * credentials in its user-info part.
@@ -242,37 +258,9 @@ parse_int_option(const DefElem *def, const EwOption *opt)
 static void
 check_endpoint(const char *value)
 {
-	CURLU	   *u = curl_url();
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	bool		ok;
 	bool		has_userinfo = false;
 
-	if (u == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	ok = curl_url_set(u, CURLUPART_URL, value, 0) == CURLUE_OK &&
-		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-		host[0] != '\0' &&
-		(pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0);
-	if (ok)
-	{
-		char	   *user = NULL;
-
-		/* CURLUE_NO_USER when the URL has no user-info part */
-		has_userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
-		if (user)
-			curl_free(user);
-	}
-	if (scheme)
-		curl_free(scheme);
-	if (host)
-		curl_free(host);
-	curl_url_cleanup(u);
-
-	if (!ok)
+	if (!EwCheckEndpointUrl(value, &has_userinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"endpoint\""),
@@ -372,21 +360,53 @@ endpoint_already_usable(const char *value, Oid validator)
 }
 
 /*
- * check_header_lines
- *		The "headers" option holds "Name: value" lines separated by newlines.
+ * check_bearer_token
+ *		A token goes into one header line: it must be one line.
  */
 static void
-check_header_lines(const char *value)
+check_bearer_token(const char *value)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			break;
+	if (value[0] == '\0' || *p != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"bearer_token\""),
+				 errdetail("The token must be non-empty, on one line and free of control characters.")));
+}
+
+/*
+ * EwParseHeaders
+ *		Split the "headers" option into its "Name: value" lines, newline
+ *		separated (empty lines are ignored), into a palloc'd array; returns
+ *		the count.  A malformed line, a control character in a value (CR
+ *		would start a header of its own) or a header the wrapper sets itself
+ *		is an ERROR that names the line.
+ */
+int
+EwParseHeaders(const char *value, EwHeader **headers)
 {
 	const char *line = value;
+	int			n = 0;
+	int			lineno = 0;
+	int			cap = 4;
 
+	*headers = palloc(sizeof(EwHeader) * cap);
 	while (*line)
 	{
 		const char *eol = strchr(line, '\n');
 		size_t		len = eol ? (size_t) (eol - line) : strlen(line);
 		const char *colon = memchr(line, ':', len);
 		const char *p;
+		const char *v;
+		size_t		vlen;
+		char	   *name;
+		int			i;
 
+		lineno++;
 		if (len > 0)
 		{
 			bool		ok = colon != NULL && colon > line;
@@ -394,61 +414,47 @@ check_header_lines(const char *value)
 			for (p = line; ok && p < colon; p++)
 				if (!(isalnum((unsigned char) *p) || *p == '-' || *p == '_'))
 					ok = false;
-			if (ok && memchr(line, '\r', len) != NULL)
-				ok = false;
+			for (p = colon ? colon + 1 : line; ok && p < line + len; p++)
+				if ((unsigned char) *p < 0x20 && *p != '\t')
+					ok = false;
 			if (!ok)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"headers\""),
-						 errdetail("Each line must have the form \"Name: value\"; names are letters, digits, '-' and '_'.")));
+						 errmsg("invalid value for option \"headers\": line %d", lineno),
+						 errdetail("Each line must have the form \"Name: value\"; names are letters, digits, '-' and '_', and values have no control characters.")));
+			name = pnstrdup(line, colon - line);
+			for (i = 0; reserved_headers[i]; i++)
+				if (pg_strcasecmp(name, reserved_headers[i]) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid value for option \"headers\": header \"%s\" is reserved", name),
+							 errdetail("The wrapper sets the headers that frame and route a request itself."),
+							 errhint("Use \"headers\" for authentication and provider headers such as Authorization or X-API-Key.")));
+			v = colon + 1;
+			while (v < line + len && (*v == ' ' || *v == '\t'))
+				v++;
+			vlen = line + len - v;
+			while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+				vlen--;
+			if (n == cap)
+			{
+				cap *= 2;
+				*headers = repalloc(*headers, sizeof(EwHeader) * cap);
+			}
+			(*headers)[n].name = name;
+			(*headers)[n].value = pnstrdup(v, vlen);
+			n++;
 		}
 		if (!eol)
 			break;
 		line = eol + 1;
 	}
-}
-
-/*
- * EwParseTableKind
- *		Map the "table" option to a table kind.
- */
-EwTableKind
-EwParseTableKind(const char *value)
-{
-	static const EwTableKind kinds[] = {EW_TABLE_BLOCK, EW_TABLE_TX,
-	EW_TABLE_TOKEN_TRANSFER, EW_TABLE_ACCOUNT};
-	int			i;
-
-	for (i = 0; i < lengthof(kinds); i++)
-		if (strcmp(value, EwTableKindName(kinds[i])) == 0)
-			return kinds[i];
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for option \"table\": \"%s\"", value),
-			 errhint("Valid values are: block, tx, token_transfer, account.")));
-	return EW_TABLE_BLOCK;		/* keep compiler quiet */
-}
-
-const char *
-EwTableKindName(EwTableKind kind)
-{
-	switch (kind)
-	{
-		case EW_TABLE_BLOCK:
-			return "block";
-		case EW_TABLE_TX:
-			return "tx";
-		case EW_TABLE_TOKEN_TRANSFER:
-			return "token_transfer";
-		case EW_TABLE_ACCOUNT:
-			return "account";
-	}
-	return "?";
+	return n;
 }
 
 /*
  * apply_options
- *		Fold a catalog option list into opts.
+ *		Fold a catalog option list into opts, through the option table.
  */
 static void
 apply_options(List *options, Oid context, EwOptions *opts)
@@ -459,35 +465,24 @@ apply_options(List *options, Oid context, EwOptions *opts)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 		const EwOption *opt = find_option(def->defname, context);
-		int			iv = 0;
+		char	   *at;
 
-		if (opt == NULL)
+		if (opt == NULL || opt->offset < 0)
 			continue;			/* validated at definition time */
-		if (opt->is_int)
-			iv = parse_int_option(def, opt);
-
-		if (strcmp(def->defname, "endpoint") == 0)
-			opts->endpoint = defGetString(def);
-		else if (strcmp(def->defname, "timeout_ms") == 0)
-			opts->timeout_ms = iv;
-		else if (strcmp(def->defname, "connect_timeout_ms") == 0)
-			opts->connect_timeout_ms = iv;
-		else if (strcmp(def->defname, "max_retries") == 0)
-			opts->max_retries = iv;
-		else if (strcmp(def->defname, "batch_blocks") == 0)
-			opts->batch_blocks = iv;
-		else if (strcmp(def->defname, "concurrency") == 0)
-			opts->concurrency = iv;
-		else if (strcmp(def->defname, "max_response_mb") == 0)
-			opts->max_response_mb = iv;
-		else if (strcmp(def->defname, "confirmations") == 0)
-			opts->confirmations = iv;
-		else if (strcmp(def->defname, "table") == 0)
-			opts->table = EwParseTableKind(defGetString(def));
-		else if (strcmp(def->defname, "bearer_token") == 0)
-			opts->bearer_token = defGetString(def);
-		else if (strcmp(def->defname, "headers") == 0)
-			opts->headers = defGetString(def);
+		at = (char *) opts + opt->offset;
+		switch (opt->type)
+		{
+			case EW_OPT_INT:
+				*(int *) at = EwParseIntOption(opt->name, defGetString(def),
+											   opt->min, opt->max);
+				break;
+			case EW_OPT_KIND:
+				*(EwTableKind *) at = EwParseTableKind(defGetString(def));
+				break;
+			case EW_OPT_STRING:
+				*(char **) at = defGetString(def);
+				break;
+		}
 	}
 }
 
@@ -541,7 +536,6 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 	opts->batch_blocks = 100;
 	opts->concurrency = 1;
 	opts->max_response_mb = 256;
-	opts->confirmations = 0;
 	opts->table = EW_TABLE_TX;
 
 	apply_options(server->options, ForeignServerRelationId, opts);
@@ -553,7 +547,6 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 	if (OidIsValid(foreigntableid))
 	{
 		ForeignTable *table = GetForeignTable(foreigntableid);
-
 		ListCell   *lc;
 		bool		has_kind = false;
 
@@ -566,8 +559,9 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("foreign table \"%s\" has no option \"table\"",
 							get_rel_name(foreigntableid)),
-					 errhint("Set the kind of rows it holds, e.g. ALTER FOREIGN TABLE %s OPTIONS (ADD \"table\" 'tx'); valid kinds are: block, tx, token_transfer, account.",
-							 quote_identifier(get_rel_name(foreigntableid)))));
+					 errhint("Set the kind of rows it holds, e.g. ALTER FOREIGN TABLE %s OPTIONS (ADD \"table\" 'tx'); valid kinds are: %s.",
+							 quote_identifier(get_rel_name(foreigntableid)),
+							 EwTableKindList())));
 	}
 
 	if (opts->endpoint == NULL)

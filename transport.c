@@ -13,6 +13,12 @@
  *
  * Nothing here raises an ERROR while libcurl is running: callbacks only set
  * flags, and interrupts are serviced after curl_easy_perform returns.
+ * libcurl's result codes stay in this file: a finished exchange is reported
+ * as an EwNetStatus, which request.c interprets.
+ *
+ * The handles of a server are dropped (and its connections closed) when
+ * its server or user mapping options change, as postgres_fdw does with its
+ * connections, and all of them when the backend exits.
  *
  * For concurrency > 1 a scan takes slots: more easy handles of the same
  * server, driven together by one multi handle.  A slot is owned by one scan
@@ -30,8 +36,11 @@
 #include "ethwhale_fdw.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/wait_event.h"
 
 /* One easy handle and the answer it receives. */
@@ -59,6 +68,7 @@ struct EwSlot
 struct EwConnection
 {
 	Oid			serverid;		/* hash key */
+	bool		invalidated;	/* options changed: renew the handles */
 	EwSlot		main;			/* EwPost's handle */
 	CURLM	   *multi;			/* drives the slots */
 	EwSlot	   *slots[EW_MAX_SLOTS];
@@ -76,11 +86,165 @@ static int	progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 						curl_off_t ultotal, curl_off_t ulnow);
 
 /*
+ * free_slot_handle
+ *		Close a slot's handle and its connections, and free its buffer.
+ */
+static void
+free_slot_handle(EwConnection *conn, EwSlot *slot)
+{
+	if (slot->curl == NULL)
+		return;
+	if (slot->busy && conn->multi)
+		curl_multi_remove_handle(conn->multi, slot->curl);
+	slot->busy = false;
+	if (slot->headers)
+		curl_slist_free_all(slot->headers);
+	slot->headers = NULL;
+	curl_easy_cleanup(slot->curl);
+	slot->curl = NULL;
+	free(slot->buf);
+	slot->buf = NULL;
+	slot->len = slot->cap = 0;
+}
+
+/*
+ * free_connection
+ *		Close every handle of a server's entry.  Slots that a scan still
+ *		owns are kept (the entry stays invalidated until they are free).
+ *		Returns whether everything was closed.
+ */
+static bool
+free_connection(EwConnection *conn)
+{
+	int			i;
+
+	for (i = 0; i < conn->nslots; i++)
+		if (conn->slots[i]->in_use)
+			return false;
+	free_slot_handle(conn, &conn->main);
+	for (i = 0; i < conn->nslots; i++)
+	{
+		free_slot_handle(conn, conn->slots[i]);
+		pfree(conn->slots[i]);
+	}
+	conn->nslots = 0;
+	if (conn->multi)
+		curl_multi_cleanup(conn->multi);
+	conn->multi = NULL;
+	return true;
+}
+
+/*
+ * invalidate_callback
+ *		A server or user mapping changed: mark every entry, and renew its
+ *		handles when it is next used.  (Which server an invalidation is for
+ *		is not cheaply known from the hash value, so all entries are
+ *		marked, as postgres_fdw does for user mappings.)
+ */
+static void
+invalidate_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	EwConnection *entry;
+
+	if (ConnectionHash == NULL)
+		return;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+		entry->invalidated = true;
+}
+
+/*
+ * release_all
+ *		Backend exit: close every handle, so connections end cleanly and
+ *		nothing of libcurl's is left behind.
+ */
+static void
+release_all(int code, Datum arg)
+{
+	HASH_SEQ_STATUS scan;
+	EwConnection *entry;
+
+	if (ConnectionHash != NULL)
+	{
+		hash_seq_init(&scan, ConnectionHash);
+		while ((entry = hash_seq_search(&scan)) != NULL)
+		{
+			int			i;
+
+			/* at exit no scan runs: whatever is in use is abandoned */
+			for (i = 0; i < entry->nslots; i++)
+				entry->slots[i]->in_use = false;
+			(void) free_connection(entry);
+		}
+	}
+	curl_global_cleanup();
+}
+
+/*
+ * EwTransportInit
+ *		Library start-up: libcurl's global state, the invalidation callbacks
+ *		and the clean-up at exit.
+ */
+void
+EwTransportInit(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, invalidate_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, invalidate_callback, (Datum) 0);
+	on_proc_exit(release_all, (Datum) 0);
+}
+
+/*
+ * EwCheckEndpointUrl
+ *		Whether value is an absolute http:// or https:// URL with a host, as
+ *		libcurl parses it; *has_userinfo tells whether it names a user.
+ */
+bool
+EwCheckEndpointUrl(const char *value, bool *has_userinfo)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	bool		ok;
+
+	*has_userinfo = false;
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	ok = curl_url_set(u, CURLUPART_URL, value, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		host[0] != '\0' &&
+		(pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0);
+	if (ok)
+	{
+		char	   *user = NULL;
+
+		/* CURLUE_NO_USER when the URL has no user-info part */
+		*has_userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
+		if (user)
+			curl_free(user);
+	}
+	if (scheme)
+		curl_free(scheme);
+	if (host)
+		curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/*
  * EwGetConnection
- *		Return the cached connection for a server, creating it if needed.
+ *		Return the cached connection for a server, creating it if needed,
+ *		and renewing its handles if the server's options changed.
  */
 EwConnection *
-EwGetConnection(ForeignServer *server, const EwOptions *opts)
+EwGetConnection(ForeignServer *server)
 {
 	EwConnection *entry;
 	bool		found;
@@ -102,7 +266,10 @@ EwGetConnection(ForeignServer *server, const EwOptions *opts)
 		memset(&entry->main, 0, sizeof(entry->main));
 		entry->multi = NULL;
 		entry->nslots = 0;
+		entry->invalidated = false;
 	}
+	if (entry->invalidated && free_connection(entry))
+		entry->invalidated = false;
 	if (entry->main.curl == NULL)
 	{
 		entry->main.curl = curl_easy_init();
@@ -252,14 +419,18 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 	}
 	if (ok && opts->headers)
 	{
-		char	   *copy = pstrdup(opts->headers);
-		char	   *save = NULL;
-		char	   *line;
+		EwHeader   *h;
+		int			n = EwParseHeaders(opts->headers, &h);
+		int			i;
 
-		for (line = strtok_r(copy, "\n", &save); ok && line;
-			 line = strtok_r(NULL, "\n", &save))
+		for (i = 0; ok && i < n; i++)
+		{
+			char	   *line = psprintf("%s: %s", h[i].name, h[i].value);
+
 			ok = add_header(&headers, line);
-		pfree(copy);
+			explicit_bzero(line, strlen(line));
+			pfree(line);
+		}
 	}
 	if (!ok)
 	{
@@ -302,23 +473,76 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 }
 
 /*
+ * net_status
+ *		libcurl's result as the neutral status request.c reads.
+ */
+static EwNetStatus
+net_status(EwSlot *slot, CURLcode rc)
+{
+	if (slot->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+		return EW_NET_TOO_LARGE;
+	switch (rc)
+	{
+		case CURLE_OK:
+			return EW_NET_OK;
+		case CURLE_OPERATION_TIMEDOUT:
+			return EW_NET_TIMEOUT;
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			return EW_NET_CONNECT;
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CIPHER:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_CRL_BADFILE:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		case CURLE_SSL_INVALIDCERTSTATUS:
+		case CURLE_USE_SSL_FAILED:
+		case CURLE_SSL_ENGINE_NOTFOUND:
+		case CURLE_SSL_ENGINE_SETFAILED:
+		case CURLE_SSL_ENGINE_INITFAILED:
+			return EW_NET_TLS;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+		case CURLE_LOGIN_DENIED:
+			return EW_NET_REFUSED_URL;
+		case CURLE_ABORTED_BY_CALLBACK:
+			return EW_NET_INTERRUPTED;
+		case CURLE_GOT_NOTHING:
+			return EW_NET_EMPTY;
+		case CURLE_PARTIAL_FILE:
+			return EW_NET_TRUNCATED;
+		case CURLE_RECV_ERROR:
+		case CURLE_SEND_ERROR:
+			return EW_NET_RESET;
+		default:
+			return EW_NET_OTHER;
+	}
+}
+
+/*
  * fill_response
- *		What a finished transfer of slot produced.
+ *		What a finished transfer of slot produced.  When libcurl left no
+ *		error text, its description of the code is used.
  */
 static void
 fill_response(EwSlot *slot, CURLcode rc, EwResponse *resp)
 {
 	curl_easy_getinfo(slot->curl, CURLINFO_RESPONSE_CODE, &resp->http_status);
-	resp->curl_code = (int) rc;
-	resp->too_large = slot->too_large || rc == CURLE_FILESIZE_EXCEEDED;
+	resp->status = net_status(slot, rc);
 	resp->retry_after_s = slot->retry_after_s;
 	resp->body = slot->buf ? slot->buf : "";
 	resp->body_len = slot->len;
+	if (rc != CURLE_OK && resp->errbuf[0] == '\0')
+		strlcpy(resp->errbuf, curl_easy_strerror(rc), sizeof(resp->errbuf));
 }
 
 /*
  * EwPost
- *		POST one GraphQL request and fill resp.  Transport failures are
+ *		POST one request and fill resp.  Transport failures are
  *		reported in resp, not raised: the caller decides whether to retry.
  *		A pending cancel is raised here, with its own SQLSTATE.
  */
@@ -513,10 +737,4 @@ EwWaitPost(EwConnection *conn, EwSlot *slot, EwResponse *resp)
 	resp->errbuf[sizeof(resp->errbuf) - 1] = '\0';
 	curl_easy_setopt(slot->curl, CURLOPT_ERRORBUFFER, NULL);
 	fill_response(slot, slot->rc, resp);
-}
-
-const char *
-EwCurlStrerror(int code)
-{
-	return curl_easy_strerror((CURLcode) code);
 }

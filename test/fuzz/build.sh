@@ -12,14 +12,16 @@ PGINC=$("$PG_CONFIG" --includedir-server)
 PGPORT=$("$PG_CONFIG" --pkglibdir)/libpgport.a
 FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-ffunction-sections -fdata-sections -I"$ROOT" -I"$PGINC" -D_GNU_SOURCE -Wno-format -Wno-ignored-attributes -Wno-unknown-warning-option)
-# Only what the targets reach is needed: the rest of decode.c, option.c and
-# deparse.c (SPI, catalogs, planner) is dropped by --gc-sections.  The
+# The wrapper's files are linked as they are (none is #included).  Only what
+# the targets reach is needed: the rest of option.c, catalog.c and
+# transport.c (catalogs, libcurl's transfers) is dropped by --gc-sections.  The
 # backend symbols that the kept code still names get a stub that aborts (a
 # target that reached one fails the run), generated from the first link's
 # errors.  shim.c and shim_adt.c stand in for the backend.
 link() {
 	"$CC" "${FLAGS[@]}" -Wl,--gc-sections -o "$OUT" \
-		"$HERE/fuzz_decode.c" "$ROOT/deparse.c" "$HERE/shim.c" "$HERE/shim_adt.c" "$@" "$PGPORT" -lcurl -ljansson
+		"$HERE/fuzz_decode.c" "$ROOT/decode.c" "$ROOT/hexnum.c" "$ROOT/catalog.c" \
+		"$ROOT/option.c" "$ROOT/transport.c" "$HERE/shim.c" "$HERE/shim_adt.c" "$@" "$PGPORT" -lcurl -ljansson
 }
 STUBS=$(mktemp --suffix=.c)
 trap 'rm -f "$STUBS"' EXIT

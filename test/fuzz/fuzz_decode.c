@@ -1,18 +1,27 @@
 /*
  * fuzz_decode.c - libFuzzer target over the wrapper's decoding and option
  * parsing: decode.c (EwParseJson with jansson, EwJsonExcerpt,
- * EwJsonGetUint64, EwParseUint64, EwHexToDecimal, EwWeiToEth, and the
- * decoder proper, EwInitColumn + EwDecodeColumns/EwDecodeRow) and
- * option.c's value checks (check_endpoint, check_header_lines,
- * parse_int_option), with the backend replaced by shim.c and shim_adt.c.
+ * EwJsonGetUint64, and the decoder proper, EwInitColumn +
+ * EwDecodeColumns/EwDecodeRow), hexnum.c (EwParseUint64, EwHexToDecimal,
+ * EwWeiToEth), transport.c's EwCheckEndpointUrl and option.c's value
+ * checks (EwParseHeaders, EwParseIntOption), with the backend replaced by
+ * shim.c and shim_adt.c.  The files are linked as they are; build.sh
+ * lists them.
  *
  * The first input byte picks the target (mod 7); the rest is its input.
  * An ERROR is an expected outcome; a crash, a sanitizer report or a broken
  * invariant (FUZZ_BUG) is a bug.
  */
-#include "option.c"				/* its static checks are the targets */
-#include "decode.c"				/* its PriceEntry and TokenEntry, for the
-								 * price and token tables */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "datatype/timestamp.h"
+#include "ethwhale_fdw.h"
+#include "nodes/value.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include <setjmp.h>
 
@@ -172,14 +181,14 @@ fill_tables(FuzzTables *d, FuzzRow *rows, int nrows, bool no_prices)
 	static const char *const pegs[] = {"1", "0.5", "123456.789", "0"};
 	HASHCTL		ctl;
 	int			i;
-	TokenEntry *te;
+	EwTokenEntry *te;
 
 	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(PriceEntry);
+	ctl.entrysize = sizeof(EwPriceEntry);
 	ctl.hcxt = NULL;
 	d->prices = hash_create("prices", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ctl.keysize = 43;
-	ctl.entrysize = sizeof(TokenEntry);
+	ctl.entrysize = sizeof(EwTokenEntry);
 	d->tokens = hash_create("tokens", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	te = hash_search(d->tokens, "0xdac17f958d2ee523a2206206994597c13d831ec7", HASH_ENTER, NULL);
@@ -201,14 +210,14 @@ fill_tables(FuzzTables *d, FuzzRow *rows, int nrows, bool no_prices)
 			ts <= (uint64) PG_INT64_MAX)
 		{
 			int32		day = (int32) ((int64) ts / SECS_PER_DAY);
-			PriceEntry *pe = hash_search(d->prices, &day, HASH_ENTER, NULL);
+			EwPriceEntry *pe = hash_search(d->prices, &day, HASH_ENTER, NULL);
 
 			pe->price = fuzz_numeric(prices[(uint32) day % lengthof(prices)]);
 		}
 		a = json_object_get(json_object_get(rows[i].obj, "account"), "address");
 		if (rows[i].kind == EW_TABLE_TOKEN_TRANSFER && json_is_string(a))
 		{
-			char	   *addr = lower_hex(json_string_value(a));
+			char	   *addr = EwLowerHex(json_string_value(a));
 			bool		found;
 
 			if (!EwIsAddress(addr))
@@ -296,10 +305,23 @@ check_bignum(EwDecoder *d, const EwField *f, const FuzzRow *row, Datum v)
 	PG_exception_stack = &local;
 	if (sigsetjmp(local, 0) == 0)
 	{
-		json_t	   *j = field_json(d, f->source == EW_SRC_BLOCK ? row->block : row->obj,
-								   f->key, f->subkey);
+		json_t	   *j = json_object_get(f->source == EW_SRC_BLOCK ? row->block : row->obj,
+										f->key);
+		bool		ok = false;
+		char	   *dec = NULL;
 
-		want = numeric_from_text(get_bignum(d, f->key, j));
+		if (j && f->subkey)
+			j = json_object_get(j, f->subkey);
+		if (json_is_string(j))
+			dec = EwHexToDecimal(json_string_value(j), &ok);
+		else if (json_is_integer(j) && json_integer_value(j) >= 0)
+		{
+			dec = psprintf(INT64_FORMAT, (int64) json_integer_value(j));
+			ok = true;
+		}
+		if (!ok)
+			FUZZ_BUG("BigInt decoded where the exact path finds no number");
+		want = fuzz_numeric(dec);
 	}
 	else
 		FUZZ_BUG("BigInt decoded where the exact path raises an ERROR");
@@ -339,7 +361,7 @@ check_value(EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
 		case NUMERICOID:
 			fuzz_check_numeric(v);
 			if (col->direct && f->kind == EW_KIND_BIGNUM &&
-				(f->source == EW_SRC_BLOCK || f->source == EW_SRC_TX))
+				(f->source == EW_SRC_BLOCK || f->source == EW_SRC_ROW))
 				check_bignum(d, f, row, v);
 			break;
 		case TIMESTAMPTZOID:
@@ -362,10 +384,10 @@ check_value(EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
 		if (!by_day)
 		{
 			json_t	   *a = json_object_get(json_object_get(row->obj, "account"), "address");
-			TokenEntry *te = NULL;
+			EwTokenEntry *te = NULL;
 
 			if (json_is_string(a) && d->tokens)
-				te = hash_search(d->tokens, lower_hex(json_string_value(a)), HASH_FIND, NULL);
+				te = hash_search(d->tokens, EwLowerHex(json_string_value(a)), HASH_FIND, NULL);
 			by_day = te != NULL && te->as_eth;
 		}
 		if (by_day &&
@@ -394,7 +416,6 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 
 	memset(&d, 0, sizeof(d));
 	d.servername = "fuzz";
-	d.relname = "t";
 	d.account_block = row->account_block;
 	d.cols = palloc0(sizeof(EwColumn) * nfields);
 	d.ncols = nfields;
@@ -532,20 +553,40 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					break;
 				}
 			case 3:
-				check_endpoint(s);
-				break;
+				{
+					bool		userinfo;
+
+					(void) EwCheckEndpointUrl(s, &userinfo);
+					break;
+				}
 			case 4:
-				check_header_lines(s);
-				break;
+				{
+					EwHeader   *h;
+					int			n = EwParseHeaders(s, &h);
+					int			k;
+
+					/* a parsed header is one clean line: no CR or LF */
+					for (k = 0; k < n; k++)
+						if (strpbrk(h[k].name, "\r\n:") || strpbrk(h[k].value, "\r\n"))
+							FUZZ_BUG("a header line with a line break or a colon in its name");
+					break;
+				}
 			case 5:
 				{
-					String		str = {.type = T_String, .sval = s};
-					DefElem		def = {.type = T_DefElem, .defname = "x", .arg = (Node *) &str};
-					const EwOption *opt;
+					/* the ranges of the integer options (option.c) */
+					static const int ranges[][2] = {
+						{1, 3600000}, {1, 600000}, {0, 100}, {1, 100000},
+						{1, 64}, {1, 4096}, {0, 10000}
+					};
+					int			k;
 
-					for (opt = ew_options; opt->name; opt++)
-						if (opt->is_int)
-							(void) parse_int_option(&def, opt);
+					for (k = 0; k < lengthof(ranges); k++)
+					{
+						int			v = EwParseIntOption("x", s, ranges[k][0], ranges[k][1]);
+
+						if (v < ranges[k][0] || v > ranges[k][1])
+							FUZZ_BUG("an integer option outside its range");
+					}
 					break;
 				}
 			case 6:

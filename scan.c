@@ -1,0 +1,1014 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  Running a foreign scan: the block ranges its bounds allow, the
+ *		  fetch loop over chunks of blocks, the wrapper's filters, and the
+ *		  walk from an answer's blocks to rows.
+ *
+ * Execution evaluates the bounds (constants, parameters, stable
+ * expressions), splits the range into chunks of at most batch_blocks
+ * blocks and fetches them one at a time (pipeline.c overlaps them when
+ * concurrency > 1).  The parsed answer of one chunk lives in batch_cxt,
+ * reset before the next chunk, so memory is bounded by the chunk, not by
+ * the range; the Datums of one row live in row_cxt.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "scan.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/*
+ * Adaptive chunk size: aim each answer at this many bytes (or a quarter of
+ * max_response_mb if that is less), at most doubling or halving per answer,
+ * never above batch_blocks: the user's number is the most a request asks
+ * for, so that a node's limits (and its time-out) set by it hold.
+ */
+#define EW_TARGET_RESPONSE_BYTES (4 * 1024 * 1024)
+
+/* ---------------------------------------------------------------------
+ * Set-up
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * init_decoder
+ *		The decoder of the needed columns, those the filters test first, so
+ *		a row that fails a filter is dropped before the rest is decoded.
+ */
+static void
+init_decoder(EwScanState *st, EState *estate, int eflags)
+{
+	TupleDesc	desc = RelationGetDescr(st->rel);
+	int			nall;
+	const EwField *all = EwTableFields(st->opts.table, &nall);
+	bool		need_prices = false;
+	bool		need_tokens = false;
+	int			pass;
+	ListCell   *la,
+			   *lf;
+
+	st->dec.servername = st->server->servername;
+	st->dec.cols = palloc0(sizeof(EwColumn) * Max(1, list_length(st->plan.attnos)));
+	for (pass = 0; pass < 2; pass++)
+	{
+		forboth(la, st->plan.attnos, lf, st->plan.fields)
+		{
+			int			attno = lfirst_int(la);
+			const EwField *f = &all[lfirst_int(lf)];
+
+			if (list_member_int(st->plan.filter_attnos, attno) != (pass == 0))
+				continue;
+			EwInitColumn(&st->dec.cols[st->dec.ncols++],
+						 TupleDescAttr(desc, attno - 1), f, attno - 1);
+			need_prices |= f->source == EW_SRC_VALUE_USD || f->source == EW_SRC_AMOUNT_USD;
+			need_tokens |= f->source == EW_SRC_AMOUNT_USD;
+		}
+		if (pass == 0)
+			st->nfilter_cols = st->dec.ncols;
+	}
+	if (need_prices && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		st->dec.prices = EwLoadPrices(estate->es_query_cxt);
+	if (need_tokens && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		st->dec.tokens = EwLoadTokens(estate->es_query_cxt);
+	st->dec.account_block = -1;
+}
+
+/*
+ * init_filters
+ *		The wrapper's filters: column, operator, and the state of the
+ *		constant side.
+ */
+static void
+init_filters(EwScanState *st, PlanState *ps)
+{
+	int			n = list_length(st->plan.filter_attnos);
+	ListCell   *la,
+			   *lo,
+			   *le;
+	int			i = 0;
+
+	st->nfilters = n;
+	st->filter_attidx = palloc0(sizeof(int) * Max(1, n));
+	st->filter_fn = palloc0(sizeof(FmgrInfo) * Max(1, n));
+	st->filter_states = palloc0(sizeof(ExprState *) * Max(1, n));
+	st->filter_values = palloc0(sizeof(Datum) * Max(1, n));
+	st->filter_nulls = palloc0(sizeof(bool) * Max(1, n));
+	forthree(la, st->plan.filter_attnos, lo, st->plan.filter_ops,
+			 le, st->plan.filter_exprs)
+	{
+		st->filter_attidx[i] = lfirst_int(la) - 1;
+		fmgr_info(get_opcode(lfirst_oid(lo)), &st->filter_fn[i]);
+		st->filter_states[i] = ExecInitExpr((Expr *) lfirst(le), ps);
+		i++;
+	}
+}
+
+/*
+ * EwBeginScan
+ *		Set up the scan state; nothing is sent before the first row is asked
+ *		for (EXPLAIN without ANALYZE sends nothing).
+ */
+void
+EwBeginScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	EwScanState *st = palloc0(sizeof(EwScanState));
+	RangeTblEntry *rte;
+	Oid			userid;
+	ListCell   *lc;
+
+	node->fdw_state = st;
+	st->rel = node->ss.ss_currentRelation;
+	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
+	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
+	st->api = &EwGraphqlApi;
+	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &st->plan);
+
+	/* the document is sent as a JSON string: escape it once */
+	if (st->plan.mode != EW_MODE_ACCOUNT)
+		st->query_json = EwJsonQuote(st->plan.document);
+	foreach(lc, st->plan.bound_exprs)
+		st->bound_states = lappend(st->bound_states,
+								   ExecInitExpr((Expr *) lfirst(lc), &node->ss.ps));
+	foreach(lc, st->plan.addr_exprs)
+		st->addr_states = lappend(st->addr_states,
+								  ExecInitExpr((Expr *) lfirst(lc), &node->ss.ps));
+	if (st->plan.hash_expr)
+		st->hash_state = ExecInitExpr(st->plan.hash_expr, &node->ss.ps);
+	init_filters(st, &node->ss.ps);
+	init_decoder(st, estate, eflags);
+
+	st->batch_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										  "ethwhale_fdw batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										"ethwhale_fdw row",
+										ALLOCSET_DEFAULT_SIZES);
+	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										 "ethwhale_fdw scan",
+										 ALLOCSET_SMALL_SIZES);
+	if (st->plan.mode == EW_MODE_RANGE && st->opts.concurrency > 1 &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		EwPipelineInit(st, estate->es_query_cxt);
+	st->cur_block = -1;
+}
+
+/* ---------------------------------------------------------------------
+ * Ranges from bounds
+ * ---------------------------------------------------------------------
+ */
+
+/* The value of an integer Datum of type int2, int4 or int8. */
+static int64
+int_datum(Datum d, Oid type)
+{
+	return type == INT2OID ? DatumGetInt16(d) :
+		type == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int
+cmp_cstring(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * collect_set
+ *		The sorted, distinct, non-negative elements of an integer array
+ *		within [lo, hi], intersected with *set if there is one already.
+ */
+static void
+collect_set(Datum arraydatum, int64 lo, int64 hi, int64 **set, int *nset)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(arraydatum);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems,
+				i,
+				n = 0;
+	int64	   *vals;
+
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign,
+					  &elems, &nulls, &nelems);
+	vals = palloc(sizeof(int64) * Max(1, nelems));
+	for (i = 0; i < nelems; i++)
+	{
+		int64		v;
+
+		if (nulls[i])
+			continue;
+		v = int_datum(elems[i], elemtype);
+		if (v < lo || v > hi)
+			continue;
+		/* keep only what the earlier set has too */
+		if (*set != NULL && bsearch(&v, *set, *nset, sizeof(int64), cmp_int64) == NULL)
+			continue;
+		vals[n++] = v;
+	}
+	qsort(vals, n, sizeof(int64), cmp_int64);
+	if (n > 1)
+	{
+		int			j = 0;
+
+		for (i = 1; i < n; i++)
+			if (vals[i] != vals[j])
+				vals[++j] = vals[i];
+		n = j + 1;
+	}
+	*set = vals;
+	*nset = n;
+}
+
+/*
+ * eval_address_set
+ *		The sorted, distinct addresses a pushed value lets through: one for
+ *		"col = value", the elements for "col = ANY(array)".  NULLs and strings
+ *		that are not lowercase 0x-addresses cannot equal a column value and
+ *		are dropped.  Returns the count.
+ */
+static int
+eval_address_set(ExprState *es, bool is_array, ExprContext *econtext,
+				 char ***out)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(es, econtext, &isnull);
+	char	  **v;
+	int			n = 0,
+				i;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+
+	*out = NULL;
+	if (isnull)
+		return 0;
+	if (is_array)
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &nelems);
+	else
+	{
+		elems = &d;
+		nulls = &isnull;
+		nelems = 1;
+	}
+	v = palloc(sizeof(char *) * Max(1, nelems));
+	for (i = 0; i < nelems; i++)
+	{
+		char	   *a;
+
+		if (nulls[i])
+			continue;
+		a = TextDatumGetCString(elems[i]);
+		if (EwIsAddress(a))
+			v[n++] = a;
+	}
+	qsort(v, n, sizeof(char *), cmp_cstring);
+	if (n > 1)
+	{
+		int			j = 0;
+
+		for (i = 1; i < n; i++)
+			if (strcmp(v[i], v[j]) != 0)
+				v[++j] = v[i];
+		n = j + 1;
+	}
+	*out = v;
+	return n;
+}
+
+/*
+ * eval_addresses
+ *		Evaluate the pushed address values: the variables of logs(filter:)
+ *		for token transfers, the address list of an account scan.  False
+ *		when some value lets nothing through.
+ */
+static bool
+eval_addresses(EwScanState *st, ExprContext *econtext)
+{
+	char	  **sets[EW_NUM_ADDR_SLOTS] = {0};
+	int			nsets[EW_NUM_ADDR_SLOTS] = {0};
+	ListCell   *le,
+			   *ls,
+			   *la;
+	int			slot;
+
+	forthree(le, st->addr_states, ls, st->plan.addr_slots, la, st->plan.addr_arrays)
+	{
+		slot = lfirst_int(ls);
+		nsets[slot] = eval_address_set((ExprState *) lfirst(le), lfirst_int(la),
+									   econtext, &sets[slot]);
+		if (nsets[slot] == 0)
+			return false;
+	}
+	if (st->opts.table == EW_TABLE_ACCOUNT)
+	{
+		st->accounts = sets[EW_ADDR_ACCOUNT];
+		st->naccounts = nsets[EW_ADDR_ACCOUNT];
+		return st->naccounts > 0;
+	}
+	if (st->opts.table != EW_TABLE_TOKEN_TRANSFER)
+		return true;
+
+	/*
+	 * Geth answers HTTP 413 to a request body over 5 MiB.  A list longer
+	 * than EW_MAX_FILTER_ADDRESSES is not sent: the node then returns every
+	 * Transfer of the range for that position, and the clause, which stays
+	 * a local filter, picks the rows.
+	 */
+	st->lists_unsent = 0;
+	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
+	{
+		if (nsets[slot] > EW_MAX_FILTER_ADDRESSES)
+		{
+			sets[slot] = NULL;
+			nsets[slot] = 0;
+			st->lists_unsent++;
+		}
+	}
+	st->log_vars = EwDeparseLogVariables(sets, nsets);
+	return true;
+}
+
+/*
+ * eval_scalar_bounds
+ *		Fold the bounds other than "= ANY" into [*lo, *hi]; false when one
+ *		of them is NULL or they exclude everything.
+ */
+static bool
+eval_scalar_bounds(EwScanState *st, ExprContext *econtext, int64 *lo,
+				   int64 *hi, bool *have_hi)
+{
+	ListCell   *le,
+			   *ls;
+	bool		ok = true;
+
+	forboth(le, st->bound_states, ls, st->plan.bound_strategies)
+	{
+		ExprState  *es = (ExprState *) lfirst(le);
+		int			s = lfirst_int(ls);
+		bool		isnull;
+		Datum		d;
+		int64		v;
+
+		if (s == EW_STRATEGY_IN)
+			continue;
+		d = ExecEvalExpr(es, econtext, &isnull);
+		if (isnull)
+		{
+			ok = false;
+			continue;
+		}
+		v = int_datum(d, exprType((Node *) es->expr));
+		switch (s)
+		{
+			case BTLessStrategyNumber:
+				if (v <= 0)
+					ok = false;
+				else
+					*hi = Min(*hi, v - 1);
+				*have_hi = true;
+				break;
+			case BTLessEqualStrategyNumber:
+				*hi = Min(*hi, v);
+				*have_hi = true;
+				break;
+			case BTEqualStrategyNumber:
+				*lo = Max(*lo, v);
+				*hi = Min(*hi, v);
+				*have_hi = true;
+				break;
+			case BTGreaterEqualStrategyNumber:
+				*lo = Max(*lo, v);
+				break;
+			case BTGreaterStrategyNumber:
+				if (v == PG_INT64_MAX)
+					ok = false;
+				else
+					*lo = Max(*lo, v + 1);
+				break;
+		}
+	}
+	return ok && *hi >= 0 && *lo <= *hi;
+}
+
+/*
+ * eval_set_bounds
+ *		Intersect the "= ANY(array)" bounds, clipped to [lo, hi], into
+ *		*set; false when one is NULL.  *have_set tells whether there was
+ *		any.
+ */
+static bool
+eval_set_bounds(EwScanState *st, ExprContext *econtext, int64 lo, int64 hi,
+				int64 **set, int *nset, bool *have_set)
+{
+	ListCell   *le,
+			   *ls;
+
+	*set = NULL;
+	*nset = 0;
+	*have_set = false;
+	forboth(le, st->bound_states, ls, st->plan.bound_strategies)
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (lfirst_int(ls) != EW_STRATEGY_IN)
+			continue;
+		d = ExecEvalExpr((ExprState *) lfirst(le), econtext, &isnull);
+		if (isnull)
+			return false;
+		collect_set(d, lo, hi, set, nset);
+		*have_set = true;
+	}
+	return true;
+}
+
+/* The ranges of a sorted set of blocks: consecutive blocks become one. */
+static void
+ranges_from_set(EwScanState *st, const int64 *set, int nset)
+{
+	int			i;
+
+	st->ranges = palloc(sizeof(EwRange) * Max(1, nset));
+	for (i = 0; i < nset; i++)
+	{
+		if (st->nranges > 0 && st->ranges[st->nranges - 1].hi + 1 == set[i])
+			st->ranges[st->nranges - 1].hi = set[i];
+		else
+		{
+			st->ranges[st->nranges].lo = set[i];
+			st->ranges[st->nranges].hi = set[i];
+			st->nranges++;
+		}
+	}
+}
+
+/* One range lo..hi. */
+static void
+single_range(EwScanState *st, int64 lo, int64 hi)
+{
+	st->ranges = palloc(sizeof(EwRange));
+	st->ranges[0].lo = lo;
+	st->ranges[0].hi = hi;
+	st->nranges = 1;
+}
+
+static int64 fetch_head(EwScanState *st);
+
+/*
+ * plan_ranges
+ *		Turn the bounds into the list of block ranges to read.  A NULL bound
+ *		matches nothing; an open upper end stops at the node's head.
+ */
+static void
+plan_ranges(EwScanState *st, ExprContext *econtext)
+{
+	int64		lo = 0,
+				hi = PG_INT64_MAX;
+	bool		have_hi = false;
+	int64	   *set;
+	int			nset;
+	bool		have_set;
+
+	if (!eval_scalar_bounds(st, econtext, &lo, &hi, &have_hi) ||
+		!eval_set_bounds(st, econtext, lo, hi, &set, &nset, &have_set))
+		return;
+	if ((st->plan.mode == EW_MODE_BACKWARD || !have_hi) && !have_set)
+	{
+		hi = Min(hi, fetch_head(st));
+		if (hi < 0 || lo > hi)
+			return;
+	}
+	if (have_set)
+		ranges_from_set(st, set, nset);
+	else
+		single_range(st, lo, hi);
+	if (st->nranges > 0)
+		st->next_block = st->plan.mode == EW_MODE_BACKWARD ?
+			st->ranges[0].hi : st->ranges[0].lo;
+}
+
+/*
+ * start_scan
+ *		Evaluate the filters' constants, the pushed addresses and the
+ *		bounds, once per scan (and per rescan).
+ */
+static void
+start_scan(EwScanState *st, ExprContext *econtext)
+{
+	MemoryContext oldcxt;
+	int			i;
+
+	st->started = true;
+	st->exhausted = false;
+	st->nranges = 0;
+	st->cur_range = 0;
+	st->chunk = st->opts.batch_blocks;
+	st->chunk_ceiling = st->opts.batch_blocks;
+	st->acct_next = 0;
+	st->acct_block = NULL;
+	st->head_block = -1;
+
+	MemoryContextReset(st->scan_cxt);
+	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
+	for (i = 0; i < st->nfilters; i++)
+	{
+		Datum		d = ExecEvalExpr(st->filter_states[i], econtext,
+									 &st->filter_nulls[i]);
+
+		st->filter_values[i] = st->filter_nulls[i] ? (Datum) 0 :
+			datumCopy(d, false, -1);
+	}
+	if (st->plan.mode != EW_MODE_HASH && eval_addresses(st, econtext))
+	{
+		st->at_head = st->plan.mode == EW_MODE_ACCOUNT && st->bound_states == NIL;
+		if (st->at_head)
+			single_range(st, 0, 0); /* the block is learnt from the answer */
+		else
+			plan_ranges(st, econtext);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* ---------------------------------------------------------------------
+ * Fetching
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * fetch_head
+ *		The node's newest block number.
+ */
+static int64
+fetch_head(EwScanState *st)
+{
+	int			attempt = 0;
+	bool		shrink;
+	json_t	   *data;
+	int64		head;
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+
+	data = EwRequest(st, st->api->head_request(st), "the head block", false,
+					 &attempt, &shrink);
+	head = st->api->answer_head(st, data);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(st->batch_cxt);
+	return head;
+}
+
+/*
+ * fetch_hash
+ *		Hash mode: the one transaction, or nothing.
+ */
+static void
+fetch_hash(EwScanState *st, ExprContext *econtext)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(st->hash_state, econtext, &isnull);
+	char	   *hash;
+	json_t	   *data;
+	int			attempt = 0;
+	bool		shrink;
+	MemoryContext oldcxt;
+
+	st->exhausted = true;
+	if (isnull)
+		return;
+	hash = TextDatumGetCString(d);
+	/* hashes are stored lowercase: anything else cannot be equal */
+	if (!EwIsHash(hash))
+		return;
+
+	oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+	data = EwRequest(st, st->api->hash_request(st, hash),
+					 psprintf("transaction %s", hash), false, &attempt, &shrink);
+	st->hash_tx = st->api->answer_tx(st, data);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * EwAdaptChunk
+ *		Size the next requests after an answer of nblocks full blocks and
+ *		bytes bytes: aim at the target answer size, at most doubling or
+ *		halving at once, never above the size that last timed out.
+ */
+void
+EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes)
+{
+	double		target = Min((double) EW_TARGET_RESPONSE_BYTES,
+							 (double) st->opts.max_response_mb * 1024 * 1024 / 4);
+	double		per_block = Max(1.0, (double) bytes / (double) Max(nblocks, 1));
+	double		want = target / per_block;
+
+	want = Max(want, st->chunk / 2.0);
+	want = Min(want, st->chunk * 2.0);
+	want = Min(want, (double) st->chunk_ceiling);
+	st->chunk = (int) Max(1.0, want);
+}
+
+/* "blocks from..to", for messages. */
+char *
+EwChunkWhat(int64 from, int64 to)
+{
+	return psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, from, to);
+}
+
+/*
+ * EwTakeBlocks
+ *		Make the blocks of an answer for from..to the current chunk.
+ */
+void
+EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
+			 const char *what)
+{
+	st->blocks = st->api->answer_blocks(st, data, from, to, what);
+	st->block_idx = 0;
+	st->blocks_read += json_array_size(st->blocks);
+}
+
+/*
+ * fetch_next_chunk
+ *		Request the next chunk of blocks; false when the ranges are done.
+ *		A time-out or oversize answer halves the chunk and asks again.
+ */
+static bool
+fetch_next_chunk(EwScanState *st)
+{
+	int			attempt = 0;
+
+	MemoryContextReset(st->batch_cxt);
+	st->blocks = NULL;
+	st->txs = NULL;
+
+	while (st->cur_range < st->nranges)
+	{
+		EwRange    *r = &st->ranges[st->cur_range];
+		int64		from,
+					to;
+		char	   *what;
+		json_t	   *data;
+		size_t		n;
+		bool		shrink;
+		MemoryContext oldcxt;
+
+		if (st->plan.mode == EW_MODE_BACKWARD)
+		{
+			if (st->next_block < r->lo)
+			{
+				st->cur_range++;
+				continue;
+			}
+			to = st->next_block;
+			from = Max(r->lo, to - st->chunk + 1);
+		}
+		else
+		{
+			from = st->next_block;
+			/* written so that nothing overflows near PG_INT64_MAX */
+			to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
+		}
+
+		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+		what = EwChunkWhat(from, to);
+		data = EwRequest(st, st->api->chunk_request(st, from, to), what,
+						 to > from, &attempt, &shrink);
+		MemoryContextSwitchTo(oldcxt);
+		if (shrink)
+		{
+			st->chunk = Max(1, (int) ((to - from + 1) / 2));
+			st->chunk_ceiling = st->chunk;
+			MemoryContextReset(st->batch_cxt);
+			continue;
+		}
+		attempt = 0;
+
+		EwTakeBlocks(st, data, from, to, what);
+		n = json_array_size(st->blocks);
+		if ((int64) n == to - from + 1)
+			EwAdaptChunk(st, to - from + 1, st->last_body_len);
+
+		/*
+		 * Move on.  A range beyond the head comes back short (Geth cuts "to"
+		 * at the head): nothing more to read in this range then.
+		 */
+		if (st->plan.mode == EW_MODE_BACKWARD)
+			st->next_block = from - 1;
+		else if (to == r->hi || n == 0 || st->cur_block < to)
+		{
+			if (++st->cur_range < st->nranges)
+				st->next_block = st->ranges[st->cur_range].lo;
+		}
+		else
+			st->next_block = to + 1;
+
+		if (n > 0)
+			return true;
+	}
+	st->exhausted = true;
+	return false;
+}
+
+/* ---------------------------------------------------------------------
+ * Rows
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * current_block_obj
+ *		The block object at block_idx, in scan order (backward scans walk
+ *		each answer from its end).
+ */
+static json_t *
+current_block_obj(EwScanState *st)
+{
+	size_t		n = json_array_size(st->blocks);
+
+	return json_array_get(st->blocks, st->plan.mode == EW_MODE_BACKWARD ?
+						  n - 1 - st->block_idx : st->block_idx);
+}
+
+/*
+ * next_counted_row
+ *		count_only: whether the block has a row left to count.
+ */
+static bool
+next_counted_row(EwScanState *st, json_t *b)
+{
+	if (st->count_left < 0)
+	{
+		uint64		c;
+		json_t	   *jc = json_object_get(b, "transactionCount");
+
+		/*
+		 * A count beyond int32 is no real block: as int64 it would turn
+		 * negative (rows silently dropped) or count for ages.
+		 */
+		if (!EwJsonGetUint64(jc, &c) || c > (uint64) PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("unexpected value for field \"transactionCount\" in the answer of server \"%s\"",
+							st->server->servername),
+					 errdetail("Expected a hex number, got %s.", EwJsonExcerpt(jc))));
+		st->count_left = (int64) c;
+	}
+	if (st->count_left == 0)
+		return false;
+	st->count_left--;
+	return true;
+}
+
+/*
+ * next_listed_row
+ *		The block's next transaction or ERC-20 log, or NULL when it has no
+ *		more.
+ */
+static json_t *
+next_listed_row(EwScanState *st, json_t *b)
+{
+	bool		logs = st->opts.table == EW_TABLE_TOKEN_TRANSFER;
+	const char *key = logs ? "logs" : "transactions";
+
+	if (st->txs == NULL)
+	{
+		st->txs = json_object_get(b, key);
+		st->tx_idx = 0;
+		if (!json_is_array(st->txs))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("block " INT64_FORMAT " in the answer of server \"%s\" has no \"%s\" list",
+							st->cur_block, st->server->servername, key)));
+	}
+	while (st->tx_idx < json_array_size(st->txs))
+	{
+		json_t	   *row = json_array_get(st->txs, st->tx_idx++);
+
+		if (logs && !EwIsErc20Transfer(row))
+		{
+			st->stats.logs_skipped++;
+			continue;
+		}
+		return row;
+	}
+	return NULL;
+}
+
+/*
+ * next_row
+ *		Position on the next (block, row) pair; false at the end of the
+ *		scan.  *row is NULL for eth_block and for counted rows.
+ */
+static bool
+next_row(EwScanState *st, ExprContext *econtext, json_t **blk, json_t **row)
+{
+	if (!st->started)
+	{
+		start_scan(st, econtext);
+		if (st->plan.mode == EW_MODE_HASH)
+			fetch_hash(st, econtext);
+	}
+	*row = NULL;
+	if (st->plan.mode == EW_MODE_HASH)
+	{
+		if (st->hash_tx == NULL)
+			return false;
+		*row = st->hash_tx;
+		*blk = json_object_get(st->hash_tx, "block");
+		st->hash_tx = NULL;
+		return true;
+	}
+	if (st->plan.mode == EW_MODE_ACCOUNT)
+		return EwNextAccountRow(st, blk, row);
+
+	for (;;)
+	{
+		json_t	   *b;
+		uint64		n;
+
+		if (st->blocks == NULL || st->block_idx >= json_array_size(st->blocks))
+		{
+			if (st->exhausted ||
+				!(st->pipe != NULL ? EwFetchChunkConcurrent(st) : fetch_next_chunk(st)))
+				return false;
+			st->txs = NULL;
+			st->count_left = -1;
+		}
+		b = current_block_obj(st);
+		*blk = b;
+		/* the block's number was checked when the answer was taken */
+		if (st->txs == NULL && st->count_left < 0 &&
+			EwJsonGetUint64(json_object_get(b, "number"), &n))
+			st->cur_block = (int64) n;
+
+		if (st->opts.table == EW_TABLE_BLOCK)
+		{
+			st->block_idx++;
+			return true;
+		}
+		if (st->plan.count_only ? next_counted_row(st, b) :
+			(*row = next_listed_row(st, b)) != NULL)
+			return true;
+		/* this block is done */
+		st->block_idx++;
+		st->txs = NULL;
+		st->count_left = -1;
+	}
+}
+
+/*
+ * passes_filters
+ *		Test the wrapper's filters on the decoded filter columns.  The
+ *		operators are strict, so a NULL on either side fails, as in SQL.
+ */
+static bool
+passes_filters(EwScanState *st, Datum *values, bool *nulls)
+{
+	int			i;
+
+	for (i = 0; i < st->nfilters; i++)
+	{
+		int			a = st->filter_attidx[i];
+
+		if (nulls[a] || st->filter_nulls[i])
+			return false;
+		if (!DatumGetBool(FunctionCall2Coll(&st->filter_fn[i], InvalidOid,
+											values[a], st->filter_values[i])))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * decode_error_callback
+ *		Name the column and block being decoded in any error.
+ */
+static void
+decode_error_callback(void *arg)
+{
+	EwScanState *st = (EwScanState *) arg;
+
+	if (st->cur_block < 0)
+		errcontext("foreign table \"%s\"", RelationGetRelationName(st->rel));
+	else if (st->dec.current != NULL)
+		errcontext("column \"%s\" of foreign table \"%s\", block " INT64_FORMAT,
+				   NameStr(TupleDescAttr(RelationGetDescr(st->rel),
+										 st->dec.current->attidx)->attname),
+				   RelationGetRelationName(st->rel), st->cur_block);
+	else
+		errcontext("foreign table \"%s\", block " INT64_FORMAT,
+				   RelationGetRelationName(st->rel), st->cur_block);
+}
+
+/*
+ * EwIterateScan
+ *		The next row that passes the wrapper's filters, or an empty slot.
+ */
+TupleTableSlot *
+EwIterateScan(ForeignScanState *node)
+{
+	EwScanState *st = (EwScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ErrorContextCallback errcb;
+	json_t	   *blk = NULL;
+	json_t	   *row = NULL;
+	MemoryContext oldcxt;
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(slot);
+	MemoryContextReset(st->row_cxt);
+
+	errcb.callback = decode_error_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	for (;;)
+	{
+		bool		pass;
+
+		if (!next_row(st, econtext, &blk, &row))
+		{
+			error_context_stack = errcb.previous;
+			return slot;
+		}
+		oldcxt = MemoryContextSwitchTo(st->row_cxt);
+		memset(slot->tts_isnull, true, sizeof(bool) * natts);
+		EwDecodeColumns(&st->dec, blk, row, slot->tts_values, slot->tts_isnull,
+						0, st->nfilter_cols);
+		pass = passes_filters(st, slot->tts_values, slot->tts_isnull);
+		if (pass)
+			EwDecodeColumns(&st->dec, blk, row, slot->tts_values, slot->tts_isnull,
+							st->nfilter_cols, st->dec.ncols);
+		MemoryContextSwitchTo(oldcxt);
+		if (pass)
+			break;
+		MemoryContextReset(st->row_cxt);
+		st->stats.rows_filtered++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	error_context_stack = errcb.previous;
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
+/*
+ * EwRescan
+ *		Start over at the next row: the bounds may depend on parameters that
+ *		changed.
+ */
+void
+EwRescan(EwScanState *st)
+{
+	MemoryContextReset(st->batch_cxt);
+	st->blocks = NULL;
+	st->txs = NULL;
+	st->hash_tx = NULL;
+	st->acct_block = NULL;
+	st->started = false;
+	st->exhausted = false;
+	if (st->pipe != NULL)
+		EwPipelineRelease(st);
+}
+
+/*
+ * EwEndScan
+ *		Everything lives in the query's memory (jansson allocates with
+ *		palloc); the HTTP handles stay cached for the next query, but
+ *		concurrent requests still running are stopped (a LIMIT may end the
+ *		scan early).
+ */
+void
+EwEndScan(EwScanState *st)
+{
+	if (st != NULL && st->pipe != NULL)
+		EwPipelineRelease(st);
+}

@@ -1,0 +1,287 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.h
+ *		  The plan of a foreign scan, its execution state, the request
+ *		  policy and the node-API seam, shared by the files that plan and
+ *		  run a scan.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EW_SCAN_H
+#define EW_SCAN_H
+
+#include "ethwhale_fdw.h"
+#include "nodes/execnodes.h"
+
+/* How a scan reaches its rows. */
+typedef enum EwScanMode
+{
+	EW_MODE_RANGE,				/* blocks(from:, to:) in ascending chunks */
+	EW_MODE_BACKWARD,			/* from the head down (ORDER BY ... DESC LIMIT) */
+	EW_MODE_HASH,				/* transaction(hash:) */
+	EW_MODE_ACCOUNT				/* block(number:) { aN: account(address:) } */
+} EwScanMode;
+
+/* Accounts asked for in one request, each under its own alias. */
+#define EW_ACCOUNTS_PER_REQUEST 100
+
+/*
+ * Longest address list sent in logs(filter:): 10,000 topics of 66
+ * characters stay well under Geth's 5 MiB request limit.
+ */
+#define EW_MAX_FILTER_ADDRESSES 10000
+
+/*
+ * EwScanPlan: everything the executor takes from the planner.  scanplan.c
+ * packs it into ForeignScan.fdw_private (the plain values) and fdw_exprs
+ * (the expressions, which setrefs.c must see); no other code knows where
+ * an item sits in those lists.
+ */
+typedef struct EwScanPlan
+{
+	char	   *document;		/* the GraphQL document; account mode: the
+								 * selection of each account alias */
+	EwScanMode	mode;
+	bool		count_only;		/* rows counted, not decoded */
+	int			naddresses;		/* account mode: addresses known at plan
+								 * time, or -1 */
+	List	   *attnos;			/* needed columns (int) ... */
+	List	   *fields;			/* ... and their field index (int) */
+	/* block bounds: "block <strategy> expr" */
+	List	   *bound_exprs;
+	List	   *bound_strategies;	/* btree strategy or EW_STRATEGY_IN */
+	/* comparisons applied by the wrapper while decoding */
+	List	   *filter_exprs;	/* the constant side */
+	List	   *filter_attnos;	/* the column (int) */
+	List	   *filter_ops;		/* the operator, column on the left (oid) */
+	List	   *filter_texts;	/* "column op", for EXPLAIN (String) */
+	/* address equality pushed into logs(filter:) or account(address:) */
+	List	   *addr_exprs;
+	List	   *addr_slots;		/* EwAddrSlot (int) */
+	List	   *addr_arrays;	/* "= ANY(array)" (int 0/1) */
+	Expr	   *hash_expr;		/* hash mode: the hash */
+} EwScanPlan;
+
+/* What planning learned about a foreign table (baserel->fdw_private). */
+typedef struct EwRelInfo
+{
+	EwOptions	opts;
+	EwScanPlan	plan;			/* filled by the classification */
+	AttrNumber	block_attno;	/* the block number column, or Invalid */
+	AttrNumber	hash_attno;		/* eth_tx hash column, or Invalid */
+	AttrNumber	addr_attnos[EW_NUM_ADDR_SLOTS];
+	bool		addr_taken[EW_NUM_ADDR_SLOTS];
+	bool		has_lower;		/* a lower bound or a set of blocks */
+	PathKey    *desc_pathkey;	/* ORDER BY block DESC of a LIMIT query */
+	List	   *other_conds;	/* RestrictInfos not used as bounds */
+	List	   *filter_rinfos;	/* RestrictInfos the wrapper applies */
+} EwRelInfo;
+
+/* A range of block numbers, both ends included. */
+typedef struct EwRange
+{
+	int64		lo;
+	int64		hi;
+} EwRange;
+
+/* A chunk request of a concurrent scan, in block order in the pipeline. */
+typedef struct EwPending
+{
+	int64		from;
+	int64		to;
+	int			range;			/* index in ranges */
+	char	   *body;			/* request body, palloc'd in pipe_cxt */
+	EwSlot	   *slot;			/* NULL until started */
+	int			attempt;		/* retries used */
+} EwPending;
+
+typedef struct EwScanState EwScanState;
+
+/* Failure classes of one request (request.c). */
+typedef enum EwFailureClass
+{
+	EW_OK,
+	EW_FAIL_TRANSIENT,			/* 5xx, 429, reset: send the same again */
+	EW_FAIL_SHRINK,				/* time-out or too large: ask for less */
+	EW_FAIL_FATAL				/* malformed, node error, 4xx: give up */
+} EwFailureClass;
+
+/*
+ * A failed request: its class (what to do), the SQLSTATE it is reported
+ * with if it is final (what a client can act on), the end of the message,
+ * a detail and, where the class's default does not fit, a hint.
+ */
+typedef struct EwFailure
+{
+	EwFailureClass cls;
+	int			sqlstate;
+	StringInfoData reason;
+	StringInfoData detail;
+	const char *hint;			/* NULL: the class's hint */
+} EwFailure;
+
+
+/*
+ * The node-API seam.  The scan core plans ranges, filters and rows; an
+ * EwNodeApi builds the requests for a chunk of blocks, a transaction hash,
+ * a batch of accounts and the head, and turns the answers into the objects
+ * the scan walks.  Those objects have the EIP-1767 shape: a block with
+ * "number", "timestamp" and "transactions", "logs" or "transactionCount";
+ * rows with the keys of EwField.key.  A second protocol (JSON-RPC) builds
+ * the same shape from its own answers.  Request bodies are palloc'd in the
+ * current memory context; answers are checked and an unexpected one is an
+ * ERROR (HV004) naming the server and what was asked for.
+ */
+typedef struct EwNodeApi
+{
+	const char *name;			/* for EXPLAIN: "GraphQL" */
+	char	   *(*chunk_request) (EwScanState *st, int64 from, int64 to);
+	char	   *(*hash_request) (EwScanState *st, const char *hash);
+	char	   *(*head_request) (EwScanState *st);
+	char	   *(*accounts_request) (EwScanState *st, int first, int n,
+									 int64 block);
+	/* protocol-level outcome of a parsed answer: its data, or a failure */
+	EwFailureClass (*check_answer) (json_t *root, json_t **data,
+									EwFailure *f);
+	json_t	   *(*answer_blocks) (EwScanState *st, json_t *data, int64 from,
+								  int64 to, const char *what);
+	int64		(*answer_head) (EwScanState *st, json_t *data);
+	json_t	   *(*answer_tx) (EwScanState *st, json_t *data);
+	json_t	   *(*answer_accounts) (EwScanState *st, json_t *data,
+									const char *what, int64 expect);
+	json_t	   *(*account_row) (EwScanState *st, json_t *block, int i);
+} EwNodeApi;
+
+/* Execution state of a foreign scan. */
+struct EwScanState
+{
+	Relation	rel;
+	ForeignServer *server;
+	EwOptions	opts;
+	const EwNodeApi *api;
+	EwConnection *conn;
+	EwScanPlan	plan;			/* as unpacked from the ForeignScan */
+	char	   *query_json;		/* the document as a JSON string */
+	List	   *bound_states;	/* ExprState of each bound */
+	ExprState  *hash_state;
+	List	   *addr_states;	/* ExprState of each pushed address */
+	EwDecoder	dec;
+
+	/* pushed address values, evaluated when the scan starts */
+	char	   *log_vars;		/* token transfers: ,"addresses":…,"topics":… */
+	int			lists_unsent;	/* address lists too long to send */
+	char	  **accounts;		/* account mode: sorted distinct addresses */
+	int			naccounts;
+	int			acct_next;		/* next address to ask for at next_block */
+	bool		at_head;		/* account mode without block bounds */
+	int64		head_block;		/* ... the head they are read at, once known */
+	json_t	   *acct_block;		/* the answer's block with aliases a0 … */
+	int			acct_n;			/* ... how many */
+	int			acct_idx;		/* ... and the next one to return */
+
+	/* wrapper filters: "column op constant", tested on decoded values */
+	int			nfilters;
+	int		   *filter_attidx;	/* 0-based column of each filter */
+	FmgrInfo   *filter_fn;
+	ExprState **filter_states;
+	Datum	   *filter_values;	/* evaluated when the scan starts */
+	bool	   *filter_nulls;
+	int			nfilter_cols;	/* dec.cols[0 .. n-1] feed the filters */
+
+	/* block ranges to read, computed at the first fetch */
+	bool		started;
+	EwRange    *ranges;
+	int			nranges;
+	int			cur_range;
+	int64		next_block;		/* next block to request */
+	int			chunk;			/* blocks per request, adapted */
+	int			chunk_ceiling;	/* below the size that timed out */
+	bool		exhausted;
+
+	/* concurrency > 1: chunk requests in flight, in block order */
+	EwPending  *pipe;
+	int			npipe;
+	int			pipe_cap;
+	EwSlot	  **free_slots;		/* slots held by this scan, not in use */
+	int			nfree;
+	MemoryContext pipe_cxt;		/* request bodies of the pipeline */
+
+	/* memory */
+	MemoryContext scan_cxt;		/* ranges and evaluated values; reset by
+								 * ReScan */
+	MemoryContext batch_cxt;	/* parsed JSON of one chunk */
+	MemoryContext row_cxt;		/* Datums of one row */
+
+	/* the answer being returned */
+	json_t	   *blocks;			/* array of block objects */
+	size_t		block_idx;
+	json_t	   *txs;			/* rows of the current block */
+	size_t		tx_idx;
+	int64		count_left;		/* count_only: rows left in the block */
+	json_t	   *hash_tx;		/* hash mode: the transaction, once */
+
+	int64		cur_block;		/* for the error context; -1 before any */
+	EwStats		stats;
+	int64		blocks_read;
+	size_t		last_body_len;	/* size of the last answer */
+};
+
+
+/* What to do after an answer (request.c). */
+typedef enum EwNextStep
+{
+	EW_STEP_DONE,				/* *data is the answer's data */
+	EW_STEP_RETRY,				/* send the same request again */
+	EW_STEP_SHRINK				/* ask for fewer blocks */
+} EwNextStep;
+
+/* in scanplan.c */
+extern List *EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs);
+extern void EwUnpackScanPlan(List *fdw_private, List *fdw_exprs,
+							 EwScanPlan *plan);
+
+/* in deparse.c */
+extern AttrNumber EwRelVarAttno(Node *node, Index relid);
+extern void EwClassifyClauses(PlannerInfo *root, RelOptInfo *baserel,
+							  Relation rel, const EwField **colfields,
+							  EwRelInfo *info);
+extern char *EwDeparseDocument(EwTableKind kind, EwScanMode mode,
+							   bool count_only, const EwField **fields,
+							   int nfields);
+extern char *EwDeparseAccountDocument(const char *selection, int n);
+extern char *EwDeparseHeadDocument(void);
+extern char *EwDeparseLogVariables(char **sets[], const int nsets[]);
+extern char *EwJsonQuote(const char *text);
+
+/* in graphql.c */
+extern const EwNodeApi EwGraphqlApi;
+
+/* in request.c */
+extern EwNextStep EwAfterResponse(EwScanState *st, const EwResponse *resp,
+								  const char *what, bool can_shrink,
+								  int *attempt, json_t **data);
+extern json_t *EwRequest(EwScanState *st, const char *body, const char *what,
+						 bool can_shrink, int *attempt, bool *shrink);
+extern void EwRedactSecrets(const EwOptions *opts, StringInfo buf);
+extern void EwSetFailure(EwFailure *f, EwFailureClass cls, int sqlstate);
+extern char *EwPrintableMessage(const char *msg);
+
+/* in scan.c */
+extern void EwBeginScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *EwIterateScan(ForeignScanState *node);
+extern void EwRescan(EwScanState *st);
+extern void EwEndScan(EwScanState *st);
+extern void EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
+						 const char *what);
+extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
+extern char *EwChunkWhat(int64 from, int64 to);
+
+/* in account.c */
+extern bool EwNextAccountRow(EwScanState *st, json_t **blk, json_t **row);
+
+/* in pipeline.c */
+extern void EwPipelineInit(EwScanState *st, MemoryContext query_cxt);
+extern bool EwFetchChunkConcurrent(EwScanState *st);
+extern void EwPipelineRelease(EwScanState *st);
+
+#endif							/* EW_SCAN_H */
