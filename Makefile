@@ -4,14 +4,14 @@
 #   make installcheck             pg_regress (needs the test servers: use test/run)
 
 MODULE_big = ethwhale_fdw
-OBJS = ethwhale_fdw.o catalog.o option.o deparse.o scanplan.o scan.o account.o \
+OBJS = ethwhale_fdw.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
 	pipeline.o request.o graphql.o transport.o decode.o hexnum.o prices.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 
 EXTENSION = ethwhale_fdw
 DATA = ethwhale_fdw--0.1.sql
 
-REGRESS = options scan pushdown errors tokens security
+REGRESS = options scan pushdown plan errors tokens security
 
 SHLIB_LINK = -lcurl -ljansson
 # Warnings are errors; the -Wno- flags silence what PostgreSQL's own headers

@@ -10,7 +10,8 @@
  *	option.c		option table, validator, merged options, "headers"
  *	deparse.c		clause classification and every GraphQL document
  *	scanplan.c		the plan (EwScanPlan) packed into fdw_private
- *	scan.c			block ranges from bounds, the fetch loop, rows
+ *	bounds.c		block ranges and address sets from the bounds
+ *	scan.c			the fetch loop, the filters, rows
  *	account.c		eth_account: address batches at a block or the head
  *	pipeline.c		concurrent chunk requests (concurrency > 1)
  *	request.c		retry, back-off, shrinking, failure -> SQLSTATE

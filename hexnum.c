@@ -16,6 +16,19 @@
 #include "hexnum.h"
 #include "lib/stringinfo.h"
 
+/* The value of a hex digit of either case, or -1. */
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * EwParseUint64
  *		Parse "0x…" hex or plain decimal into a uint64; false if malformed
@@ -33,17 +46,9 @@ EwParseUint64(const char *s, uint64 *result)
 
 		for (p = s + 2; *p; p++)
 		{
-			int			d;
+			int			d = hex_digit(*p);
 
-			if (*p >= '0' && *p <= '9')
-				d = *p - '0';
-			else if (*p >= 'a' && *p <= 'f')
-				d = *p - 'a' + 10;
-			else if (*p >= 'A' && *p <= 'F')
-				d = *p - 'A' + 10;
-			else
-				return false;
-			if (v > (PG_UINT64_MAX >> 4))
+			if (d < 0 || v > (PG_UINT64_MAX >> 4))
 				return false;
 			v = (v << 4) | (uint64) d;
 			digits++;
@@ -110,17 +115,9 @@ EwHexToDecimal(const char *s, bool *ok)
 	for (p = s + 2; *p; p++)
 	{
 		uint64		carry;
-		int			d;
+		int			d = hex_digit(*p);
 
-		if (*p >= '0' && *p <= '9')
-			d = *p - '0';
-		else if (*p >= 'a' && *p <= 'f')
-			d = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F')
-			d = *p - 'A' + 10;
-		else
-			return NULL;
-		if (++digits > EW_MAX_HEX_DIGITS)
+		if (d < 0 || ++digits > EW_MAX_HEX_DIGITS)
 			return NULL;
 		carry = (uint64) d;
 		for (i = 0; i < nlimbs; i++)

@@ -48,10 +48,16 @@ typedef enum EwOptionType
 	EW_OPT_KIND
 } EwOptionType;
 
+/* Where an option may appear (EwOption.contexts). */
+#define CTX_SERVER	0x01
+#define CTX_TABLE	0x02
+#define CTX_MAPPING	0x04
+#define CTX_COLUMN	0x08
+
 typedef struct EwOption
 {
 	const char *name;
-	Oid			context;		/* catalog OID where the option may appear */
+	int			contexts;		/* CTX_* */
 	EwOptionType type;
 	int			min;
 	int			max;
@@ -60,31 +66,44 @@ typedef struct EwOption
 
 #define OPT_AT(field) ((int) offsetof(EwOptions, field))
 
+/*
+ * Server options tune every scan; a table may override the tuning for its
+ * own scans.  The user mapping carries only credentials.
+ */
 static const EwOption ew_options[] = {
-	/* server */
-	{"endpoint", ForeignServerRelationId, EW_OPT_STRING, 0, 0, OPT_AT(endpoint)},
-	{"timeout_ms", ForeignServerRelationId, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
-	{"connect_timeout_ms", ForeignServerRelationId, EW_OPT_INT, 1, 600000, OPT_AT(connect_timeout_ms)},
-	{"max_retries", ForeignServerRelationId, EW_OPT_INT, 0, 100, OPT_AT(max_retries)},
-	{"batch_blocks", ForeignServerRelationId, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
-	{"concurrency", ForeignServerRelationId, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
-	{"max_response_mb", ForeignServerRelationId, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
+	{"table", CTX_TABLE, EW_OPT_KIND, 0, 0, OPT_AT(table)},
+	{"endpoint", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(endpoint)},
+	{"timeout_ms", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
+	{"connect_timeout_ms", CTX_SERVER, EW_OPT_INT, 1, 600000, OPT_AT(connect_timeout_ms)},
+	{"max_retries", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 0, 100, OPT_AT(max_retries)},
+	{"batch_blocks", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
+	{"concurrency", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
+	{"max_response_mb", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
 	/* read by ethwhale.sync (SQL), not by scans */
-	{"confirmations", ForeignServerRelationId, EW_OPT_INT, 0, 10000, -1},
-	/* table: the kind, and per-table overrides of the server's tuning */
-	{"table", ForeignTableRelationId, EW_OPT_KIND, 0, 0, OPT_AT(table)},
-	{"timeout_ms", ForeignTableRelationId, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
-	{"max_retries", ForeignTableRelationId, EW_OPT_INT, 0, 100, OPT_AT(max_retries)},
-	{"batch_blocks", ForeignTableRelationId, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
-	{"concurrency", ForeignTableRelationId, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
-	{"max_response_mb", ForeignTableRelationId, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
-	/* user mapping: credentials */
-	{"bearer_token", UserMappingRelationId, EW_OPT_STRING, 0, 0, OPT_AT(bearer_token)},
-	{"headers", UserMappingRelationId, EW_OPT_STRING, 0, 0, OPT_AT(headers)},
-	/* column */
-	{"field", AttributeRelationId, EW_OPT_STRING, 0, 0, -1},
-	{NULL, InvalidOid, EW_OPT_STRING, 0, 0, -1}
+	{"confirmations", CTX_SERVER, EW_OPT_INT, 0, 10000, -1},
+	{"bearer_token", CTX_MAPPING, EW_OPT_STRING, 0, 0, OPT_AT(bearer_token)},
+	{"headers", CTX_MAPPING, EW_OPT_STRING, 0, 0, OPT_AT(headers)},
+	{"field", CTX_COLUMN, EW_OPT_STRING, 0, 0, -1},
+	{NULL, 0, EW_OPT_STRING, 0, 0, -1}
 };
+
+/* The context bit of a catalog. */
+static int
+context_of(Oid catalog)
+{
+	switch (catalog)
+	{
+		case ForeignServerRelationId:
+			return CTX_SERVER;
+		case ForeignTableRelationId:
+			return CTX_TABLE;
+		case UserMappingRelationId:
+			return CTX_MAPPING;
+		case AttributeRelationId:
+			return CTX_COLUMN;
+	}
+	return 0;
+}
 
 /*
  * Headers that the wrapper sets itself or that would change how the
@@ -174,7 +193,7 @@ find_option(const char *name, Oid context)
 
 	for (opt = ew_options; opt->name; opt++)
 	{
-		if (opt->context == context && strcmp(opt->name, name) == 0)
+		if ((opt->contexts & context_of(context)) && strcmp(opt->name, name) == 0)
 			return opt;
 	}
 	return NULL;
@@ -198,7 +217,7 @@ report_unknown_option(const char *name, Oid context)
 	{
 		int			d;
 
-		if (opt->context != context)
+		if (!(opt->contexts & context_of(context)))
 			continue;
 		appendStringInfo(&valid, "%s%s", valid.len > 0 ? ", " : "", opt->name);
 		d = varstr_levenshtein(name, strlen(name), opt->name, strlen(opt->name),

@@ -266,7 +266,13 @@ extern void EwRedactSecrets(const EwOptions *opts, StringInfo buf);
 extern void EwSetFailure(EwFailure *f, EwFailureClass cls, int sqlstate);
 extern char *EwPrintableMessage(const char *msg);
 
+/* in bounds.c */
+extern bool EwEvalAddresses(EwScanState *st, ExprContext *econtext);
+extern void EwPlanRanges(EwScanState *st, ExprContext *econtext);
+extern void EwSingleRange(EwScanState *st, int64 lo, int64 hi);
+
 /* in scan.c */
+extern int64 EwFetchHead(EwScanState *st);
 extern void EwBeginScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *EwIterateScan(ForeignScanState *node);
 extern void EwRescan(EwScanState *st);

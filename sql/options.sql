@@ -50,6 +50,16 @@ WHERE srvname = 'geth' AND option_name <> 'endpoint' ORDER BY 1;
 CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (endpoint 'http://x');
 CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (headers 'no colon here');
 CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (bearer_token '');
+-- a CR would start a header line of its own; so would a control character
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (bearer_token E'abc\r\nHost: evil');
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (bearer_token E'abc\tdef');
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (headers E'X-Api-Key: abc\rHost: evil');
+-- the error names the line at fault
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (headers E'X-Api-Key: abc\n\nX Bad: 1');
+-- headers that frame or route the request are the wrapper's, in any case
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (headers 'Host: internal.example');
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (headers E'X-Api-Key: abc\ncontent-LENGTH: 0');
+CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (headers 'Transfer-Encoding: chunked');
 CREATE USER MAPPING FOR PUBLIC SERVER geth OPTIONS (bearer_token 's3cret', headers E'X-Api-Key: abc\nX-Trace: 1');
 DROP USER MAPPING FOR PUBLIC SERVER geth;
 

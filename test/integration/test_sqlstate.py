@@ -1,0 +1,161 @@
+"""Each failure class of a request ends in the SQLSTATE a client can act on
+(README.md, "Errors"), and a changed server or user mapping renews the
+backend's HTTP connections.
+
+| class                                   | SQLSTATE | retried |
+|-----------------------------------------|----------|---------|
+| node unreachable, TLS, reset, time-out  | HV00N    | transient ones, up to max_retries |
+| an error the node answered (HTTP, GraphQL) | HV000 | 429/5xx only |
+| an answer that is not what was asked    | HV004    | no |
+| an answer over max_response_mb          | 54000    | shrinks to one block first |
+| a cancel                                | 57014    | no (test_faults.py) |
+
+Every case checks that the fault really fired (the test server's log) and
+how many times the request was sent, so a wrong class cannot pass by luck.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+BLOCK_QUERY = r"\bblocks\s*\("
+QUERY = "SELECT count(*), max(hash) FROM {t} WHERE number BETWEEN 100 AND 199"
+MAX_RETRIES = 2
+
+
+def error_text(e: psycopg.Error) -> str:
+    d = e.diag
+    return "\n".join(x for x in (d.message_primary, d.message_detail, d.message_hint) if x)
+
+
+@pytest.fixture
+def fault(pg, control, fault_endpoint):
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    ctl.clear_log()
+    yield ctl
+    ctl.clear_faults()
+    ctl.clear_log()
+
+
+def failing(pg, sql: str) -> psycopg.Error:
+    with pytest.raises(psycopg.Error) as ei:
+        pg.execute(sql).fetchall()
+    return ei.value
+
+
+def faulted(ctl, kind: str) -> list[dict]:
+    return [e for e in ctl.log()
+            if re.search(BLOCK_QUERY, e.get("query") or "") and e.get("fault") == kind]
+
+
+# (fault rule params, server options, SQLSTATE, words of the message, tries)
+# tries: how many requests the fault answered: 1 = not retried,
+# MAX_RETRIES + 1 = retried to the end, None = shrunk first (several).
+CASES = {
+    "http_503": ({"fault": "status", "status": 503}, {}, "HV000", "HTTP 503", MAX_RETRIES + 1),
+    "http_404": ({"fault": "status", "status": 404}, {}, "HV000", "HTTP 404", 1),
+    "graphql": ({"fault": "graphqlError", "message": "ethwhale: header not found"}, {},
+                "HV000", "GraphQL error: ethwhale: header not found", 1),
+    "geth_timeout": ({"fault": "timeout200"}, {}, "HV000", "request timed out", None),
+    "malformed": ({"fault": "malformed"}, {}, "HV004", "malformed JSON", 1),
+    "reset": ({"fault": "reset"}, {}, "HV00N", "connection reset", MAX_RETRIES + 1),
+    "empty": ({"fault": "drop"}, {}, "HV00N", "empty reply", MAX_RETRIES + 1),
+    "oversize": ({"fault": "oversize", "mb": 3}, {"max_response_mb": 1}, "54000",
+                 "max_response_mb", None),
+    "hang": ({"fault": "hang"}, {"timeout_ms": 1000, "batch_blocks": 1}, "HV00N",
+             "timed out after 1000 ms", MAX_RETRIES + 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_failure_class_sqlstate(pg, make_fdw, fault, fault_endpoint, case):
+    rule, options, sqlstate, words, tries = CASES[case]
+    opts = {"max_retries": MAX_RETRIES, "timeout_ms": 10000, "batch_blocks": 100, **options}
+    f = make_fdw(fault_endpoint, **opts)
+    fault.set_faults([{"match": {"query": BLOCK_QUERY}, "times": 1000, **rule}])
+    e = failing(pg, QUERY.format(t=f.t("eth_block")))
+    text = error_text(e)
+    assert e.sqlstate == sqlstate, f"{case}: SQLSTATE {e.sqlstate}, expected {sqlstate}:\n{text}"
+    assert words in text, f"{case}: the error should say {words!r}:\n{text}"
+    assert f.server in text, text
+    hits = faulted(fault, rule["fault"])
+    if tries is None:
+        # shrunk down to one block, then that block's request was retried
+        spans = {(int(h["variables"]["from"]), int(h["variables"]["to"])) for h in hits}
+        assert (100, 199) in spans and any(a == b for a, b in spans), \
+            f"{case}: expected the chunk halved down to one block, saw {sorted(spans)}"
+    else:
+        assert len(hits) == tries, \
+            f"{case}: the fault answered {len(hits)} requests, expected {tries}"
+    # the same backend goes on: a healthy range still reads
+    fault.clear_faults()
+    assert pg.execute(QUERY.format(t=f.t("eth_block"))).fetchone()[0] == 100
+
+
+def test_unreachable_is_hv00n(pg, make_fdw):
+    f = make_fdw("http://127.0.0.1:1/graphql", max_retries=0, connect_timeout_ms=2000)
+    e = failing(pg, QUERY.format(t=f.t("eth_block")))
+    assert e.sqlstate == "HV00N", error_text(e)
+    assert "could not connect" in error_text(e)
+
+
+def test_tls_failure_is_hv00n_and_not_retried(pg, make_fdw, fault, fault_endpoint):
+    """https:// to a server that speaks plain HTTP: the handshake fails, and
+    sending it again cannot help."""
+    f = make_fdw(fault_endpoint.replace("http://", "https://"), max_retries=3)
+    e = failing(pg, QUERY.format(t=f.t("eth_block")))
+    text = error_text(e)
+    assert e.sqlstate == "HV00N", text
+    assert "TLS failure" in text and "Tried" not in text, text
+    assert not fault.log(), "a TLS handshake reached the server as an HTTP request"
+
+
+# --------------------------------------------------------------------------
+# the connection cache follows catalog changes
+
+
+def local_ports_to(pid: int, port: int) -> set[int]:
+    """Local ports of the backend's established TCP connections to port."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            c = line.split()
+            if c[3] == "01" and int(c[2].split(":")[1], 16) == port and c[9] in inodes:
+                ports.add(int(c[1].split(":")[1], 16))
+    return ports
+
+
+@pytest.mark.parametrize("change", ["server", "user mapping"])
+def test_changed_options_renew_the_connection(pg, make_fdw, gen_endpoint, change):
+    f = make_fdw(gen_endpoint, batch_blocks=10)
+    pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    port = int(gen_endpoint.split(":")[2].split("/")[0])
+    q = f"SELECT count(*) FROM {f.t('eth_block')} WHERE number BETWEEN 1 AND 10"
+    assert pg.execute(q).fetchone()[0] == 10
+    first = local_ports_to(pid, port)
+    assert len(first) == 1, f"expected one kept-alive connection, saw {first}"
+    assert pg.execute(q).fetchone()[0] == 10
+    assert local_ports_to(pid, port) == first, "an unchanged server should reuse its connection"
+    if change == "server":
+        pg.execute(f"ALTER SERVER {f.server} OPTIONS (ADD connect_timeout_ms '3000')")
+    else:
+        pg.execute(f"ALTER USER MAPPING FOR CURRENT_USER SERVER {f.server} "
+                   "OPTIONS (ADD headers 'X-Ethwhale-Test: 1')")
+    assert pg.execute(q).fetchone()[0] == 10
+    after = local_ports_to(pid, port)
+    assert len(after) == 1 and after.isdisjoint(first), \
+        f"after ALTER {change} the old connection {first} should be closed and a new one open: {after}"
