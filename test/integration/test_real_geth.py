@@ -489,7 +489,9 @@ def test_fdw_accounts(geth, make_fdw, pg):
 
 def _failing_creation(geth: Geth) -> dict:
     """A contract creation whose init code reverts (PUSH1 0 PUSH1 0 REVERT):
-    mined with status 0 and no contract. Sent once per module."""
+    mined with status 0. Geth still reports the would-be contractAddress in the
+    receipt (and GraphQL's createdContract), so created_contract is not NULL.
+    Sent once per module."""
     if "failing" not in geth.manifest:
         h = geth.rpc("eth_sendTransaction", {"from": DEV_ACCOUNT, "input": "0x60006000fd",
                                              "gas": hex(100000)})
@@ -500,11 +502,12 @@ def _failing_creation(geth: Geth) -> dict:
                 break
             assert time.monotonic() < deadline, "the failing creation was not mined"
             time.sleep(0.3)
-        assert int(r["status"], 16) == 0 and r.get("contractAddress") in (None, ""), r
+        geth.manifest["failing"] = {"hash": h.lower(), "block": int(r["blockNumber"], 16),
+                                    "contract": (r.get("contractAddress") or "").lower() or None}
+        assert int(r["status"], 16) == 0, r
         deadline = time.monotonic() + 30
         while geth.head() < int(r["blockNumber"], 16) + 1 and time.monotonic() < deadline:
             time.sleep(0.3)
-        geth.manifest["failing"] = {"hash": h.lower(), "block": int(r["blockNumber"], 16)}
     return geth.manifest["failing"]
 
 
@@ -538,8 +541,9 @@ def test_fdw_receipts_and_nonces_match_json_rpc(geth, make_fdw, pg):
     got = {r[0]: tuple(r[1:]) for r in pg.execute(
         f"SELECT hash, {TX_TRUTH_COLUMNS} FROM {f.t('eth_tx')} WHERE block BETWEEN %s AND %s", (lo, hi))}
     assert got == want
-    assert got[failing["hash"]][8] == 0 and got[failing["hash"]][10] is None
-    assert sum(1 for v in want.values() if v[10] is not None) == 2, "two contract creations"
+    assert got[failing["hash"]][8] == 0 and got[failing["hash"]][10] == failing["contract"]
+    assert sum(1 for v in want.values() if v[10] is not None and v[8] == 1) == 2, "two contract creations"
+    assert sum(1 for v in want.values() if v[8] == 0) == 1, "one failed transaction"
     assert sorted(v[7] for v in want.values() if v[2] == DEV_ACCOUNT) == list(
         range(min(v[7] for v in want.values()), min(v[7] for v in want.values()) + len(want))), \
         "the dev account's nonces run without gaps"
