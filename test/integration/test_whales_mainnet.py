@@ -204,3 +204,80 @@ def test_failed_transfers_are_not_large(fresh_db, csv_endpoint, data_dir, readab
                            [failed]).fetchone()[0]
     assert statuses == {h: 0 for h in failed}
     assert listed == 0
+
+
+# --------------------------------------------------------------------------
+# November 2015 (blocks 500000-501000): the exchanges of the day
+
+
+LO15, HI15, THRESHOLD15 = 500000, 501000, Decimal(1000)
+# Etherscan files some exchange wallets under the exchange's own name as the
+# category (bittrex, binance, huobi, bitfinex, ...), not under "exchange".
+EXCHANGE_NAMES = ("bittrex", "binance", "huobi", "bitfinex", "bitstamp", "kraken", "poloniex",
+                  "crypto-com", "gemini", "kucoin", "okex", "okx", "gate-io", "bybit")
+
+
+def sync_2015(fresh_db, csv_endpoint, data_dir, readable_dir):
+    with psycopg.connect(dbname=fresh_db, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE SERVER geth FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {})")
+                  .format(sql.Literal(csv_endpoint)))
+        c.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER geth")
+        c.execute("SELECT ethwhale.load_prices(%s)", [readable(data_dir / "eth_usd_daily.csv", readable_dir)])
+        c.execute("SELECT ethwhale.load_labels(%s)", [readable(data_dir / "labels.csv", readable_dir)])
+        c.execute("SET ethwhale.whale_threshold_usd = 1000")
+        c.execute("SET ethwhale.sync_batch_blocks = 250")
+        c.execute("CALL ethwhale.sync('geth', %s, %s)", [LO15, HI15])
+        c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
+        c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
+        lt = {r[0]: r[1:] for r in c.execute(
+            "SELECT tx_hash, from_address, to_address, value_usd, from_label, to_label FROM ethwhale.large_transfers")}
+        cand = {r[0]: r[1:] for r in c.execute(
+            "SELECT address, label, category, excluded_reason FROM ethwhale.whale_candidates")}
+    return lt, cand
+
+
+def expected_2015(data_dir):
+    prices = {r["day"]: Decimal(r["close_usd"]) for r in read_csv(data_dir, "eth_usd_daily.csv") if r["close_usd"]}
+    day = {int(b["number"]): datetime.fromtimestamp(int(b["timestamp"]), tz=timezone.utc).date().isoformat()
+           for b in read_csv(data_dir, "blocks.csv")}
+    labels = {r["address"].lower(): (r["label"], r["category"] or None) for r in read_csv(data_dir, "labels.csv")}
+    want = {}
+    for t in read_csv(data_dir, "txs.csv"):
+        b = int(t["block"])
+        if not (LO15 <= b <= HI15) or not t["to"] or int(t["value_wei"]) == 0:
+            continue   # no receipts in the data: no status, so every transfer counts
+        usd = Decimal(int(t["value_wei"])).scaleb(-18) * prices[day[b]]
+        if usd >= THRESHOLD15:
+            want[t["hash"]] = (t["from"], t["to"], cents(usd),
+                               labels.get(t["from"], (None,))[0], labels.get(t["to"], (None,))[0])
+    return want, labels
+
+
+def test_2015_exchanges_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir):
+    want, labels = expected_2015(data_dir)
+    parties = {a for v in want.values() for a in v[:2]}
+    exchanges = {a for a in parties if labels.get(a, (None, None))[1] == "exchange"}
+    assert len(want) >= 10 and len(exchanges) >= 3, (len(want), exchanges)   # Poloniex, Kraken, ShapeShift
+    lt, cand = sync_2015(fresh_db, csv_endpoint, data_dir, readable_dir)
+    assert lt == want
+    assert cand.keys() == parties
+    for a in parties:
+        label, category = labels.get(a, (None, None))
+        assert cand[a][:2] == (label, category), a
+        if category in EXCLUDED_CATEGORIES:
+            assert cand[a][2] == "labelled " + category, (a, cand[a])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product gap: labels.csv (Etherscan) files some exchange wallets under the exchange's name as "
+    "category (Bittrex: 'bittrex'; also binance, huobi, bitfinex, bitstamp ... 100+ wallets), which "
+    "ethwhale.excluded_category does not list, so these exchanges are not excluded by their label "
+    "(Bittrex here is only caught by the exchange-like heuristic, over 1,000 blocks)"))
+def test_2015_exchange_named_categories_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir):
+    want, labels = expected_2015(data_dir)
+    parties = {a for v in want.values() for a in v[:2]}
+    named = {a for a in parties if labels.get(a, (None, None))[1] in EXCHANGE_NAMES}
+    assert named, "Bittrex moves ETH in these blocks"
+    _, cand = sync_2015(fresh_db, csv_endpoint, data_dir, readable_dir)
+    for a in named:
+        assert (cand[a][2] or "").startswith("labelled"), (a, cand[a])
