@@ -434,3 +434,85 @@ def merged_intervals(reqs, head: int | None = None) -> list[tuple[int, int]]:
         else:
             out.append([lo, hi])
     return [tuple(x) for x in out]
+
+
+# --------------------------------------------------------------------------
+# a test server over shared/data/accounts (real account state; issue 18)
+
+
+class OwnServer:
+    """test/geth-server/server.js started by the tests themselves (--port 0 ARGS)."""
+
+    def __init__(self, *args: str):
+        import shutil
+        import subprocess
+        server_js = REPO_ROOT / "test" / "geth-server" / "server.js"
+        if shutil.which("node") is None or not server_js.is_file():
+            pytest.skip("node or test/geth-server is not available")
+        self.proc = subprocess.Popen(["node", str(server_js), "--port", "0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("listening on "), f"the test server did not start: {line!r}"
+        self.endpoint = line.split()[2]
+        self.control = Control(self.endpoint)
+        self.rpc_url = self.control.base + "/"
+
+    def rpc(self, method: str, *params):
+        """One JSON-RPC call; returns the whole answer (result or error)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+        req = urllib.request.Request(self.rpc_url, data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        import subprocess
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def accounts_dir(data_dir) -> Path:
+    d = data_dir / "accounts"
+    if not (d / "accounts.csv").is_file():
+        pytest.skip(f"{d}/accounts.csv not found (shared/data/accounts)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def accounts_server(accounts_dir):
+    """A test server over shared/data/accounts: real blocks, nonces and the real
+    account state of accounts.csv (a pruned node elsewhere). Its head must not be
+    moved (tests that move it start their own OwnServer)."""
+    s = OwnServer("--data", str(accounts_dir))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def own_server():
+    """own_server(*args) -> OwnServer, stopped after the test."""
+    started = []
+
+    def start(*args: str) -> OwnServer:
+        s = OwnServer(*args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def readable_dir():
+    """A directory the cluster's OS user can read (for COPY / load_labels)."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="ew_truth_", dir="/tmp"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -479,3 +479,174 @@ def test_fdw_accounts(geth, make_fdw, pg):
         for a in (token, whale))
     assert rows == expected
     assert rows[0 if rows[0][0] == whale else 1][1] == 10**40
+
+
+# --------------------------------------------------------------------------
+# independent truth from Geth's own JSON-RPC (issue 18): receipts, nonces,
+# accounts, a backward scan and a sync. These run last: the first one adds a
+# failing transaction to the chain, after the manifest's blocks.
+
+
+def _failing_creation(geth: Geth) -> dict:
+    """A contract creation whose init code reverts (PUSH1 0 PUSH1 0 REVERT):
+    mined with status 0. Geth still reports the would-be contractAddress in the
+    receipt (and GraphQL's createdContract), so created_contract is not NULL.
+    Sent once per module."""
+    if "failing" not in geth.manifest:
+        h = geth.rpc("eth_sendTransaction", {"from": DEV_ACCOUNT, "input": "0x60006000fd",
+                                             "gas": hex(100000)})
+        deadline = time.monotonic() + 30
+        while True:
+            r = geth.rpc("eth_getTransactionReceipt", h)
+            if r is not None and r.get("blockNumber"):
+                break
+            assert time.monotonic() < deadline, "the failing creation was not mined"
+            time.sleep(0.3)
+        geth.manifest["failing"] = {"hash": h.lower(), "block": int(r["blockNumber"], 16),
+                                    "contract": (r.get("contractAddress") or "").lower() or None}
+        assert int(r["status"], 16) == 0, r
+        deadline = time.monotonic() + 30
+        while geth.head() < int(r["blockNumber"], 16) + 1 and time.monotonic() < deadline:
+            time.sleep(0.3)
+    return geth.manifest["failing"]
+
+
+def _rpc_tx_truth(geth: Geth, lo: int, hi: int) -> dict:
+    """hash -> (block, index, from, to, value, gas, gas_price, nonce, status, gas_used,
+    created_contract), from eth_getBlockByNumber, eth_getTransactionByHash and
+    eth_getTransactionReceipt."""
+    out = {}
+    for n in range(lo, hi + 1):
+        for t in geth.rpc_block(n)["transactions"]:
+            tx = geth.rpc("eth_getTransactionByHash", t["hash"])
+            rc = geth.rpc("eth_getTransactionReceipt", t["hash"])
+            out[t["hash"].lower()] = (
+                n, int(tx["transactionIndex"], 16), tx["from"].lower(),
+                tx["to"].lower() if tx.get("to") else None, Decimal(int(tx["value"], 16)),
+                int(tx["gas"], 16), Decimal(int(rc["effectiveGasPrice"], 16)), int(tx["nonce"], 16),
+                int(rc["status"], 16), int(rc["gasUsed"], 16),
+                rc["contractAddress"].lower() if rc.get("contractAddress") else None)
+    return out
+
+
+TX_TRUTH_COLUMNS = ("block, tx_index, from_address, to_address, value, gas, gas_price, nonce, "
+                    "status, gas_used, created_contract")
+
+
+def test_fdw_receipts_and_nonces_match_json_rpc(geth, make_fdw, pg):
+    failing = _failing_creation(geth)
+    lo, hi = geth.lo, failing["block"]
+    want = _rpc_tx_truth(geth, lo, hi)
+    f = make_fdw(geth.graphql)
+    got = {r[0]: tuple(r[1:]) for r in pg.execute(
+        f"SELECT hash, {TX_TRUTH_COLUMNS} FROM {f.t('eth_tx')} WHERE block BETWEEN %s AND %s", (lo, hi))}
+    assert got == want
+    assert got[failing["hash"]][8] == 0 and got[failing["hash"]][10] == failing["contract"]
+    assert sum(1 for v in want.values() if v[10] is not None and v[8] == 1) == 2, "two contract creations"
+    assert sum(1 for v in want.values() if v[8] == 0) == 1, "one failed transaction"
+    assert sorted(v[7] for v in want.values() if v[2] == DEV_ACCOUNT) == list(
+        range(min(v[7] for v in want.values()), min(v[7] for v in want.values()) + len(want))), \
+        "the dev account's nonces run without gaps"
+    assert max(v[7] for v in want.values()) >= 10
+    # by hash (transaction(hash:)) too
+    for h in (failing["hash"], next(h for h, v in want.items() if v[10] is not None)):
+        row = pg.execute(f"SELECT {TX_TRUTH_COLUMNS} FROM {f.t('eth_tx')} WHERE hash = %s", (h,)).fetchone()
+        assert tuple(row) == want[h]
+
+
+def test_fdw_account_matches_json_rpc(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    _require_table(pg, f, "eth_account")
+    addrs = sorted({DEV_ACCOUNT, geth.manifest["token"]["address"],
+                    *(t["to"] for t in geth.manifest["transactions"] if t["to"]),
+                    *(t["contract"] for t in geth.manifest["transactions"] if t["contract"]),
+                    "0x" + "00" * 19 + "01"})
+    assert len(addrs) >= 6
+    for block in (geth.lo - 1, geth.lo, geth.hi):
+        got = pg.execute(f"SELECT address, block, balance, balance_eth, nonce, code_size, is_contract "
+                         f"FROM {f.t('eth_account')} WHERE address = ANY(%s) AND block = %s ORDER BY address",
+                         (addrs, block)).fetchall()
+        want = []
+        for a in addrs:
+            bal = int(geth.rpc("eth_getBalance", a, hex(block)), 16)
+            code = geth.rpc("eth_getCode", a, hex(block))
+            want.append((a, block, Decimal(bal), Decimal(bal).scaleb(-18),
+                         int(geth.rpc("eth_getTransactionCount", a, hex(block)), 16),
+                         (len(code) - 2) // 2, code != "0x"))
+        assert got == want, block
+    # at the head: the dev account's state does not change while no one sends
+    got = pg.execute(f"SELECT balance, nonce FROM {f.t('eth_account')} WHERE address = %s",
+                     (DEV_ACCOUNT,)).fetchone()
+    assert got == (Decimal(int(geth.rpc("eth_getBalance", DEV_ACCOUNT, "latest"), 16)),
+                   int(geth.rpc("eth_getTransactionCount", DEV_ACCOUNT, "latest"), 16))
+    assert got[1] > 10 and got[0] > 0
+
+
+def test_fdw_backward_scan_matches_json_rpc(geth, make_fdw, pg):
+    f = make_fdw(geth.graphql)
+    before = geth.head()
+    rows = pg.execute(f"SELECT number, hash, parent_hash FROM {f.t('eth_block')} "
+                      f"ORDER BY number DESC LIMIT 7").fetchall()
+    after = geth.head()
+    assert len(rows) == 7
+    top = rows[0][0]
+    assert before <= top <= after, (before, top, after)
+    assert [r[0] for r in rows] == list(range(top, top - 7, -1))
+    for n, h, p in rows:
+        b = geth.rpc_block(n)
+        assert (h, p) == (b["hash"], b["parentHash"])
+    # the newest transactions, read backwards from the head over empty blocks
+    failing = _failing_creation(geth)
+    txs = pg.execute(f"SELECT block, tx_index, hash FROM {f.t('eth_tx')} "
+                     f"ORDER BY block DESC, tx_index DESC LIMIT 3").fetchall()
+    want = []
+    n = geth.head()
+    while len(want) < 3 and n >= 0:
+        for t in reversed(geth.rpc_block(n)["transactions"]):
+            want.append((n, int(t["transactionIndex"], 16), t["hash"].lower()))
+        n -= 1
+    assert txs == want[:3]
+    assert txs[0][2] == failing["hash"]
+
+
+def test_fdw_sync_matches_json_rpc(geth, pg, extension_ready):
+    import psycopg
+    import uuid as _uuid
+    from psycopg import sql as _sql
+
+    failing = _failing_creation(geth)
+    lo, hi = geth.lo - 1, failing["block"]
+    db = "ew_geth_sync_" + _uuid.uuid4().hex[:8]
+    pg.execute(_sql.SQL("CREATE DATABASE {}").format(_sql.Identifier(db)))
+    try:
+        with psycopg.connect(dbname=db, autocommit=True) as c:
+            c.execute("CREATE EXTENSION ethwhale_fdw")
+            c.execute(_sql.SQL("CREATE SERVER geth FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {})")
+                      .format(_sql.Literal(geth.graphql)))
+            c.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER geth")
+            c.execute("SET ethwhale.sync_batch_blocks = 3")
+            c.execute("CALL ethwhale.sync('geth', %s, %s)", (lo, hi))
+            blocks = c.execute("SELECT number, hash, parent_hash, timestamp, miner, gas_used, gas_limit, "
+                               "base_fee_per_gas, tx_count FROM ethwhale.blocks ORDER BY number").fetchall()
+            txs = {r[0]: tuple(r[1:]) for r in c.execute(
+                f"SELECT hash, {TX_TRUTH_COLUMNS} FROM ethwhale.txs")}
+            tts = c.execute("SELECT block, tx_hash, log_index, token, from_address, to_address, amount "
+                            "FROM ethwhale.token_transfers ORDER BY block, log_index").fetchall()
+    finally:
+        pg.execute(_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_sql.Identifier(db)))
+
+    want_blocks = []
+    for n in range(lo, hi + 1):
+        b = geth.rpc_block(n)
+        want_blocks.append((n, b["hash"], b["parentHash"],
+                            datetime.fromtimestamp(int(b["timestamp"], 16), timezone.utc), b["miner"],
+                            int(b["gasUsed"], 16), int(b["gasLimit"], 16), Decimal(int(b["baseFeePerGas"], 16)),
+                            len(b["transactions"])))
+    assert blocks == want_blocks
+    assert txs == _rpc_tx_truth(geth, lo, hi) and len(txs) >= 10
+    logs = geth.rpc("eth_getLogs", {"fromBlock": hex(lo), "toBlock": hex(hi), "topics": [TRANSFER_TOPIC]})
+    want_tt = [(int(l["blockNumber"], 16), l["transactionHash"].lower(), int(l["logIndex"], 16),
+                l["address"].lower(), "0x" + l["topics"][1][-40:], "0x" + l["topics"][2][-40:],
+                Decimal(int(l["data"], 16)))
+               for l in logs if len(l["topics"]) == 3 and len(l["data"]) == 66]
+    assert len(want_tt) >= 3 and tts == want_tt

@@ -16,8 +16,8 @@
 //   - a receipt is a map (sorted keys); its logs are structs (struct order).
 // `size` is an estimate of the RLP size (the test server has no RLP).
 
-const { hexNum, decodeUint64, goJSONString } = require('./geth-values');
-const { headerByNumber, OMMER_HASH_EMPTY } = require('./resolvers');
+const { hexNum, decodeUint64, goJSONString, GoError } = require('./geth-values');
+const { headerByNumber, accountState, OMMER_HASH_EMPTY } = require('./resolvers');
 
 const BATCH_REQUEST_LIMIT = 1000;          // --rpc.batch-request-limit
 const BATCH_RESPONSE_MAX_SIZE = 25000000;  // --rpc.batch-response-max-size
@@ -242,7 +242,34 @@ function blockByTag(src, n) {
   return headerByNumber(src, n); // GoError (e.g. no finalized block) -> -32000
 }
 
+function parseAddressArg(v, i) {
+  if (typeof v !== 'string') {
+    throw new InvalidParams(`invalid argument ${i}: json: cannot unmarshal ${jsonKind(v)} into Go value of type common.Address`);
+  }
+  if (!/^0[xX]/.test(v)) throw new InvalidParams(`invalid argument ${i}: hex string without 0x prefix`);
+  const raw = v.slice(2);
+  if (!/^[0-9a-fA-F]*$/.test(raw)) throw new InvalidParams(`invalid argument ${i}: json: cannot unmarshal invalid hex string into Go value of type common.Address`);
+  if (raw.length !== 40) throw new InvalidParams(`invalid argument ${i}: hex string has length ${raw.length}, want 40 for common.Address`);
+  return '0x' + raw.toLowerCase();
+}
+
+// eth_getBalance / eth_getTransactionCount / eth_getCode (address, block):
+// the state at a block number or tag ("latest", "pending" = the head); a
+// number beyond the head is Geth's "header not found"; a state the source
+// does not have is its missing-state error (-32000).
+function stateArg(src, params) {
+  const p = positional(params, 2, 2);
+  const address = parseAddressArg(p[0], 0);
+  let n = parseBlockNumber(p[1], 1);
+  if (n === -1) n = -2;
+  if (n >= 0 && n > src.head()) throw new GoError('header not found');
+  return accountState(src, { address, block: n === -2 ? null : n });
+}
+
 const METHODS = {
+  eth_getBalance: (src, params) => hexNum(stateArg(src, params).balance),
+  eth_getTransactionCount: (src, params) => hexNum(stateArg(src, params).nonce),
+  eth_getCode: (src, params) => stateArg(src, params).code,
   web3_clientVersion: () => 'Geth/v1.17.5-stable-ethwhale-test/linux-amd64/go1.24',
   net_version: (src) => src.chainId.toString(10),
   eth_chainId: (src) => hexNum(src.chainId),

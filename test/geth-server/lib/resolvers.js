@@ -152,16 +152,19 @@ function makeResolvers() {
       block(_, args, ctx) {
         const src = ctx.source;
         if (args.number !== null && args.hash !== null) throw new GoError('only one of number or hash must be specified');
+        // blockOrState: a CSV source with accounts.csv also knows the blocks
+        // whose state (not header) it has.
+        const get = (n) => (src.blockOrState ? src.blockOrState(n) : src.getBlock(n));
         if (args.number !== null) {
           if (args.number < 0) return null;
-          return src.getBlock(args.number);
+          return get(args.number);
         }
         if (args.hash !== null) {
           const b = src.blockByHash(args.hash);
           if (!b) throw new GoError('header for hash not found');
           return b;
         }
-        return src.getBlock(src.head());
+        return get(src.head());
       },
       blocks(_, args, ctx) {
         const src = ctx.source;
@@ -361,6 +364,7 @@ module.exports = {
   filterLogs,
   matchLog,
   headerByNumber,
+  accountState,
   ZERO_HASH,
   OMMER_HASH_EMPTY,
 };

@@ -4,11 +4,17 @@
 //   txs.csv             block,idx,hash,from,to,value_wei,gas,gas_price,input_prefix
 //   receipts.csv        block,tx_hash,status,gas_used,cumulative_gas_used,contract_address,log_count
 //   token_transfers.csv block,tx_hash,log_index,token,from,to,value_raw
+//   accounts.csv        block,address,balance_wei,nonce,is_contract (optional:
+//                       the state of the accounts block+1 touches, as of the
+//                       end of `block`; see shared/data/accounts/README.md)
+// Optional columns used when present: txs.csv `nonce`, blocks.csv `gas_limit`
+// and `base_fee_per_gas`.
 // Columns are looked up by header name. Fields the CSV lacks get the defaults
 // documented in README.md ("CSV defaults").
 
 const fs = require('fs');
 const path = require('path');
+const { GoError } = require('./geth-values');
 const {
   ChainSource, checkDeadline, addressTopic, uint256Hex, TRANSFER_TOPIC,
   ZERO_HASH, ZERO_BLOOM, ZERO_NONCE, CONTRACT_CODE,
@@ -64,6 +70,9 @@ class CsvSource extends ChainSource {
     this.byHash = new Map();
     this.txs = new Map();
     this.contracts = new Set();
+    // block -> Map(address -> {balance, nonce, code}) from accounts.csv; null
+    // without that file (then accounts are the old placeholders, see README).
+    this.state = null;
     this.stats = {};
     this.load();
   }
@@ -87,9 +96,9 @@ class CsvSource extends ChainSource {
         receiptsRoot: ZERO_HASH,
         miner: lower(r.miner),
         extraData: '0x',
-        gasLimit: 0,
+        gasLimit: Number(r.gas_limit || 0),
         gasUsed: Number(r.gas_used || 0),
-        baseFee: null,
+        baseFee: r.base_fee_per_gas ? BigInt(r.base_fee_per_gas) : null,
         timestamp: Number(r.timestamp || 0),
         logsBloom: ZERO_BLOOM,
         mixHash: ZERO_HASH,
@@ -109,7 +118,7 @@ class CsvSource extends ChainSource {
       if (!b) continue;
       const t = {
         hash: lower(r.hash),
-        nonce: 0,
+        nonce: r.nonce ? Number(r.nonce) : 0,
         index: Number(r.idx),
         from: lower(r.from),
         to: r.to ? lower(r.to) : null,
@@ -187,6 +196,22 @@ class CsvSource extends ChainSource {
       for (const t of b.txs) t.logs.sort((x, y) => x.index - y.index);
     }
 
+    const stateRows = readCSV(path.join(dir, 'accounts.csv'), false);
+    if (stateRows.length > 0) {
+      this.state = new Map();
+      for (const r of stateRows) {
+        const n = Number(r.block);
+        let m = this.state.get(n);
+        if (!m) { m = new Map(); this.state.set(n, m); }
+        const flag = lower(r.is_contract);
+        m.set(lower(r.address), {
+          balance: BigInt(r.balance_wei),
+          nonce: Number(r.nonce),
+          code: flag === 't' || flag === 'true' || flag === '1' ? CONTRACT_CODE : '0x',
+        });
+      }
+    }
+
     this.numbers = Array.from(this.blocks.keys()).sort((a, b) => a - b);
     this.maxNumber = this.numbers.length ? this.numbers[this.numbers.length - 1] : 0;
     this.headNumber = this.maxNumber;
@@ -197,12 +222,20 @@ class CsvSource extends ChainSource {
       derivedReceipts: derived,
       logs: logCount,
       transfersWithoutTx: skipped,
+      stateBlocks: this.state ? this.state.size : 0,
+      stateRows: stateRows.length,
     };
   }
 
   getBlock(n) {
     if (n > this.headNumber) return null;
     return this.blocks.get(n) || null;
+  }
+
+  // getBlock, or the state-only block of accounts.csv (Query.block, the
+  // JSON-RPC account methods).
+  blockOrState(n) {
+    return this.getBlock(n) || this.stateBlock(n);
   }
 
   blockByHash(hash) {
@@ -233,8 +266,34 @@ class CsvSource extends ChainSource {
     return out;
   }
 
-  accountState(address) {
-    return { balance: 0n, nonce: 0, code: this.contracts.has(address) ? CONTRACT_CODE : '0x' };
+  accountState(address, n) {
+    if (this.state === null) {
+      return { balance: 0n, nonce: 0, code: this.contracts.has(address) ? CONTRACT_CODE : '0x' };
+    }
+    // A pruned node: only the states of accounts.csv exist; anything else is
+    // Geth's missing-state error (path scheme / hash scheme wording).
+    const m = this.state.get(n);
+    const b = this.blocks.get(n);
+    const root = (b ? b.hash : ZERO_HASH).slice(2);
+    if (!m) throw new GoError(`historical state ${root} is not available`);
+    const a = m.get(address);
+    if (!a) throw new GoError(`missing trie node ${root} (path ) state of ${address} at block ${n} is not in accounts.csv`);
+    return a;
+  }
+
+  // A block of accounts.csv that blocks.csv lacks (the block before each one
+  // of blocks.csv): block(number:) answers it for its number and accounts,
+  // every other field is an error (its header is not in the data).
+  stateBlock(n) {
+    if (this.state === null || !this.state.has(n) || n > this.headNumber) return null;
+    const stub = { number: n };
+    return new Proxy(stub, {
+      get(t, k) {
+        if (k === 'number') return t.number;
+        if (typeof k === 'symbol' || k === 'then' || k === 'toJSON') return undefined;
+        throw new GoError(`block ${n}: only its account state is in the test data (accounts.csv), not its header`);
+      },
+    });
   }
 
   setHead(n) {
@@ -253,6 +312,7 @@ class CsvSource extends ChainSource {
       minBlock: this.numbers.length ? this.numbers[0] : null,
       stats: this.stats,
       contracts: Array.from(this.contracts).sort(),
+      stateBlocks: this.state ? Array.from(this.state.keys()).sort((x, y) => x - y) : [],
     };
   }
 }

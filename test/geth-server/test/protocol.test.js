@@ -205,8 +205,11 @@ describe('HTTP layer', () => {
   test('JSON-RPC stub at / (extension point)', async () => {
     const r = await srv.request({ path: '/', body: { jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] } });
     assert.deepEqual(r.json, { jsonrpc: '2.0', id: 1, result: '0x539' });
-    const r2 = await srv.request({ path: '/', body: { jsonrpc: '2.0', id: 2, method: 'eth_getBalance', params: [] } });
+    // eth_call is not served (-32601); eth_getBalance is, and checks its arguments like Geth
+    const r2 = await srv.request({ path: '/', body: { jsonrpc: '2.0', id: 2, method: 'eth_call', params: [] } });
     assert.equal(r2.json.error.code, -32601);
+    const r3 = await srv.request({ path: '/', body: { jsonrpc: '2.0', id: 3, method: 'eth_getBalance', params: [] } });
+    assert.deepEqual(r3.json.error, { code: -32602, message: 'missing value for required argument 0' });
   });
 
   test('unknown path is 404', async () => {
