@@ -10,13 +10,36 @@
 #ifndef EW_COMPAT_H
 #define EW_COMPAT_H
 
+#include "catalog/pg_foreign_server.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "nodes/plannodes.h"
 #include "optimizer/pathnode.h"
+#include "utils/acl.h"
+
+/*
+ * PostgreSQL 18 split ExplainState and the ExplainProperty*() functions out
+ * of commands/explain.h.
+ */
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 
 /*
  * create_foreignscan_path() took fdw_restrictinfo in PostgreSQL 17 (the
- * clauses a pushed-down join must see again in EvalPlanQual).
+ * clauses a pushed-down join must see again in EvalPlanQual), and
+ * disabled_nodes in 18 (the count of disabled plan nodes that replaced
+ * disable_cost; a foreign scan is never disabled: 0).
  */
-#if PG_VERSION_NUM >= 170000
+#if PG_VERSION_NUM >= 180000
+#define ew_create_foreignscan_path(root, rel, target, rows, startup, total, \
+								   pathkeys, required_outer, fdw_outerpath, \
+								   fdw_private) \
+	create_foreignscan_path((root), (rel), (target), (rows), 0, (startup), \
+							(total), (pathkeys), (required_outer), \
+							(fdw_outerpath), NIL, (fdw_private))
+#elif PG_VERSION_NUM >= 170000
 #define ew_create_foreignscan_path(root, rel, target, rows, startup, total, \
 								   pathkeys, required_outer, fdw_outerpath, \
 								   fdw_private) \
@@ -40,6 +63,32 @@
 #define EW_PATHKEY_DESCENDING(pk) ((pk)->pk_cmptype == COMPARE_GT)
 #else
 #define EW_PATHKEY_DESCENDING(pk) ((pk)->pk_strategy == BTGreaterStrategyNumber)
+#endif
+
+/*
+ * The USAGE check on a foreign server: pg_foreign_server_aclcheck() until
+ * PostgreSQL 15, the generic object_aclcheck() from 16 (which removed the
+ * per-catalog functions).
+ */
+#if PG_VERSION_NUM >= 160000
+#define ew_foreign_server_aclcheck(srvid, roleid, mode) \
+	object_aclcheck(ForeignServerRelationId, (srvid), (roleid), (mode))
+#else
+#define ew_foreign_server_aclcheck(srvid, roleid, mode) \
+	pg_foreign_server_aclcheck((srvid), (roleid), (mode))
+#endif
+
+/*
+ * The role a foreign scan checks permissions as (a view's owner, else the
+ * current user when invalid): the range table entry's checkAsUser until
+ * PostgreSQL 15; from 16 (RTEPermissionInfo) the planner copies it into the
+ * ForeignScan node.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ew_scan_check_as_user(fsplan, estate) ((fsplan)->checkAsUser)
+#else
+#define ew_scan_check_as_user(fsplan, estate) \
+	(exec_rt_fetch((fsplan)->scan.scanrelid, (estate))->checkAsUser)
 #endif
 
 #endif							/* EW_COMPAT_H */

@@ -25,6 +25,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "commands/defrem.h"
+#include "compat.h"
 #include "ethwhale_fdw.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -355,7 +356,7 @@ endpoint_already_usable(const char *value, Oid validator)
 		fdw = GetForeignDataWrapper(srv->srvfdw);
 		if (fdw->fdwvalidator != validator)
 			continue;
-		if (pg_foreign_server_aclcheck(srv->oid, userid, ACL_USAGE) != ACLCHECK_OK)
+		if (ew_foreign_server_aclcheck(srv->oid, userid, ACL_USAGE) != ACLCHECK_OK)
 			continue;
 		datum = heap_getattr(tup, Anum_pg_foreign_server_srvoptions,
 							 RelationGetDescr(rel), &isnull);

@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -122,14 +123,14 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
 	EwScanState *st = palloc0(sizeof(EwScanState));
-	RangeTblEntry *rte;
 	Oid			userid;
 	ListCell   *lc;
 
 	node->fdw_state = st;
 	st->rel = node->ss.ss_currentRelation;
-	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	userid = ew_scan_check_as_user(fsplan, estate);
+	if (!OidIsValid(userid))
+		userid = GetUserId();
 	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
 	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
 	st->api = &EwGraphqlApi;
