@@ -33,7 +33,9 @@
 #   build_extension          make && make install with EW_PG_CONFIG, through
 #                            scripts/install --build-only
 #   free_port                print a free TCP port on 127.0.0.1
-#   start_cluster [PORT]     throwaway PostgreSQL 15 cluster (pg_cron preloaded)
+#   start_cluster [PORT]     throwaway PostgreSQL cluster (pg_cron preloaded), of
+#                            the host's PostgreSQL 15 or, with EW_PG_ROOT, of
+#                            the PostgreSQL in that chroot (test/pgversions.sh)
 #   stop_cluster             pg_ctl stop -m fast
 #   start_graphql_server VAR NAME ARGS...
 #                            start test/geth-server/server.js --port 0 ARGS,
@@ -51,6 +53,11 @@
 #   EW_PG_BINDIR             [/usr/lib/postgresql/15/bin]
 #   EW_PG_CONFIG             [$EW_PG_BINDIR/pg_config]
 #   EW_PG_OSUSER             [postgres] OS user running the cluster when root
+#   EW_PG_ROOT               [unset] a chroot (test/pgversions.sh) whose PostgreSQL
+#                            start_cluster runs; EW_PG_BINDIR is then a path
+#                            inside it.  EW_PG_EXEC ("chroot DIR", exported)
+#                            is the prefix for its client binaries
+#   EW_PG_CLUSTER            [pg] the cluster's directory under EW_TMPDIR
 #   EW_TMPDIR                this run's temp dir, made by ew_init (never taken
 #                            from the environment; removed by cleanup unless
 #                            EW_KEEP_TMP=1)
@@ -113,9 +120,12 @@ ew_quietly() {
 	fi
 }
 
-# Run a command as the cluster's OS user when we are root, else as ourselves.
+# Run a command as the cluster's OS user when we are root, else as ourselves;
+# inside the chroot EW_PG_ROOT when it is set (with that system's user).
 ew_as_pg() {
-	if [ "$(id -u)" = 0 ]; then
+	if [ -n "${EW_PG_ROOT:-}" ]; then
+		chroot "$EW_PG_ROOT" runuser -u "$EW_PG_OSUSER" -- "$@"
+	elif [ "$(id -u)" = 0 ]; then
 		(cd / && runuser -u "$EW_PG_OSUSER" -- "$@")
 	else
 		"$@"
@@ -321,16 +331,26 @@ register_pid() { EW_PIDS+=("$1"); }
 # start_cluster [PORT]: initdb a throwaway cluster in $EW_TMPDIR/pg and start
 # it on 127.0.0.1:PORT (a free port by default) with pg_cron preloaded.
 # Exports PGHOST PGPORT PGUSER PGDATABASE; sets EW_PGDATA.
+# With EW_PG_ROOT set, the cluster is that chroot's: its directory is
+# EW_PG_ROOT/EW_TMPDIR/EW_PG_CLUSTER, and EW_TMPDIR/EW_PG_CLUSTER on the host
+# is a link to it, so that its paths (SHOW data_directory) are the same inside
+# and outside; the tests and the servers on the host reach it over TCP.
 start_cluster() {
-	local port=${1:-} dir="$EW_TMPDIR/pg" try
-	[ -x "$EW_PG_BINDIR/initdb" ] || { ew_err "$EW_PG_BINDIR/initdb not found (postgresql-15 missing?)"; return 1; }
-	if [ "$(id -u)" = 0 ] && ! id "$EW_PG_OSUSER" >/dev/null 2>&1; then
-		useradd --system --no-create-home --shell /usr/sbin/nologin "$EW_PG_OSUSER" || return 1
+	local port=${1:-} dir="$EW_TMPDIR/${EW_PG_CLUSTER:-pg}" try
+	local root=${EW_PG_ROOT:-}
+	[ -x "$root$EW_PG_BINDIR/initdb" ] || { ew_err "$root$EW_PG_BINDIR/initdb not found (postgresql-NN missing?)"; return 1; }
+	if [ -n "$root" ]; then
+		mkdir -p "$root$dir" && ln -sfn "$root$dir" "$dir" || return 1
+		chroot "$root" chown "$EW_PG_OSUSER": "$dir" || return 1
+	else
+		if [ "$(id -u)" = 0 ] && ! id "$EW_PG_OSUSER" >/dev/null 2>&1; then
+			useradd --system --no-create-home --shell /usr/sbin/nologin "$EW_PG_OSUSER" || return 1
+		fi
+		mkdir -p "$dir"
+		if [ "$(id -u)" = 0 ]; then chown "$EW_PG_OSUSER": "$dir"; fi
 	fi
-	mkdir -p "$dir"
-	if [ "$(id -u)" = 0 ]; then chown "$EW_PG_OSUSER": "$dir"; fi
 	EW_PGDATA="$dir/data"
-	ew_log "creating a PostgreSQL 15 cluster in $EW_PGDATA"
+	ew_log "creating a PostgreSQL $(basename "$(dirname "$EW_PG_BINDIR")") cluster in $EW_PGDATA${root:+ (chroot $root)}"
 	ew_as_pg "$EW_PG_BINDIR/initdb" -D "$EW_PGDATA" -U postgres --auth=trust \
 		-E UTF8 --locale=C >"$EW_LOGDIR/initdb.log" 2>&1 || {
 		cat "$EW_LOGDIR/initdb.log" >&2

@@ -11,6 +11,11 @@ test/run starts a throwaway PostgreSQL cluster and the test GraphQL servers
                                     test_faults.py sets its rules at run time
   ETHWHALE_DATA                     directory with blocks.csv, txs.csv, ...
   GETH_BIN                          real geth binary, empty when unavailable
+  EW_SERVER_TMPDIR                  [/tmp] where tests put files for server-side COPY
+                                    (for a chroot's cluster: a path it sees too)
+  EW_PG_BINDIR, EW_PG_EXEC          the PostgreSQL under test's binaries, and the
+                                    prefix to run them with ("chroot DIR" for the
+                                    versions in chroots; empty for the host's)
 
 Helpers other test modules may import (``from conftest import ...``):
   Control            /control/* of a test server, and plain GraphQL requests
@@ -512,7 +517,7 @@ def readable_dir():
     """A directory the cluster's OS user can read (for COPY / load_labels)."""
     import shutil
     import tempfile
-    d = Path(tempfile.mkdtemp(prefix="ew_truth_", dir="/tmp"))
+    d = Path(tempfile.mkdtemp(prefix="ew_truth_", dir=os.environ.get("EW_SERVER_TMPDIR", "/tmp")))
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)

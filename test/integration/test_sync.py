@@ -123,7 +123,7 @@ def gen_server():
 @pytest.fixture
 def server_files():
     """A directory the cluster's OS user can read, for load_labels()/COPY."""
-    d = Path(tempfile.mkdtemp(prefix="ew_sync_", dir="/tmp"))
+    d = Path(tempfile.mkdtemp(prefix="ew_sync_", dir=os.environ.get("EW_SERVER_TMPDIR", "/tmp")))
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
