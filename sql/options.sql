@@ -3,7 +3,9 @@
 -- tables; every option is checked when it is set.
 --
 CREATE EXTENSION ethwhale_fdw;
-\dx ethwhale_fdw
+-- (the catalog, not \dx, whose columns change with psql's version)
+SELECT e.extname, e.extversion, n.nspname, obj_description(e.oid, 'pg_extension')
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'ethwhale_fdw';
 \getenv csv_endpoint EW_CSV_ENDPOINT
 
 -- a working server, user mapping and schema import

@@ -89,7 +89,7 @@ EXPLAIN (VERBOSE, COSTS OFF)
 SELECT hash FROM eth_tx
 WHERE block BETWEEN 500000 AND 501000 AND (value_eth > 10 OR value_eth < 1) AND gas_price > 0
   AND value_eth::float8 > 1 AND value_eth > gas;
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 500099 AND value_eth >= 100;
 
 -- bounds and filters from an initplan or an outer query (PARAM_EXEC): shown
@@ -110,7 +110,7 @@ SELECT count(*) FROM eth_block WHERE number > 9223372036854775807;
 SELECT number FROM eth_block ORDER BY number DESC LIMIT ALL;
 
 -- EXPLAIN ANALYZE reports what was sent and received
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
 SELECT count(*) FROM eth_tx WHERE block IN (500001, 500002, 500777);
 
 SET client_min_messages = warning;

@@ -487,10 +487,16 @@ cleanup() {
 				ew_stop_pid "$pid"
 			fi
 		done
+		# a chroot's /proc left mounted by an interrupted package install
+		# (test/pgversions.sh); --one-file-system in case one stays.
+		local _ m
+		while read -r _ m _; do
+			case $m in "$EW_TMPDIR"/*) umount "$m" 2>/dev/null || umount -l "$m" ;; esac
+		done < <(tac /proc/self/mounts)
 		if [ "${EW_KEEP_TMP:-0}" = 1 ]; then
 			ew_log "keeping $EW_TMPDIR (EW_KEEP_TMP=1)"
 		else
-			rm -rf "$EW_TMPDIR"
+			rm -rf --one-file-system "$EW_TMPDIR"
 		fi
 	fi
 	[ "$had_e" = 1 ] && set -e

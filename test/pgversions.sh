@@ -33,8 +33,10 @@
 PGV_ROOT_FORMAT=1
 PGV_MIRROR=${EW_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PGV_SRC=/build/ethwhale_fdw   # the sources inside a chroot
-# The host's own PostgreSQL and the versions test/run knows.
+# The host's own PostgreSQL and the versions test/run knows (used there).
+# shellcheck disable=SC2034
 PGV_HOST=15
+# shellcheck disable=SC2034
 PGV_ALL="15 16 17 18"
 
 pgv_suite() {
@@ -72,10 +74,17 @@ _pgv_build_root() {
 	# is not refreshed; the packages are signed all the same.
 	echo 'Acquire::Check-Valid-Until "false";' >"$dir/etc/apt/apt.conf.d/90ethwhale"
 	printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d" && chmod 755 "$dir/usr/sbin/policy-rc.d"
+	# The packages' scripts want /proc (sid's postgresql-common runs
+	# systemd-tmpfiles); mounted for the install only (cleanup in test/lib.sh
+	# unmounts what is left under EW_TMPDIR after an interruption).
+	mount -t proc proc "$dir/proc" || return 1
+	local rc=0
 	# shellcheck disable=SC2046  # the package list is space-separated words
 	ew_quietly "$log" pgv_in "$dir" sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "$@" && apt-get clean' \
-		sh $(pgv_packages "$v") || return 1
+		sh $(pgv_packages "$v") || rc=1
+	umount "$dir/proc" || umount -l "$dir/proc" || return 1
+	[ "$rc" = 0 ] || return 1
 	if [ -d "$dir/etc/postgresql/$v/main" ]; then
 		ew_quietly "$log" pgv_in "$dir" pg_dropcluster "$v" main || return 1
 	fi
@@ -110,8 +119,11 @@ ensure_pg_root() {
 	# Cache it (written aside, then renamed: a concurrent run sees a whole
 	# file or none); older keys of this version are dropped.
 	rm -f "$ETHWHALE_CACHE/chroots/pg$v-"*.tar.zst
-	ew_quietly "$log" tar -C "$dir" --numeric-owner --zstd -cf "$tarball.tmp.$$" . &&
-		mv -f "$tarball.tmp.$$" "$tarball" || { rm -f "$tarball.tmp.$$"; ew_warn "could not cache the chroot"; }
+	if ! ew_quietly "$log" tar -C "$dir" --numeric-owner --zstd -cf "$tarball.tmp.$$" . ||
+		! mv -f "$tarball.tmp.$$" "$tarball"; then
+		rm -f "$tarball.tmp.$$"
+		ew_warn "could not cache the chroot in $tarball"
+	fi
 	PGV_ROOT_HOW=built
 }
 
@@ -132,6 +144,7 @@ pgv_regress() {
 	local v=$1 root=$2 log="$EW_LOGDIR/installcheck.log" p=0 f=0 line a b
 	ew_log "suite pg_regress on PostgreSQL $v"
 	# (timeout runs programs, not shell functions: chroot itself here)
+	# shellcheck disable=SC2153  # PGHOST etc.: exported by start_cluster
 	run_logged "$log" "${EW_REGRESS_TIMEOUT:-1200}" chroot "$root" env PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		LANG=C.UTF-8 LC_ALL=C.UTF-8 \
 		PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
@@ -154,6 +167,9 @@ pgv_regress() {
 		echo "----- regression.diffs on $v (first 200 lines; ${EW_LOGDIR#"$EW_ROOT"/}/regression.diffs) -----"
 		head -n 200 "$EW_LOGDIR/regression.diffs"
 		echo "-----"
+		# what the tests printed, for a new expected/NAME_N.out
+		rm -rf "$EW_LOGDIR/regress-results"
+		cp -r "$root$PGV_SRC/results" "$EW_LOGDIR/regress-results" 2>/dev/null || true
 	fi
 	record "regress-$v" "$p" "$f" 0
 }
@@ -163,7 +179,7 @@ pgv_regress() {
 # chroot, start that copy's cluster, CREATE EXTENSION and scan the host's
 # generated-chain server.
 pgv_deb() {
-	local v=$1 root=$2 log="$EW_LOGDIR/deb.log" clean="$EW_TMPDIR/clean-$v" deb out pkg=/build/pkg/ethwhale-fdw
+	local v=$1 root=$2 log="$EW_LOGDIR/deb.log" clean="$EW_TMPDIR/clean-$1" deb out pkg=/build/pkg/ethwhale-fdw
 	local debs=()
 	ew_log "suite deb on PostgreSQL $v: dpkg-buildpackage, dpkg -i in a clean chroot, CREATE EXTENSION"
 	: >"$log"
@@ -254,13 +270,16 @@ pgv_run() {
 	if want_suite regress || want_suite pytest; then
 		# pg_regress's server-side COPY reads the CSV copy at the same path
 		# inside the chroot.
-		mkdir -p "$root$EW_SERVER_DATA" && cp -a "$EW_SERVER_DATA"/. "$root$EW_SERVER_DATA"/ ||
+		if ! mkdir -p "$root$EW_SERVER_DATA" || ! cp -a "$EW_SERVER_DATA"/. "$root$EW_SERVER_DATA"/; then
 			ew_warn "could not copy the test data into the chroot"
+		fi
 		# The tests' own files for server-side COPY (EW_SERVER_TMPDIR): a
 		# directory of the chroot, linked from the same path on the host.
 		export EW_SERVER_TMPDIR="$EW_TMPDIR/srvtmp-$v"
-		mkdir -p "$root$EW_SERVER_TMPDIR" && chmod 1777 "$root$EW_SERVER_TMPDIR" &&
-			ln -sfn "$root$EW_SERVER_TMPDIR" "$EW_SERVER_TMPDIR" || ew_warn "could not make $EW_SERVER_TMPDIR"
+		if ! mkdir -p "$root$EW_SERVER_TMPDIR" || ! chmod 1777 "$root$EW_SERVER_TMPDIR" ||
+			! ln -sfn "$root$EW_SERVER_TMPDIR" "$EW_SERVER_TMPDIR"; then
+			ew_warn "could not make $EW_SERVER_TMPDIR"
+		fi
 		if start_cluster ""; then
 			t1=$SECONDS
 			want_suite regress && pgv_regress "$v" "$root" && times+=", regress $((SECONDS - t1))s"
