@@ -6,7 +6,9 @@
 # Debian suites, each in a chroot that debootstrap builds (cached as a
 # tarball in $ETHWHALE_CACHE/chroots, keyed by the suite and package list):
 #
-#   15  the host (bookworm)          17  trixie          18  sid
+#   15  the host (bookworm); a bookworm chroot for its Debian package, and
+#       for all of its rows with EW_PG15_CHROOT=1 (the host's install untouched)
+#   17  trixie                       18  sid
 #   16  none: no Debian suite serves postgresql-16 (bookworm-backports,
 #       trixie and trixie-backports do not)
 #
@@ -20,9 +22,10 @@
 #
 # Functions:
 #   pgv_suite V              the Debian suite serving postgresql-V (fails if none)
-#   pgv_run V                one version's rows: build-V (-Werror; with
+#   pgv_run V [deb]          one version's rows: build-V (-Werror; with
 #                            -DUSE_ASSERT_CHECKING on EW_ASSERT_PG), regress-V,
-#                            pytest-V, deb-V (as selected by --suite)
+#                            pytest-V, deb-V (as selected by --suite); with
+#                            "deb", deb-V alone
 #   ensure_pg_root V DIR     the chroot for V at DIR, from the cache or built
 #
 # Environment: EW_DEBIAN_MIRROR [http://deb.debian.org/debian],
@@ -41,6 +44,7 @@ PGV_ALL="15 16 17 18"
 
 pgv_suite() {
 	case $1 in
+	15) echo bookworm ;;
 	17) echo trixie ;;
 	18) echo sid ;;
 	*) return 1 ;;
@@ -232,7 +236,7 @@ EOF
 # pgv_run V: every selected row of version V, with the cluster of its
 # chroot; the host's cluster is stopped by then.
 pgv_run() {
-	local v=$1 suite root="$EW_TMPDIR/root-$1" t0=$SECONDS t1 assert="" times=""
+	local v=$1 only=${2:-} suite root="$EW_TMPDIR/root-$1" t0=$SECONDS t1 assert="" times=""
 	local logdir=$EW_LOGDIR
 	if ! suite=$(pgv_suite "$v"); then
 		record "pg$v" 0 0 0 "(not run: no Debian suite serves postgresql-$v)"
@@ -255,7 +259,9 @@ pgv_run() {
 
 	t1=$SECONDS
 	[ "$v" = "${EW_ASSERT_PG:-18}" ] && assert=-DUSE_ASSERT_CHECKING
-	if pgv_copy_sources "$root$PGV_SRC" &&
+	if [ "$only" = deb ]; then
+		:
+	elif pgv_copy_sources "$root$PGV_SRC" &&
 		ew_quietly "$EW_LOGDIR/build.log" pgv_in "$root" make -C "$PGV_SRC" -j"$(nproc)" \
 			PG_CONFIG="$EW_PG_CONFIG" ${assert:+PG_CPPFLAGS=$assert} &&
 		ew_quietly "$EW_LOGDIR/build.log" pgv_in "$root" make -C "$PGV_SRC" install PG_CONFIG="$EW_PG_CONFIG"; then
@@ -267,7 +273,7 @@ pgv_run() {
 		return 0
 	fi
 
-	if want_suite regress || want_suite pytest; then
+	if [ "$only" != deb ] && { want_suite regress || want_suite pytest; }; then
 		# pg_regress's server-side COPY reads the CSV copy at the same path
 		# inside the chroot.
 		if ! mkdir -p "$root$EW_SERVER_DATA" || ! cp -a "$EW_SERVER_DATA"/. "$root$EW_SERVER_DATA"/; then
