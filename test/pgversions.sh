@@ -256,6 +256,7 @@ pgv_run() {
 	export EW_PG_ROOT=$root EW_PG_CLUSTER=pg$v EW_PG_BINDIR=/usr/lib/postgresql/$v/bin
 	export EW_PG_EXEC="chroot $root" EW_PG_CONFIG=/usr/lib/postgresql/$v/bin/pg_config
 	export EW_GETH_DATADIR="$EW_TMPDIR/geth-$v"
+	export EW_PG_MAJOR=$v
 
 	t1=$SECONDS
 	[ "$v" = "${EW_ASSERT_PG:-18}" ] && assert=-DUSE_ASSERT_CHECKING
@@ -269,7 +270,7 @@ pgv_run() {
 	else
 		record "build-$v" 0 1 0 "(${EW_LOGDIR#"$EW_ROOT"/}/build.log)"
 		EW_PG_BINDIR=$save_bindir EW_PG_CONFIG=$save_config EW_LOGDIR=$logdir
-		unset EW_PG_ROOT EW_PG_CLUSTER EW_PG_EXEC
+		unset EW_PG_ROOT EW_PG_CLUSTER EW_PG_EXEC EW_PG_MAJOR
 		return 0
 	fi
 
@@ -301,6 +302,6 @@ pgv_run() {
 	ew_log "PostgreSQL $v: $times, all $((SECONDS - t0))s"
 	echo "PostgreSQL $v: $times, all $((SECONDS - t0))s" >>"$logdir/pg-times.log"
 	EW_PG_BINDIR=$save_bindir EW_PG_CONFIG=$save_config EW_LOGDIR=$logdir
-	unset EW_PG_ROOT EW_PG_CLUSTER EW_PG_EXEC EW_SERVER_TMPDIR
+	unset EW_PG_ROOT EW_PG_CLUSTER EW_PG_EXEC EW_SERVER_TMPDIR EW_PG_MAJOR
 	rm -rf "$root"
 }

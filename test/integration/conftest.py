@@ -13,6 +13,7 @@ test/run starts a throwaway PostgreSQL cluster and the test GraphQL servers
   GETH_BIN                          real geth binary, empty when unavailable
   EW_SERVER_TMPDIR                  [/tmp] where tests put files for server-side COPY
                                     (for a chroot's cluster: a path it sees too)
+  EW_PG_MAJOR                       [15] the PostgreSQL major under test
   EW_PG_BINDIR, EW_PG_EXEC          the PostgreSQL under test's binaries, and the
                                     prefix to run them with ("chroot DIR" for the
                                     versions in chroots; empty for the host's)

@@ -17,6 +17,7 @@ txs.csv, receipts.csv, token_transfers.csv, eth_usd_daily.csv and labels.csv:
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from datetime import datetime, timezone
@@ -129,7 +130,9 @@ def token_of(data_dir) -> dict:
     return {(r["tx_hash"], int(r["log_index"])): r["token"] for r in read_csv(data_dir, "token_transfers.csv")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
+# The bug is PostgreSQL 15's numeric power(); 17 and 18 (in test/run's chroots,
+# EW_PG_MAJOR) compute 10 ^ -18 exactly and pass.
+@pytest.mark.xfail(int(os.environ.get("EW_PG_MAJOR") or 15) < 16, strict=True, reason=(
     "product bug: ethwhale.large_transfers scales token amounts with 10::numeric ^ (-decimals), "
     "which PostgreSQL 15 evaluates to 0 (0E-16) for 18 decimals, so WETH, DAI and BUSD "
     "transfers are never large (eth_token_transfer.amount_usd itself is right, see test_truth.py)"))
