@@ -4,7 +4,7 @@
 #   make installcheck             pg_regress (needs the test servers: use test/run)
 
 MODULE_big = ethwhale_fdw
-OBJS = ethwhale_fdw.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
+OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
 	pipeline.o request.o graphql.o transport.o decode.o hexnum.o prices.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 

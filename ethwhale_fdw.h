@@ -152,6 +152,7 @@ typedef struct EwOptions
 	int			batch_blocks;
 	int			concurrency;
 	int			max_response_mb;
+	int			max_requests;	/* request budget of one scan */
 	char	   *bearer_token;	/* from the user mapping, never shown */
 	char	   *headers;		/* "Name: value" lines from the user mapping */
 	EwTableKind table;
@@ -253,6 +254,9 @@ typedef struct EwTokenEntry
 	bool		as_eth;			/* priced at the day's ETH/USD */
 	Datum		peg;			/* numeric USD price, unless as_eth */
 } EwTokenEntry;
+
+/* in ethwhale_fdw.c: the setting ethwhale.max_requests_per_query */
+extern int	EwMaxRequestsPerQuery;
 
 /* in catalog.c */
 extern const EwTableKindInfo *EwTableKindInfoOf(EwTableKind kind);

@@ -79,6 +79,7 @@ static const EwOption ew_options[] = {
 	{"batch_blocks", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
 	{"concurrency", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
 	{"max_response_mb", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
+	{"max_requests", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, INT_MAX, OPT_AT(max_requests)},
 	/* read by ethwhale.sync (SQL), not by scans */
 	{"confirmations", CTX_SERVER, EW_OPT_INT, 0, 10000, -1},
 	{"bearer_token", CTX_MAPPING, EW_OPT_STRING, 0, 0, OPT_AT(bearer_token)},
@@ -555,6 +556,7 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 	opts->batch_blocks = 100;
 	opts->concurrency = 1;
 	opts->max_response_mb = 256;
+	opts->max_requests = EwMaxRequestsPerQuery;	/* the setting, unless set here */
 	opts->table = EW_TABLE_TX;
 
 	apply_options(server->options, ForeignServerRelationId, opts);

@@ -408,6 +408,7 @@ EwRequest(EwScanState *st, const char *body, const char *what,
 		json_t	   *data;
 
 		CHECK_FOR_INTERRUPTS();
+		EwCheckRequestBudget(st);
 		if (st->conn == NULL)
 			st->conn = EwGetConnection(st->server);
 		EwPost(st->conn, body, strlen(body), &st->opts, &resp);

@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "scan.h"
@@ -165,6 +167,82 @@ EwBeginScan(ForeignScanState *node, int eflags)
 }
 
 /*
+ * planned_requests
+ *		The fewest requests the scan's ranges need at batch_blocks blocks (or
+ *		EW_ACCOUNTS_PER_REQUEST addresses) per request.
+ */
+static double
+planned_requests(EwScanState *st)
+{
+	double		n = 0;
+	int			i;
+
+	if (st->plan.mode == EW_MODE_HASH)
+		return 1;
+	for (i = 0; i < st->nranges; i++)
+	{
+		double		blocks = (double) st->ranges[i].hi - (double) st->ranges[i].lo + 1;
+
+		if (st->plan.mode == EW_MODE_ACCOUNT)
+			n += (st->at_head ? 1 : blocks) *
+				ceil((double) st->naccounts / EW_ACCOUNTS_PER_REQUEST);
+		else
+			n += ceil(blocks / st->opts.batch_blocks);
+	}
+	return n;
+}
+
+/*
+ * check_planned_requests
+ *		Refuse, before sending anything for it, a scan whose ranges need more
+ *		requests than its budget allows (the requests of earlier rescans
+ *		count too).  A scan under a LIMIT is left to the check before each
+ *		request: it may end early.
+ */
+static void
+check_planned_requests(EwScanState *st)
+{
+	double		n;
+
+	/* a LIMIT or a walk down from the head may stop long before the end */
+	if (st->plan.slow_start || st->plan.mode == EW_MODE_BACKWARD)
+		return;
+	n = planned_requests(st);
+	if ((double) st->stats.requests + n <= (double) st->opts.max_requests)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" would send %.0f requests to server \"%s\", more than max_requests (%d)",
+					RelationGetRelationName(st->rel), n + (double) st->stats.requests,
+					st->server->servername, st->opts.max_requests),
+			 errdetail("%d block ranges, %d blocks per request%s.", st->nranges,
+					   st->opts.batch_blocks,
+					   st->stats.requests > 0 ?
+					   psprintf(", after %lld requests already sent", (long long) st->stats.requests) : ""),
+			 errhint("Narrow the block range, or raise the budget: SET ethwhale.max_requests_per_query, or the server or table option max_requests.")));
+}
+
+/*
+ * EwCheckRequestBudget
+ *		Before sending a request: stop a scan that has used its budget
+ *		(open ranges, retries and halving can take it past the plan).
+ */
+void
+EwCheckRequestBudget(EwScanState *st)
+{
+	if (st->stats.requests < st->opts.max_requests)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" reached max_requests (%d) on server \"%s\"",
+					RelationGetRelationName(st->rel), st->opts.max_requests,
+					st->server->servername),
+			 errdetail("%lld blocks read so far%s.", (long long) st->blocks_read,
+					   st->cur_block >= 0 ? psprintf(", the last one block %lld", (long long) st->cur_block) : ""),
+			 errhint("Narrow the block range, or raise the budget: SET ethwhale.max_requests_per_query, or the server or table option max_requests.")));
+}
+
+/*
  * start_scan
  *		Evaluate the filters' constants, the pushed addresses and the
  *		bounds, once per scan (and per rescan).
@@ -179,11 +257,10 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->exhausted = false;
 	st->nranges = 0;
 	st->cur_range = 0;
-	st->chunk = st->opts.batch_blocks;
+	st->chunk = st->plan.slow_start ? 1 : st->opts.batch_blocks;
 	st->chunk_ceiling = st->opts.batch_blocks;
 	st->acct_next = 0;
 	st->acct_block = NULL;
-	st->head_block = -1;
 
 	MemoryContextReset(st->scan_cxt);
 	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
@@ -204,6 +281,7 @@ start_scan(EwScanState *st, ExprContext *econtext)
 			EwPlanRanges(st, econtext);
 	}
 	MemoryContextSwitchTo(oldcxt);
+	check_planned_requests(st);
 }
 
 /* ---------------------------------------------------------------------
@@ -623,6 +701,7 @@ EwIterateScan(ForeignScanState *node)
 		CHECK_FOR_INTERRUPTS();
 	}
 	error_context_stack = errcb.previous;
+	st->rows_returned++;
 	ExecStoreVirtualTuple(slot);
 	return slot;
 }

@@ -45,6 +45,8 @@ typedef struct EwScanPlan
 	bool		count_only;		/* rows counted, not decoded */
 	int			naddresses;		/* account mode: addresses known at plan
 								 * time, or -1 */
+	int64		planned_requests;	/* per scan, as plan time knows; -1 */
+	bool		slow_start;		/* a LIMIT: first ask for one block */
 	List	   *attnos;			/* needed columns (int) ... */
 	List	   *fields;			/* ... and their field index (int) */
 	/* block bounds: "block <strategy> expr" */
@@ -66,6 +68,8 @@ typedef struct EwScanPlan
 typedef struct EwRelInfo
 {
 	EwOptions	opts;
+	const EwField **colfields;	/* field of each column (attno - 1) */
+	double		blocks;			/* blocks the bounds let through (estimate) */
 	EwScanPlan	plan;			/* filled by the classification */
 	AttrNumber	block_attno;	/* the block number column, or Invalid */
 	AttrNumber	hash_attno;		/* eth_tx hash column, or Invalid */
@@ -221,7 +225,8 @@ struct EwScanState
 	json_t	   *hash_tx;		/* hash mode: the transaction, once */
 
 	int64		cur_block;		/* for the error context; -1 before any */
-	EwStats		stats;
+	EwStats		stats;			/* all rescans together */
+	int64		rows_returned;
 	int64		blocks_read;
 	size_t		last_body_len;	/* size of the last answer */
 };
@@ -235,6 +240,15 @@ typedef enum EwNextStep
 	EW_STEP_SHRINK				/* ask for fewer blocks */
 } EwNextStep;
 
+/* in planner.c */
+extern void EwPlanRelSize(PlannerInfo *root, RelOptInfo *baserel,
+						  Oid foreigntableid);
+extern void EwPlanPaths(PlannerInfo *root, RelOptInfo *baserel);
+extern ForeignScan *EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid, ForeignPath *best_path,
+									  List *tlist, List *scan_clauses,
+									  Plan *outer_plan);
+
 /* in scanplan.c */
 extern List *EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs);
 extern void EwUnpackScanPlan(List *fdw_private, List *fdw_exprs,
@@ -242,9 +256,12 @@ extern void EwUnpackScanPlan(List *fdw_private, List *fdw_exprs,
 
 /* in deparse.c */
 extern AttrNumber EwRelVarAttno(Node *node, Index relid);
-extern void EwClassifyClauses(PlannerInfo *root, RelOptInfo *baserel,
-							  Relation rel, const EwField **colfields,
-							  EwRelInfo *info);
+extern void EwFindKeyColumns(Relation rel, const EwField **colfields,
+							 EwRelInfo *info);
+extern void EwClassifyClauses(Index relid, Relation rel,
+							  const EwField **colfields, EwRelInfo *info,
+							  List *clauses);
+extern bool EwIsParamClause(Index relid, EwRelInfo *info, RestrictInfo *ri);
 extern char *EwDeparseDocument(EwTableKind kind, EwScanMode mode,
 							   bool count_only, const EwField **fields,
 							   int nfields);
@@ -273,6 +290,7 @@ extern void EwSingleRange(EwScanState *st, int64 lo, int64 hi);
 
 /* in scan.c */
 extern int64 EwFetchHead(EwScanState *st);
+extern void EwCheckRequestBudget(EwScanState *st);
 extern void EwBeginScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *EwIterateScan(ForeignScanState *node);
 extern void EwRescan(EwScanState *st);
