@@ -657,3 +657,40 @@ def test_reorg_and_confirmations(make_db, gen_server):
         remote = c.execute("SELECT number, hash FROM ethwhale_geth.eth_block WHERE number BETWEEN 180 AND 187"
                            " ORDER BY 1").fetchall()
         assert local == remote and len(local) == 8
+
+
+def test_schedule_refresh_without_pg_cron_loaded(tmp_path):
+    """ethwhale.require_pg_cron() on a cluster where pg_cron is installed
+    but not in shared_preload_libraries: a clear error with the fix, and no
+    job.  (The test cluster preloads pg_cron, so this one is made here.)"""
+    bindir = Path(os.environ.get("EW_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+    d = Path(tempfile.mkdtemp(prefix="ew_nocron_", dir="/tmp"))
+    d.chmod(0o777)
+    as_pg = ["runuser", "-u", os.environ.get("EW_PG_OSUSER", "postgres"), "--"] if os.getuid() == 0 else []
+    s = __import__("socket").socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    data = d / "data"
+    try:
+        subprocess.run(as_pg + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                       check=True, capture_output=True, cwd="/")
+        subprocess.run(as_pg + [str(bindir / "pg_ctl"), "start", "-w", "-D", str(data), "-l", str(d / "log"),
+                                "-o", f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={d}"],
+                       check=True, capture_output=True, cwd="/")
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                             autocommit=True) as c:
+            assert c.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0] == ""
+            c.execute("CREATE EXTENSION ethwhale_fdw")
+            for call in ("SELECT ethwhale.schedule_refresh('* * * * *')", "SELECT ethwhale.unschedule_refresh()"):
+                with pytest.raises(psycopg.errors.FeatureNotSupported) as ei:
+                    c.execute(call)
+                assert ei.value.diag.message_primary == \
+                    "ethwhale.schedule_refresh needs pg_cron, which is installed but not loaded", ei.value
+                assert "shared_preload_libraries = 'pg_cron'" in ei.value.diag.message_hint
+                assert "cron.database_name = 'postgres'" in ei.value.diag.message_hint
+            assert c.execute("SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'").fetchone()[0] == 0
+    finally:
+        subprocess.run(as_pg + [str(bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(data)],
+                       capture_output=True, cwd="/")
+        shutil.rmtree(d, ignore_errors=True)
