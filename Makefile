@@ -9,6 +9,8 @@ OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 
 EXTENSION = ethwhale_fdw
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
 DATA = ethwhale_fdw--0.1.sql
 
 REGRESS = options scan pushdown plan errors tokens security

@@ -146,6 +146,7 @@ typedef struct EwTableKindInfo
 typedef struct EwOptions
 {
 	char	   *endpoint;
+	char	   *ca_file;		/* CA certificates for https, NULL: system's */
 	int			timeout_ms;
 	int			connect_timeout_ms;
 	int			max_retries;

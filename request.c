@@ -176,7 +176,7 @@ classify_transport(EwScanState *st, const EwResponse *resp, EwFailure *f)
 			/* retrying cannot help */
 			EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION);
 			appendStringInfoString(&f->reason, "TLS failure");
-			f->hint = "Check the node's certificate; libcurl verifies it against the system's CA certificates (or CURL_CA_BUNDLE in the server's environment).";
+			f->hint = "Check the node's certificate: it is verified against the system's CA certificates, or those of the server option ca_file.";
 			break;
 		case EW_NET_REFUSED_URL:
 			EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION);

@@ -446,6 +446,8 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 	/* libcurl's defaults, stated: a reset must never turn them off */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (opts->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, opts->ca_file);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -467,7 +469,7 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "ethwhale_fdw/0.1");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ethwhale_fdw/" EW_VERSION);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, slot);
 	return headers;
 }
