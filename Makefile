@@ -8,7 +8,11 @@ OBJS = ethwhale_fdw.o option.o deparse.o transport.o decode.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 
 EXTENSION = ethwhale_fdw
-DATA = ethwhale_fdw--0.1.sql
+EXTVERSION = $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" ethwhale_fdw.control)
+# The install script of the current version is built from sql_parts/ (see
+# the rule at the end); released scripts and upgrades are kept as they are.
+DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql
+DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
 REGRESS = options scan pushdown errors tokens security
 
@@ -23,3 +27,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): ethwhale_fdw.h
+
+# sql_parts/NN_*.sql, in order, make the install script of EXTVERSION.
+ethwhale_fdw--$(EXTVERSION).sql: $(sort $(wildcard sql_parts/*.sql)) ethwhale_fdw.control
+	{ echo '-- $@: made by make from sql_parts/NN_*.sql (in order); edit those.'; \
+	  cat $(sort $(wildcard sql_parts/*.sql)); } > $@
