@@ -206,7 +206,7 @@ def test_upgrade_keeps_0_1_edits_of_seed_rows(fresh_db):
         c.execute("INSERT INTO ethwhale.token VALUES ('0x1111111111111111111111111111111111111111', 'MINE', 8, 2)")
         c.execute("DELETE FROM ethwhale.excluded_category WHERE category = 'mining'")
         c.execute("INSERT INTO ethwhale.excluded_category VALUES ('gambling')")
-        c.execute("ALTER EXTENSION ethwhale_fdw UPDATE")
+        c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
         tokens = c.execute("SELECT symbol, usd_peg, builtin FROM ethwhale.token ORDER BY symbol").fetchall()
         cats = c.execute("SELECT category, builtin FROM ethwhale.excluded_category ORDER BY 1").fetchall()
         removed = c.execute("SELECT table_name, key FROM ethwhale.builtin_removed ORDER BY 1, 2").fetchall()
@@ -269,6 +269,14 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     if target == "with extension":
         with connect(dst) as c:
             c.execute(CREATE_CURRENT)
+    else:
+        # the dump's CREATE EXTENSION takes the installed default_version
+        with connect(dst) as c:
+            got = c.execute("SELECT default_version FROM pg_available_extensions "
+                            "WHERE name = 'ethwhale_fdw'").fetchone()[0]
+        assert got == control_version(), (
+            f"the installed ethwhale_fdw.control has default_version {got}, this tree's "
+            f"{control_version()}: another tree ran make install meanwhile; run make install again")
 
     dump = run(str(PG_BINDIR / "pg_dump"), "--no-owner", src).stdout
     assert "COPY ethwhale.token " in dump and "COPY ethwhale.excluded_category " in dump
