@@ -9,9 +9,12 @@ OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 
 EXTENSION = ethwhale_fdw
-EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+EXTVERSION = $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" ethwhale_fdw.control)
 PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
-DATA = ethwhale_fdw--0.1.sql
+# The install script of the current version is built from sql_parts/ (see
+# the rule at the end); released scripts and upgrades are kept as they are.
+DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql
+DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
 REGRESS = options scan pushdown plan errors tokens security
 
@@ -26,3 +29,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): ethwhale_fdw.h hexnum.h scan.h compat.h
+
+# sql_parts/NN_*.sql, in order, make the install script of EXTVERSION.
+ethwhale_fdw--$(EXTVERSION).sql: $(sort $(wildcard sql_parts/*.sql)) ethwhale_fdw.control
+	{ echo '-- $@: made by make from sql_parts/NN_*.sql (in order); edit those.'; \
+	  cat $(sort $(wildcard sql_parts/*.sql)); } > $@

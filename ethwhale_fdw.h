@@ -5,7 +5,8 @@
  *		  file, and the functions each file offers the others.
  *
  * The files, one concern each (README.md, "How it is built"):
- *	ethwhale_fdw.c	handler, FDW callbacks, costing, EXPLAIN
+ *	ethwhale_fdw.c	handler, FDW callbacks, the setting, EXPLAIN
+ *	planner.c		estimates, costs, paths (parameterized too), the plan
  *	catalog.c		table kinds, their fields, column resolution, IMPORT
  *	option.c		option table, validator, merged options, "headers"
  *	deparse.c		clause classification and every GraphQL document
