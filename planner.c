@@ -291,7 +291,7 @@ report_unbounded(Relation rel, EwRelInfo *info)
 				 errmsg("a scan of foreign table \"%s\" needs the addresses to read",
 						RelationGetRelationName(rel)),
 				 errdetail("A node cannot list its accounts; it answers for the addresses it is asked about."),
-				 errhint("Add WHERE %s = '0x…', WHERE %s = ANY(ARRAY['0x…', …]), WHERE %s IN (SELECT …), or join on %s.",
+				 errhint("Add WHERE %s = '0x…', WHERE %s = ANY(ARRAY['0x…', …]) or WHERE %s = ANY(ARRAY(SELECT …)), or join on %s.",
 						 col, col, col, col)));
 	}
 	else

@@ -164,6 +164,8 @@ EwBeginScan(ForeignScanState *node, int eflags)
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		EwPipelineInit(st, estate->es_query_cxt);
 	st->cur_block = -1;
+	/* the head an account scan reads at holds for all its rescans */
+	st->head_block = -1;
 }
 
 /*

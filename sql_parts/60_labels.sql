@@ -20,6 +20,16 @@ COMMENT ON TABLE ethwhale.excluded_category IS 'label categories left out of the
 INSERT INTO ethwhale.excluded_category (category, builtin) VALUES
     ('exchange', true), ('bridge', true), ('bridged-token', true), ('token-contract', true),
     ('old-contract', true), ('dex', true), ('mining', true), ('contract', true);
+-- Etherscan files many exchange wallets under the exchange's name as the
+-- category (labels.csv: 'binance', 'huobi', 'bittrex', ...), or as hot and
+-- cold wallets: they are exchanges too.
+INSERT INTO ethwhale.excluded_category (category, builtin) VALUES
+    ('binance', true), ('bitfinex', true), ('bithumb', true), ('bitstamp', true),
+    ('bittrex', true), ('bybit', true), ('coinbase', true), ('coinone', true),
+    ('crypto-com', true), ('ftx', true), ('gate-io', true), ('gemini', true),
+    ('huobi', true), ('kraken', true), ('kucoin', true), ('okex', true),
+    ('okx', true), ('poloniex', true), ('upbit', true), ('hot-wallet', true),
+    ('cold-wallet', true);
 CREATE TRIGGER excluded_category_builtin_before BEFORE INSERT OR UPDATE ON ethwhale.excluded_category
     FOR EACH ROW EXECUTE FUNCTION ethwhale.builtin_row_before();
 CREATE TRIGGER excluded_category_builtin_after AFTER UPDATE OR DELETE ON ethwhale.excluded_category

@@ -23,8 +23,10 @@ moves AS (
     UNION ALL
     SELECT 'token', tt.block, tt.block_time, tt.tx_hash, tt.log_index,
            tt.token, tk.symbol, tt.from_address, tt.to_address,
-           tt.amount * 10::numeric ^ (-coalesce(tk.decimals, 0)),
-           tt.amount * 10::numeric ^ (-coalesce(tk.decimals, 0)) * coalesce(tk.usd_peg, px.price)
+           -- exact: 1e-N as a numeric literal has scale N (10::numeric ^ (-18)
+           -- rounds to 0 at numeric's 16 significant digits, a division rounds)
+           tt.amount * ('1e-' || coalesce(tk.decimals, 0))::numeric,
+           tt.amount * ('1e-' || coalesce(tk.decimals, 0))::numeric * coalesce(tk.usd_peg, px.price)
     FROM ethwhale.token_transfers tt
     JOIN ethwhale.token tk ON tk.address = tt.token
     LEFT JOIN px ON px.day = (tt.block_time AT TIME ZONE 'UTC')::date

@@ -190,7 +190,7 @@ def test_upgrade_from_0_1_equals_fresh_install(fresh_db):
     # Comparing two empty sets would prove nothing.
     assert counts["members"] >= 50 and counts["functions"] >= 30 and counts["views"] >= 4, counts
     assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
-    assert counts["dump registrations"] == 10 and counts["seed rows"] == 13, counts
+    assert counts["dump registrations"] == 10 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
     problems = [diff(a[k], b[k], f"0.1 updated to {want}: {k}", f"fresh {want}: {k}")
                 for k in b if a[k] != b[k]]
@@ -214,7 +214,7 @@ def test_upgrade_keeps_0_1_edits_of_seed_rows(fresh_db):
         ("BUSD", "0.99", False), ("MINE", "2", False), ("USDC", "1", True), ("USDT", "1", True),
         ("WETH", None, True)]
     assert ("gambling", False) in cats and ("mining", True) not in cats
-    assert all(b for cat, b in cats if cat != "gambling") and len(cats) == 8
+    assert all(b for cat, b in cats if cat != "gambling") and len(cats) == 29   # 28 seeds left + gambling
     assert removed == [("excluded_category", "mining"),
                        ("token", "0x4fabb145d64652a948d72533023f6e7a623c7c53"),   # BUSD, changed
                        ("token", "0x6b175474e89094c44da98b954eedeac495271d0f")]   # DAI, deleted
@@ -292,8 +292,12 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     # the user's rows are there, the builtin ones once, the deleted ones not at all
     assert tokens == {"MINE": False, "BUSD": False, "USDT": False, "USDC": True, "WETH": True}, tokens
     assert n_usdt == 1
+    exchanges = {"binance", "bitfinex", "bithumb", "bitstamp", "bittrex", "bybit", "coinbase",
+                 "coinone", "crypto-com", "ftx", "gate-io", "gemini", "huobi", "kraken", "kucoin",
+                 "okex", "okx", "poloniex", "upbit", "hot-wallet", "cold-wallet"}   # seeded by 0.2
     assert cats == {"exchange": True, "bridge": True, "bridged-token": True, "token-contract": True,
-                    "old-contract": True, "contract": True, "dex-aggregator": False, "gambling": False}, cats
+                    "old-contract": True, "contract": True, "dex-aggregator": False, "gambling": False,
+                    **{n: True for n in exchanges}}, cats
 
 
 @pytest.fixture

@@ -37,8 +37,13 @@ PRICED = {  # real decimals and pegs of the tokens ethwhale.token prices
     "0x4fabb145d64652a948d72533023f6e7a623c7c53": (18, Decimal(1)),   # BUSD
     "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2": (18, None),         # WETH
 }
+# what ethwhale.excluded_category seeds: kinds of address, and the exchanges
+# Etherscan files under their own name (or as hot and cold wallets)
 EXCLUDED_CATEGORIES = {"exchange", "bridge", "bridged-token", "token-contract", "old-contract",
-                       "dex", "mining", "contract"}
+                       "dex", "mining", "contract",
+                       "binance", "bitfinex", "bithumb", "bitstamp", "bittrex", "bybit", "coinbase",
+                       "coinone", "crypto-com", "ftx", "gate-io", "gemini", "huobi", "kraken",
+                       "kucoin", "okex", "okx", "poloniex", "upbit", "hot-wallet", "cold-wallet"}
 LO, HI, THRESHOLD = 17173049, 17173050, Decimal(10000)
 
 
@@ -129,10 +134,6 @@ def token_of(data_dir) -> dict:
     return {(r["tx_hash"], int(r["log_index"])): r["token"] for r in read_csv(data_dir, "token_transfers.csv")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: ethwhale.large_transfers scales token amounts with 10::numeric ^ (-decimals), "
-    "which PostgreSQL 15 evaluates to 0 (0E-16) for 18 decimals, so WETH, DAI and BUSD "
-    "transfers are never large (eth_token_transfer.amount_usd itself is right, see test_truth.py)"))
 def test_large_transfers_include_18_decimal_tokens(fresh_db, csv_endpoint, data_dir, readable_dir):
     want, labels, _ = expected(data_dir)
     tok = token_of(data_dir)
@@ -148,8 +149,8 @@ def test_whale_views_on_mainnet_blocks_with_real_labels(fresh_db, csv_endpoint, 
     want, labels, _ = expected(data_dir)
     kinds = {v[0] for v in want.values()}
     assert len(want) >= 10 and kinds == {"ETH", "token"}, want
-    # The 18-decimal tokens are left to test_large_transfers_include_18_decimal_tokens
-    # (xfail: a product bug drops them); here ETH and the 6-decimal stablecoins.
+    # The 18-decimal tokens are checked by test_large_transfers_include_18_decimal_tokens
+    # (0.1 dropped them); here ETH and the 6-decimal stablecoins.
     tok = token_of(data_dir)
     parties18 = {a for k, v in want.items() if is_18_decimal_token(tok, k) for a in (v[2], v[3])}
     want = {k: v for k, v in want.items() if not is_18_decimal_token(tok, k)}
@@ -268,11 +269,6 @@ def test_2015_exchanges_excluded_by_label(fresh_db, csv_endpoint, data_dir, read
             assert cand[a][2] == "labelled " + category, (a, cand[a])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product gap: labels.csv (Etherscan) files some exchange wallets under the exchange's name as "
-    "category (Bittrex: 'bittrex'; also binance, huobi, bitfinex, bitstamp ... 100+ wallets), which "
-    "ethwhale.excluded_category does not list, so these exchanges are not excluded by their label "
-    "(Bittrex here is only caught by the exchange-like heuristic, over 1,000 blocks)"))
 def test_2015_exchange_named_categories_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir):
     want, labels = expected_2015(data_dir)
     parties = {a for v in want.values() for a in v[:2]}
