@@ -312,6 +312,8 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Bytes Received", NULL, st->stats.bytes, es);
 		ExplainPropertyInteger("Retries", NULL, st->stats.retries, es);
 		ExplainPropertyInteger("Rows Filtered in Wrapper", NULL, st->stats.rows_filtered, es);
+		if (st->stats.reused > 0)
+			ExplainPropertyInteger("Answers Reused by Rescans", NULL, st->stats.reused, es);
 		if (st->opts.table == EW_TABLE_TOKEN_TRANSFER)
 		{
 			ExplainPropertyInteger("Logs Skipped (not ERC-20)", NULL, st->stats.logs_skipped, es);

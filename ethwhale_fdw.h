@@ -175,6 +175,7 @@ typedef struct EwStats
 	int64		retries;
 	int64		rows_filtered;
 	int64		logs_skipped;	/* Transfer logs that are not ERC-20 shaped */
+	int64		reused;			/* rescans answered by the last answer */
 } EwStats;
 
 /*
@@ -206,6 +207,7 @@ typedef struct EwResponse
 	const char *body;			/* owned by the connection, valid until the
 								 * next request on it */
 	size_t		body_len;
+	const char *error_name;		/* the transport's name of the failure */
 	char		errbuf[256];	/* the transport's error text */
 } EwResponse;
 

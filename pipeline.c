@@ -232,7 +232,7 @@ head_reached(EwScanState *st)
 bool
 EwFetchChunkConcurrent(EwScanState *st)
 {
-	MemoryContextReset(st->batch_cxt);
+	EwResetBatch(st);
 	st->blocks = NULL;
 	st->txs = NULL;
 
@@ -262,11 +262,11 @@ EwFetchChunkConcurrent(EwScanState *st)
 		switch (EwAfterResponse(st, &resp, what, p->to > p->from, &p->attempt, &data))
 		{
 			case EW_STEP_SHRINK:
-				MemoryContextReset(st->batch_cxt);
+				EwResetBatch(st);
 				split_first(st);
 				continue;
 			case EW_STEP_RETRY:
-				MemoryContextReset(st->batch_cxt);
+				EwResetBatch(st);
 				start_pending(st, 0);
 				continue;
 			case EW_STEP_DONE:

@@ -187,24 +187,21 @@ estimate_addresses(PlannerInfo *root, EwRelInfo *info, bool *known)
 }
 
 /*
- * desc_limit_pathkey
- *		If the query is ORDER BY <block column> DESC ... LIMIT n over this
- *		relation, the pathkey of that ordering, else NULL.
+ * block_pathkey
+ *		The query's first pathkey if it orders by the block column, in the
+ *		direction asked for (descending: true), else NULL.
  */
 static PathKey *
-desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
+block_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno,
+			  bool descending)
 {
 	PathKey    *pk;
 	ListCell   *lc;
 
-	if (root->parse->limitCount == NULL || root->query_pathkeys == NIL)
-		return NULL;
-	/* LIMIT ALL / LIMIT NULL bounds nothing */
-	if (IsA(root->parse->limitCount, Const) &&
-		((Const *) root->parse->limitCount)->constisnull)
+	if (root->query_pathkeys == NIL || attno == InvalidAttrNumber)
 		return NULL;
 	pk = (PathKey *) linitial(root->query_pathkeys);
-	if (!EW_PATHKEY_DESCENDING(pk))
+	if (EW_PATHKEY_DESCENDING(pk) != descending)
 		return NULL;
 	foreach(lc, pk->pk_eclass->ec_members)
 	{
@@ -214,6 +211,23 @@ desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
 			return pk;
 	}
 	return NULL;
+}
+
+/*
+ * desc_limit_pathkey
+ *		If the query is ORDER BY <block column> DESC ... LIMIT n over this
+ *		relation, the pathkey of that ordering, else NULL.
+ */
+static PathKey *
+desc_limit_pathkey(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
+{
+	if (root->parse->limitCount == NULL)
+		return NULL;
+	/* LIMIT ALL / LIMIT NULL bounds nothing */
+	if (IsA(root->parse->limitCount, Const) &&
+		((Const *) root->parse->limitCount)->constisnull)
+		return NULL;
+	return block_pathkey(root, baserel, attno, true);
 }
 
 /*
@@ -411,6 +425,10 @@ EwPlanRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	if (!info->has_lower && info->plan.hash_expr == NULL &&
 		info->block_attno != InvalidAttrNumber)
 		info->desc_pathkey = desc_limit_pathkey(root, baserel, info->block_attno);
+	/* a range scan returns its rows in ascending block order */
+	if (info->has_lower && info->plan.hash_expr == NULL &&
+		info->opts.table != EW_TABLE_ACCOUNT)
+		info->asc_pathkey = block_pathkey(root, baserel, info->block_attno, false);
 	table_close(rel, NoLock);
 	baserel->rows = estimate_rows(root, baserel, info, &baserel->tuples);
 }
@@ -478,6 +496,8 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, EwRelInfo *info,
 		startup = total = EW_UNBOUNDED_COST;
 	if (info->desc_pathkey != NULL && required_outer == NULL)
 		pathkeys = list_make1(info->desc_pathkey);
+	else if (info->asc_pathkey != NULL && required_outer == NULL)
+		pathkeys = list_make1(info->asc_pathkey);
 	add_path(baserel, (Path *)
 			 ew_create_foreignscan_path(root, baserel, NULL, rows, startup, total,
 										pathkeys, required_outer, NULL, NIL));

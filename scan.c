@@ -160,6 +160,9 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										 "ethwhale_fdw scan",
 										 ALLOCSET_SMALL_SIZES);
+	st->reuse_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										  "ethwhale_fdw reused answer",
+										  ALLOCSET_DEFAULT_SIZES);
 	if (st->plan.mode == EW_MODE_RANGE && st->opts.concurrency > 1 &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		EwPipelineInit(st, estate->es_query_cxt);
@@ -308,7 +311,7 @@ EwFetchHead(EwScanState *st)
 					 &attempt, &shrink);
 	head = st->api->answer_head(st, data);
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(st->batch_cxt);
+	EwResetBatch(st);
 	return head;
 }
 
@@ -340,6 +343,18 @@ fetch_hash(EwScanState *st, ExprContext *econtext)
 					 psprintf("transaction %s", hash), false, &attempt, &shrink);
 	st->hash_tx = st->api->answer_tx(st, data);
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * EwResetBatch
+ *		Release the answer being walked (and forget it as the scan's last).
+ */
+void
+EwResetBatch(EwScanState *st)
+{
+	MemoryContextReset(st->batch_cxt);
+	st->last_body = NULL;
+	st->last_data = NULL;
 }
 
 /*
@@ -392,7 +407,13 @@ fetch_next_chunk(EwScanState *st)
 {
 	int			attempt = 0;
 
-	MemoryContextReset(st->batch_cxt);
+	/* done: the last answer stays, for a rescan that asks the same */
+	if (st->cur_range >= st->nranges)
+	{
+		st->exhausted = true;
+		return false;
+	}
+	EwResetBatch(st);
 	st->blocks = NULL;
 	st->txs = NULL;
 
@@ -433,7 +454,7 @@ fetch_next_chunk(EwScanState *st)
 		{
 			st->chunk = Max(1, (int) ((to - from + 1) / 2));
 			st->chunk_ceiling = st->chunk;
-			MemoryContextReset(st->batch_cxt);
+			EwResetBatch(st);
 			continue;
 		}
 		attempt = 0;
@@ -716,6 +737,30 @@ EwIterateScan(ForeignScanState *node)
 void
 EwRescan(EwScanState *st)
 {
+	/*
+	 * Keep the answer of a scan that took one request (and a request body
+	 * still next to it), for a rescan that asks the same: batch_cxt holds
+	 * both, so it becomes the reuse context.  A reused answer stays.
+	 */
+	if (st->scan_requests == 1 && st->last_data != NULL &&
+		st->last_body != st->reuse_body)
+	{
+		MemoryContext keep = st->batch_cxt;
+
+		st->batch_cxt = st->reuse_cxt;
+		st->reuse_cxt = keep;
+		st->reuse_body = st->last_body;
+		st->reuse_data = st->last_data;
+	}
+	else if (st->scan_requests != 1 || st->last_data == NULL)
+	{
+		MemoryContextReset(st->reuse_cxt);
+		st->reuse_body = NULL;
+		st->reuse_data = NULL;
+	}
+	st->scan_requests = 0;
+	st->last_body = NULL;
+	st->last_data = NULL;
 	MemoryContextReset(st->batch_cxt);
 	st->blocks = NULL;
 	st->txs = NULL;

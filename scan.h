@@ -77,6 +77,7 @@ typedef struct EwRelInfo
 	bool		addr_taken[EW_NUM_ADDR_SLOTS];
 	bool		has_lower;		/* a lower bound or a set of blocks */
 	PathKey    *desc_pathkey;	/* ORDER BY block DESC of a LIMIT query */
+	PathKey    *asc_pathkey;	/* ORDER BY block of a bounded scan */
 	List	   *other_conds;	/* RestrictInfos not used as bounds */
 	List	   *filter_rinfos;	/* RestrictInfos the wrapper applies */
 } EwRelInfo;
@@ -210,6 +211,18 @@ struct EwScanState
 	int			nfree;
 	MemoryContext pipe_cxt;		/* request bodies of the pipeline */
 
+	/*
+	 * A rescan (a nested loop's next outer row) that sends the same request
+	 * as the scan before it takes that scan's answer again: reuse_cxt keeps
+	 * the last answer of a scan that needed one request only.
+	 */
+	MemoryContext reuse_cxt;
+	const char *reuse_body;		/* in reuse_cxt, or NULL */
+	json_t	   *reuse_data;
+	int			scan_requests;	/* requests of this (re)scan */
+	const char *last_body;		/* the last request of this scan, and ... */
+	json_t	   *last_data;		/* ... its answer, both in batch_cxt */
+
 	/* memory */
 	MemoryContext scan_cxt;		/* ranges and evaluated values; reset by
 								 * ReScan */
@@ -298,6 +311,7 @@ extern void EwEndScan(EwScanState *st);
 extern void EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 						 const char *what);
 extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
+extern void EwResetBatch(EwScanState *st);
 extern char *EwChunkWhat(int64 from, int64 to);
 
 /* in account.c */

@@ -538,8 +538,9 @@ fill_response(EwSlot *slot, CURLcode rc, EwResponse *resp)
 	resp->retry_after_s = slot->retry_after_s;
 	resp->body = slot->buf ? slot->buf : "";
 	resp->body_len = slot->len;
+	resp->error_name = curl_easy_strerror(rc);
 	if (rc != CURLE_OK && resp->errbuf[0] == '\0')
-		strlcpy(resp->errbuf, curl_easy_strerror(rc), sizeof(resp->errbuf));
+		strlcpy(resp->errbuf, resp->error_name, sizeof(resp->errbuf));
 }
 
 /*
