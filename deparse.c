@@ -464,12 +464,38 @@ append_unique(StringInfo buf, const EwField **fields, int upto)
 	const char *sel = fields[upto]->selection;
 	int			i;
 
+	bool		block_level = fields[upto]->source == EW_SRC_BLOCK;
+
 	if (sel == NULL || (fields[upto]->flags & EW_FIELD_ALWAYS))
 		return;
+	/* a pushed join selects block fields in the block, the rest in rows */
 	for (i = 0; i < upto; i++)
-		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
+		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0 &&
+			(fields[i]->source == EW_SRC_BLOCK) == block_level)
 			return;
 	appendStringInfo(buf, " %s", sel);
+}
+
+/*
+ * append_block_fields
+ *		The fields of eth_block that a pushed join eth_tx JOIN eth_block
+ *		reads from each transaction's block, beside its number and time.
+ */
+static void
+append_block_fields(StringInfo buf, const EwField **fields, int nfields)
+{
+	int			i;
+
+	for (i = 0; i < nfields; i++)
+	{
+		const EwField *f = fields[i];
+
+		/* "number" and "timestamp" are in the fixed part already */
+		if (f->source != EW_SRC_BLOCK || strcmp(f->key, "number") == 0 ||
+			strcmp(f->key, "timestamp") == 0)
+			continue;
+		append_unique(buf, fields, i);
+	}
 }
 
 /*
@@ -508,17 +534,22 @@ append_selection(StringInfo buf, EwTableKind kind, const EwField **fields,
 		default:
 			if (count_only && !by_hash)
 			{
-				appendStringInfoString(buf, "{number timestamp transactionCount}");
+				appendStringInfoString(buf, "{number timestamp");
+				append_block_fields(buf, fields, nfields);
+				appendStringInfoString(buf, " transactionCount}");
 				return;
 			}
 			/* index keeps the row order stable and names the row in errors */
-			appendStringInfoString(buf, by_hash ? "{block{number timestamp} index" :
-								   "{number timestamp transactions{index");
+			appendStringInfoString(buf, by_hash ? "{block{number timestamp" :
+								   "{number timestamp");
+			append_block_fields(buf, fields, nfields);
+			appendStringInfoString(buf, by_hash ? "} index" : " transactions{index");
 			close = by_hash ? "}" : "}}";
 			break;
 	}
 	for (i = 0; i < nfields; i++)
-		append_unique(buf, fields, i);
+		if (fields[i]->source != EW_SRC_BLOCK || kind == EW_TABLE_BLOCK)
+			append_unique(buf, fields, i);
 	if (kind == EW_TABLE_TOKEN_TRANSFER)
 	{
 		bool		need_token = false;

@@ -55,6 +55,9 @@ static ForeignScan *ethwhaleGetForeignPlan(PlannerInfo *root, RelOptInfo *basere
 										   Oid foreigntableid, ForeignPath *best_path,
 										   List *tlist, List *scan_clauses,
 										   Plan *outer_plan);
+static void ethwhaleGetForeignJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+										RelOptInfo *outerrel, RelOptInfo *innerrel,
+										JoinType jointype, JoinPathExtraData *extra);
 static void ethwhaleBeginForeignScan(ForeignScanState *node, int eflags);
 static TupleTableSlot *ethwhaleIterateForeignScan(ForeignScanState *node);
 static void ethwhaleReScanForeignScan(ForeignScanState *node);
@@ -95,6 +98,7 @@ ethwhale_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignRelSize = ethwhaleGetForeignRelSize;
 	routine->GetForeignPaths = ethwhaleGetForeignPaths;
 	routine->GetForeignPlan = ethwhaleGetForeignPlan;
+	routine->GetForeignJoinPaths = ethwhaleGetForeignJoinPaths;
 	routine->BeginForeignScan = ethwhaleBeginForeignScan;
 	routine->IterateForeignScan = ethwhaleIterateForeignScan;
 	routine->ReScanForeignScan = ethwhaleReScanForeignScan;
@@ -137,6 +141,14 @@ ethwhaleGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 						Oid foreigntableid)
 {
 	EwPlanPaths(root, baserel);
+}
+
+static void
+ethwhaleGetForeignJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+							RelOptInfo *outerrel, RelOptInfo *innerrel,
+							JoinType jointype, JoinPathExtraData *extra)
+{
+	EwPlanJoinPaths(root, joinrel, outerrel, innerrel, jointype, extra);
 }
 
 static ForeignScan *
@@ -293,6 +305,8 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	List	   *dpcontext;
 
 	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &plan);
+	if (plan.relations[0] != '\0')
+		ExplainPropertyText("Relations", plan.relations, es);
 	if (es->verbose)
 	{
 		explain_document(&plan, es);

@@ -266,6 +266,8 @@ extern int	EwMaxRequestsPerQuery;
 extern const EwTableKindInfo *EwTableKindInfoOf(EwTableKind kind);
 extern const EwField *EwTableFields(EwTableKind kind, int *nfields);
 extern const EwField *EwLookupField(EwTableKind kind, const char *name);
+extern int	EwFieldCode(const EwField *f);
+extern const EwField *EwFieldByCode(int code);
 extern EwTableKind EwParseTableKind(const char *value);
 extern const char *EwTableKindName(EwTableKind kind);
 extern const char *EwTableKindList(void);

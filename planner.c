@@ -22,6 +22,7 @@
 
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "compat.h"
 #include "miscadmin.h"
@@ -31,9 +32,12 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "optimizer/tlist.h"
 #include "parser/parsetree.h"
 #include "scan.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 /* Planner guesses when bounds are not known at plan time. */
@@ -241,8 +245,6 @@ needed_columns(RelOptInfo *baserel, Relation rel, const EwField **colfields,
 {
 	Bitmapset  *attrs = NULL;
 	int			natts = RelationGetDescr(rel)->natts;
-	int			nall;
-	const EwField *all = EwTableFields(info->opts.table, &nall);
 	bool		whole_row;
 	ListCell   *lc;
 	int			i;
@@ -263,7 +265,7 @@ needed_columns(RelOptInfo *baserel, Relation rel, const EwField **colfields,
 			!bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs))
 			continue;
 		info->plan.attnos = lappend_int(info->plan.attnos, i);
-		info->plan.fields = lappend_int(info->plan.fields, (int) (f - all));
+		info->plan.fields = lappend_int(info->plan.fields, EwFieldCode(f));
 		if (f->source != EW_SRC_BLOCK_NUMBER && f->source != EW_SRC_BLOCK_TIME)
 			info->plan.count_only = false;
 	}
@@ -412,6 +414,7 @@ EwPlanRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	Relation	rel;
 
 	baserel->fdw_private = info;
+	info->rel_oid = foreigntableid;
 	EwGetOptions(foreigntableid, table->serverid,
 				 baserel->userid ? baserel->userid : GetUserId(), &info->opts);
 	info->plan.naddresses = -1;
@@ -616,6 +619,185 @@ EwPlanPaths(PlannerInfo *root, RelOptInfo *baserel)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * A pushed join: eth_tx JOIN eth_block ON number = block
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * is_block_join_clause
+ *		Whether ri is "tx.block = blk.number" (an integer equality), which
+ *		every transaction meets with its own block.
+ */
+static bool
+is_block_join_clause(RestrictInfo *ri, Index txrel, AttrNumber txatt,
+					 Index blkrel, AttrNumber blkatt)
+{
+	OpExpr	   *op;
+	Node	   *l,
+			   *r;
+
+	if (!IsA(ri->clause, OpExpr))
+		return false;
+	op = (OpExpr *) ri->clause;
+	if (list_length(op->args) != 2 ||
+		get_op_opfamily_strategy(op->opno, INTEGER_BTREE_FAM_OID) != BTEqualStrategyNumber)
+		return false;
+	l = linitial(op->args);
+	r = lsecond(op->args);
+	return (EwRelVarAttno(l, txrel) == txatt && EwRelVarAttno(r, blkrel) == blkatt) ||
+		(EwRelVarAttno(r, txrel) == txatt && EwRelVarAttno(l, blkrel) == blkatt);
+}
+
+/*
+ * only_user_columns
+ *		Whether every Var of node is a user column (no whole row, no system
+ *		column, no placeholder): what a pushed join can decode.
+ */
+static bool
+only_user_columns(Node *node)
+{
+	ListCell   *lc;
+
+	foreach(lc, pull_var_clause(node, PVC_INCLUDE_PLACEHOLDERS))
+	{
+		Var		   *v = (Var *) lfirst(lc);
+
+		if (!IsA(v, Var) || v->varattno <= 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * EwPlanJoinPaths
+ *		An inner join of eth_tx and eth_block of one server on the block
+ *		number is one scan of eth_tx whose blocks also carry the eth_block
+ *		fields asked for: one document, with the bounds of either side
+ *		bounding both.  Any other join is left to the planner (with the
+ *		parameterized paths above).
+ */
+void
+EwPlanJoinPaths(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
+				RelOptInfo *innerrel, JoinType jointype, JoinPathExtraData *extra)
+{
+	EwRelInfo  *o = (EwRelInfo *) outerrel->fdw_private;
+	EwRelInfo  *i = (EwRelInfo *) innerrel->fdw_private;
+	RelOptInfo *txrel,
+			   *blkrel;
+	EwRelInfo  *tx,
+			   *blk,
+			   *j;
+	bool		keyed = false;
+	double		requests;
+	Cost		total;
+	ListCell   *lc;
+
+	if (joinrel->fdw_private != NULL || jointype != JOIN_INNER ||
+		outerrel->reloptkind != RELOPT_BASEREL || innerrel->reloptkind != RELOPT_BASEREL ||
+		o == NULL || i == NULL || root->rowMarks != NIL)
+		return;
+	if (o->opts.table == EW_TABLE_TX && i->opts.table == EW_TABLE_BLOCK)
+		txrel = outerrel, blkrel = innerrel, tx = o, blk = i;
+	else if (o->opts.table == EW_TABLE_BLOCK && i->opts.table == EW_TABLE_TX)
+		txrel = innerrel, blkrel = outerrel, tx = i, blk = o;
+	else
+		return;
+	if (tx->plan.hash_expr != NULL || tx->block_attno == InvalidAttrNumber ||
+		blk->block_attno == InvalidAttrNumber)
+		return;
+	foreach(lc, extra->restrictlist)
+		keyed |= is_block_join_clause((RestrictInfo *) lfirst(lc), txrel->relid,
+									  tx->block_attno, blkrel->relid, blk->block_attno);
+	if (!keyed)
+		return;
+
+	j = copy_rel_info(tx);
+	j->is_join = true;
+	j->tx_relid = txrel->relid;
+	j->blk_relid = blkrel->relid;
+	j->blk_oid = blk->rel_oid;
+	j->blk_colfields = blk->colfields;
+	/* both sides' bounds are bounds on the one block number */
+	j->plan.bound_exprs = list_concat(j->plan.bound_exprs, blk->plan.bound_exprs);
+	j->plan.bound_strategies = list_concat(j->plan.bound_strategies,
+										   blk->plan.bound_strategies);
+	j->has_lower |= blk->has_lower;
+	/* every clause is checked on the joined row; none by the wrapper */
+	j->plan.filter_exprs = j->plan.filter_attnos = j->plan.filter_ops = NIL;
+	j->plan.filter_texts = NIL;
+	j->filter_rinfos = NIL;
+	j->desc_pathkey = j->asc_pathkey = NULL;
+	/* the columns are those of the scan tuple (join_scan_tlist) */
+	j->plan.attnos = j->plan.fields = NIL;
+	j->join_conds = list_concat(list_concat(list_copy(txrel->baserestrictinfo),
+											blkrel->baserestrictinfo),
+								extra->restrictlist);
+	if (!j->has_lower ||
+		!only_user_columns((Node *) joinrel->reltarget->exprs) ||
+		!only_user_columns((Node *) extract_actual_clauses(j->join_conds, false)))
+		return;
+	j->blocks = estimate_blocks(root, j);
+	requests = Max(1.0, ceil(j->blocks / j->opts.batch_blocks));
+	total = EW_STARTUP_COST + requests * EW_STARTUP_COST +
+		joinrel->rows * (EW_COST_PER_ROW + cpu_tuple_cost);
+	joinrel->fdw_private = j;
+	add_path(joinrel, (Path *)
+			 ew_create_foreign_join_path(root, joinrel, NULL, joinrel->rows,
+										 EW_STARTUP_COST, total, NIL,
+										 joinrel->lateral_relids, NULL, NIL));
+}
+
+/*
+ * join_scan_tlist
+ *		The scan tuple of a pushed join: every column of either table that
+ *		the output or a clause uses, each with the field that fills it.
+ */
+static List *
+join_scan_tlist(RelOptInfo *joinrel, EwRelInfo *j)
+{
+	List	   *tlist;
+	ListCell   *lc;
+	int			n = 0;
+
+	tlist = add_to_flat_tlist(NIL, pull_var_clause((Node *) joinrel->reltarget->exprs,
+												   PVC_RECURSE_PLACEHOLDERS));
+	foreach(lc, j->join_conds)
+		tlist = add_to_flat_tlist(tlist,
+								  pull_var_clause((Node *) ((RestrictInfo *) lfirst(lc))->clause,
+												  PVC_RECURSE_PLACEHOLDERS));
+	j->plan.count_only = true;
+	foreach(lc, tlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Var		   *v = (Var *) tle->expr;
+		bool		is_tx = v->varno == j->tx_relid;
+		const EwField *f = (is_tx ? j->colfields : j->blk_colfields)[v->varattno - 1];
+
+		tle->resname = get_attname(is_tx ? j->rel_oid : j->blk_oid, v->varattno, false);
+		j->plan.attnos = lappend_int(j->plan.attnos, ++n);
+		j->plan.fields = lappend_int(j->plan.fields, EwFieldCode(f));
+		if (is_tx && f->source != EW_SRC_BLOCK_NUMBER && f->source != EW_SRC_BLOCK_TIME)
+			j->plan.count_only = false;
+	}
+	return tlist;
+}
+
+/*
+ * join_relations
+ *		"(eth_tx t) INNER JOIN (eth_block b)", for EXPLAIN.
+ */
+static char *
+join_relations(PlannerInfo *root, EwRelInfo *j)
+{
+	RangeTblEntry *t = planner_rt_fetch(j->tx_relid, root);
+	RangeTblEntry *b = planner_rt_fetch(j->blk_relid, root);
+
+	return psprintf("(%s %s) INNER JOIN (%s %s)",
+					quote_identifier(get_rel_name(t->relid)), quote_identifier(t->eref->aliasname),
+					quote_identifier(get_rel_name(b->relid)), quote_identifier(b->eref->aliasname));
+}
+
 /*
  * scan_mode
  *		How the scan reaches its rows.
@@ -648,23 +830,33 @@ EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	EwScanPlan *plan;
 	List	   *fdw_exprs;
 	List	   *fdw_private;
+	List	   *fdw_scan_tlist = NIL;
 	List	   *local_clauses = NIL;
 	const EwField **fields;
-	int			nall;
-	const EwField *all = EwTableFields(info->opts.table, &nall);
 	int			n = 0;
 	double		requests;
 	double		tuples;
 	ListCell   *lc;
 
-	if (best_path->path.param_info != NULL)
-		info = with_join_clauses(baserel, foreigntableid, info,
-								 best_path->path.param_info->ppi_clauses);
-	if (!scan_is_bounded(info))
+	if (info->is_join)
 	{
-		Relation	rel = table_open(foreigntableid, NoLock);
+		fdw_scan_tlist = join_scan_tlist(baserel, info);
+		info->plan.rel_oids = list_make2_oid(info->rel_oid, info->blk_oid);
+		info->plan.relations = join_relations(root, info);
+		scan_clauses = info->join_conds;
+	}
+	else
+	{
+		if (best_path->path.param_info != NULL)
+			info = with_join_clauses(baserel, foreigntableid, info,
+									 best_path->path.param_info->ppi_clauses);
+		if (!scan_is_bounded(info))
+		{
+			Relation	rel = table_open(foreigntableid, NoLock);
 
-		report_unbounded(rel, info);
+			report_unbounded(rel, info);
+		}
+		info->plan.rel_oids = list_make1_oid(foreigntableid);
 	}
 	plan = &info->plan;
 	plan->mode = scan_mode(info);
@@ -685,7 +877,7 @@ EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		(plan->mode == EW_MODE_RANGE || plan->mode == EW_MODE_BACKWARD);
 	fields = palloc(sizeof(EwField *) * (list_length(plan->fields) + 1));
 	foreach(lc, plan->fields)
-		fields[n++] = &all[lfirst_int(lc)];
+		fields[n++] = EwFieldByCode(lfirst_int(lc));
 	plan->document = EwDeparseDocument(info->opts.table, plan->mode,
 									   plan->count_only, fields, n);
 
@@ -699,6 +891,6 @@ EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		local_clauses = lappend(local_clauses, ri->clause);
 	}
 	fdw_private = EwPackScanPlan(plan, &fdw_exprs);
-	return make_foreignscan(tlist, local_clauses, baserel->relid, fdw_exprs,
-							fdw_private, NIL, NIL, outer_plan);
+	return make_foreignscan(tlist, local_clauses, info->is_join ? 0 : baserel->relid,
+							fdw_exprs, fdw_private, fdw_scan_tlist, NIL, outer_plan);
 }

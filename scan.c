@@ -18,6 +18,8 @@
 
 #include <math.h>
 
+#include "access/table.h"
+#include "compat.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "scan.h"
@@ -48,9 +50,7 @@
 static void
 init_decoder(EwScanState *st, EState *estate, int eflags)
 {
-	TupleDesc	desc = RelationGetDescr(st->rel);
-	int			nall;
-	const EwField *all = EwTableFields(st->opts.table, &nall);
+	TupleDesc	desc = st->desc;
 	bool		need_prices = false;
 	bool		need_tokens = false;
 	int			pass;
@@ -64,7 +64,7 @@ init_decoder(EwScanState *st, EState *estate, int eflags)
 		forboth(la, st->plan.attnos, lf, st->plan.fields)
 		{
 			int			attno = lfirst_int(la);
-			const EwField *f = &all[lfirst_int(lf)];
+			const EwField *f = EwFieldByCode(lfirst_int(lf));
 
 			if (list_member_int(st->plan.filter_attnos, attno) != (pass == 0))
 				continue;
@@ -124,18 +124,24 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
 	EwScanState *st = palloc0(sizeof(EwScanState));
-	RangeTblEntry *rte;
 	Oid			userid;
 	ListCell   *lc;
 
 	node->fdw_state = st;
-	st->rel = node->ss.ss_currentRelation;
-	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &st->plan);
+	if (fsplan->scan.scanrelid > 0)
+		st->rel = node->ss.ss_currentRelation;
+	else
+	{
+		/* a pushed join reads eth_tx (locked by the executor already) */
+		st->rel = table_open(linitial_oid(st->plan.rel_oids), NoLock);
+		st->own_rel = true;
+	}
+	st->desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	userid = ew_scan_userid(fsplan, estate);
 	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
 	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
 	st->api = &EwGraphqlApi;
-	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &st->plan);
 
 	/* the document is sent as a JSON string: escape it once */
 	if (st->plan.mode != EW_MODE_ACCOUNT)
@@ -667,8 +673,7 @@ decode_error_callback(void *arg)
 		errcontext("foreign table \"%s\"", RelationGetRelationName(st->rel));
 	else if (st->dec.current != NULL)
 		errcontext("column \"%s\" of foreign table \"%s\", block " INT64_FORMAT,
-				   NameStr(TupleDescAttr(RelationGetDescr(st->rel),
-										 st->dec.current->attidx)->attname),
+				   NameStr(TupleDescAttr(st->desc, st->dec.current->attidx)->attname),
 				   RelationGetRelationName(st->rel), st->cur_block);
 	else
 		errcontext("foreign table \"%s\", block " INT64_FORMAT,
@@ -782,6 +787,10 @@ EwRescan(EwScanState *st)
 void
 EwEndScan(EwScanState *st)
 {
-	if (st != NULL && st->pipe != NULL)
+	if (st == NULL)
+		return;
+	if (st->pipe != NULL)
 		EwPipelineRelease(st);
+	if (st->own_rel)
+		table_close(st->rel, NoLock);
 }

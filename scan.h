@@ -47,8 +47,11 @@ typedef struct EwScanPlan
 								 * time, or -1 */
 	int64		planned_requests;	/* per scan, as plan time knows; -1 */
 	bool		slow_start;		/* a LIMIT: first ask for one block */
-	List	   *attnos;			/* needed columns (int) ... */
-	List	   *fields;			/* ... and their field index (int) */
+	List	   *attnos;			/* needed columns of the scan tuple (int) ... */
+	List	   *fields;			/* ... and their EwFieldCode (int) */
+	List	   *rel_oids;		/* the foreign tables read (oid): one, or
+								 * eth_tx then eth_block of a pushed join */
+	char	   *relations;		/* a pushed join, for EXPLAIN; "" if none */
 	/* block bounds: "block <strategy> expr" */
 	List	   *bound_exprs;
 	List	   *bound_strategies;	/* btree strategy or EW_STRATEGY_IN */
@@ -68,6 +71,14 @@ typedef struct EwScanPlan
 typedef struct EwRelInfo
 {
 	EwOptions	opts;
+	Oid			rel_oid;		/* the foreign table */
+	/* a pushed join eth_tx JOIN eth_block ON number = block */
+	bool		is_join;
+	Index		tx_relid;
+	Index		blk_relid;
+	Oid			blk_oid;
+	const EwField **blk_colfields;
+	List	   *join_conds;		/* every clause, checked on the joined row */
 	const EwField **colfields;	/* field of each column (attno - 1) */
 	double		blocks;			/* blocks the bounds let through (estimate) */
 	EwScanPlan	plan;			/* filled by the classification */
@@ -160,7 +171,9 @@ typedef struct EwNodeApi
 /* Execution state of a foreign scan. */
 struct EwScanState
 {
-	Relation	rel;
+	Relation	rel;			/* the foreign table (eth_tx of a join) */
+	bool		own_rel;		/* opened here: a pushed join's */
+	TupleDesc	desc;			/* of the scan tuple */
 	ForeignServer *server;
 	EwOptions	opts;
 	const EwNodeApi *api;
@@ -257,6 +270,9 @@ typedef enum EwNextStep
 extern void EwPlanRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						  Oid foreigntableid);
 extern void EwPlanPaths(PlannerInfo *root, RelOptInfo *baserel);
+extern void EwPlanJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+							RelOptInfo *outerrel, RelOptInfo *innerrel,
+							JoinType jointype, JoinPathExtraData *extra);
 extern ForeignScan *EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid, ForeignPath *best_path,
 									  List *tlist, List *scan_clauses,

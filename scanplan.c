@@ -37,6 +37,8 @@ typedef enum EwPlanItem
 	EW_PLAN_ADDR_SLOTS,			/* List of int */
 	EW_PLAN_ADDR_ARRAYS,		/* List of int */
 	EW_PLAN_HAS_HASH,			/* Integer 0/1 */
+	EW_PLAN_REL_OIDS,			/* List of oid */
+	EW_PLAN_RELATIONS,			/* String */
 	EW_PLAN_NITEMS
 } EwPlanItem;
 
@@ -69,6 +71,8 @@ EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs)
 	items = lappend(items, plan->addr_slots);
 	items = lappend(items, plan->addr_arrays);
 	items = lappend(items, makeInteger(plan->hash_expr != NULL ? 1 : 0));
+	items = lappend(items, plan->rel_oids);
+	items = lappend(items, makeString(plan->relations ? plan->relations : pstrdup("")));
 	Assert(list_length(items) == EW_PLAN_NITEMS);
 
 	exprs = list_copy(plan->bound_exprs);
@@ -120,6 +124,8 @@ EwUnpackScanPlan(List *fdw_private, List *fdw_exprs, EwScanPlan *plan)
 	plan->filter_texts = (List *) list_nth(fdw_private, EW_PLAN_FILTER_TEXTS);
 	plan->addr_slots = (List *) list_nth(fdw_private, EW_PLAN_ADDR_SLOTS);
 	plan->addr_arrays = (List *) list_nth(fdw_private, EW_PLAN_ADDR_ARRAYS);
+	plan->rel_oids = (List *) list_nth(fdw_private, EW_PLAN_REL_OIDS);
+	plan->relations = strVal(list_nth(fdw_private, EW_PLAN_RELATIONS));
 
 	plan->bound_exprs = take_exprs(fdw_exprs, &pos, list_length(plan->bound_strategies));
 	plan->filter_exprs = take_exprs(fdw_exprs, &pos, list_length(plan->filter_attnos));
