@@ -327,16 +327,29 @@ def test_crash_resume(make_db, gen_server):
     want = chain_digest(clean)
     assert len(want) == last + 1
 
+    # Kill points are chosen by progress, not by wall-clock time alone: a
+    # random sleep of up to 2 s used to outlast the whole sync (600 blocks
+    # take about a second), the sync then finished, and the test failed with
+    # "only 3 kills landed" depending on the machine's speed.  Each round
+    # waits until the committed cursor is 5-40 blocks past where the round
+    # started, then kills after a random 0-0.2 s, mid-batch.  The node
+    # answers every request 100 ms late: a round advances at most ~90
+    # blocks, so five rounds end before block 480 and the sync is still
+    # running at each kill.
+    srv.control.set_faults([{"fault": "latency", "ms": 100}])
     seed = int(time.time())
     rng = random.Random(seed)
     kills = 0
     tag = "ew_crash_" + uuid.uuid4().hex[:6]
+
+    def state():
+        with connect(crashed) as c:
+            return c.execute("SELECT coalesce(max(next_block), 0) FROM ethwhale.sync_state").fetchone()[0]
+
     for _ in range(12):
-        def state():
-            with connect(crashed) as c:
-                return c.execute("SELECT coalesce(max(next_block), 0) FROM ethwhale.sync_state").fetchone()[0]
         done = retry(state)
-        if done > last:
+        target = done + rng.randint(5, 40)
+        if target > 480:
             break
         errors = []
 
@@ -361,8 +374,16 @@ def test_crash_resume(make_db, gen_server):
             except psycopg.OperationalError:
                 pid = None
             time.sleep(0.05)
+        end = time.monotonic() + 60
+        while pid is not None and t.is_alive() and time.monotonic() < end:
+            try:
+                if state() >= target:
+                    break
+            except psycopg.OperationalError:
+                pass
+            time.sleep(0.02)
         if pid is not None:
-            time.sleep(rng.uniform(0.2, 2.0))
+            time.sleep(rng.uniform(0, 0.2))
             if t.is_alive():
                 os.kill(pid, signal.SIGKILL)
                 kills += 1
@@ -372,6 +393,7 @@ def test_crash_resume(make_db, gen_server):
         wait_for_postgres(crashed)
         if kills >= 5:
             break
+    srv.control.clear_faults()
     assert kills >= 5, f"only {kills} kills landed while sync ran (seed {seed})"
 
     def final():
