@@ -525,11 +525,25 @@ def test_schedule_refresh(pg, gen_server):
                 time.sleep(1)
             got = {r[0] for r in c.execute(
                 "SELECT tx_hash FROM ethwhale.large_transfers WHERE kind = 'ETH' AND block > 50")}
-            want = {r[0] for r in c.execute("""
-                SELECT t.hash FROM ethwhale.txs t
-                JOIN ethwhale.eth_usd_filled p ON p.day = (t.block_time AT TIME ZONE 'UTC')::date
-                WHERE t.block > 50 AND t.value > 0 AND t.to_address IS NOT NULL AND coalesce(t.status, 1) <> 0
-                  AND round(t.value * 1e-18 * p.price, 2) >= ethwhale.whale_threshold_usd()""")}
+            # the expected set computed here (README "Prices and labels":
+            # the ETH/USD of the block's UTC day, or the last price before
+            # it; the threshold of ethwhale.whale_threshold_usd, default
+            # 100000), not by SQL over the extension's own views
+            setting = c.execute("SELECT current_setting('ethwhale.whale_threshold_usd', true)").fetchone()[0]
+            threshold = Decimal(setting) if setting else Decimal(100000)
+            days = sorted(c.execute("SELECT day, price FROM ethwhale.eth_usd").fetchall())
+
+            def price_of(d):
+                before = [p for day_, p in days if day_ <= d]
+                return before[-1] if before else None
+
+            want = set()
+            for h, value, to, status, bt in c.execute(
+                    "SELECT hash, value, to_address, status, block_time FROM ethwhale.txs WHERE block > 50"):
+                px = price_of(bt.astimezone(timezone.utc).date())
+                if value > 0 and to is not None and status != 0 and px is not None \
+                        and value.scaleb(-18) * px >= threshold:
+                    want.add(h)
             assert want, "blocks 51..120 of seed 3 should hold ETH transfers above the threshold"
             assert got == want, (len(got), len(want))
             assert c.execute("SELECT count(*) FROM ethwhale.whale_candidates WHERE large_transfers > 0"
