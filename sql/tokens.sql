@@ -45,7 +45,7 @@ SELECT (SELECT count(*) FROM eth_token_transfer
           AND token = '0xdac17f958d2ee523a2206206994597c13d831ec7') AS usdt_fdw,
        (SELECT count(*) FROM want WHERE token = '0xdac17f958d2ee523a2206206994597c13d831ec7') AS usdt_want;
 WITH pick AS (SELECT array_agg(DISTINCT "from") AS f, array_agg(DISTINCT "to") AS t
-              FROM (SELECT * FROM want ORDER BY log_index LIMIT 20) s)
+              FROM (SELECT * FROM want ORDER BY block, log_index LIMIT 20) s)
 SELECT (SELECT count(*) FROM eth_token_transfer, pick
         WHERE block BETWEEN 17173049 AND 17173050 AND from_address = ANY(pick.f)) AS from_fdw,
        (SELECT count(*) FROM want, pick WHERE "from" = ANY(pick.f)) AS from_want,

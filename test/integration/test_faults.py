@@ -145,6 +145,7 @@ def test_hang_hits_timeout_ms(pg, make_fdw, faulty):
     e = run_failing(pg, f)
     assert_names(e, "timeout", f)
     assert "after 1000 ms (timeout_ms)" in error_text(e), error_text(e)
+    assert fault_requests(ctl, "hang"), "the request never reached the hanging rule"
     assert_backend_survived(pg, pid, f0, ctl, baseline)
 
 
@@ -206,6 +207,7 @@ def test_graphql_error_message_is_passed_on(pg, faulty):
     ctl.set_faults([rule("graphqlError", times=100, message="ethwhale test: header not found")])
     e = run_failing(pg, f)
     assert_names(e, "graphql", f)
+    assert fault_requests(ctl, "graphqlError"), "the server logged no graphqlError fault"
     assert "header not found" in error_text(e), error_text(e)
 
 
@@ -225,6 +227,7 @@ def test_oversize_answer_is_refused(pg, make_fdw, faulty):
     ctl.set_faults([rule("oversize", times=100, mb=3)])
     e = run_failing(pg, f)
     assert_names(e, "oversize", f)
+    assert fault_requests(ctl, "oversize"), "the server logged no oversize answer"
     assert_backend_survived(pg, pid, f0, ctl, baseline)
 
 

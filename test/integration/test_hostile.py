@@ -198,6 +198,23 @@ def test_transport_faults(hostile, name, rules, opts, expect):
             assert out.applied == [opts.get("max_retries", 1) + 1], (name, out.applied)
 
 
+@pytest.mark.parametrize("kind", ["block", "tx", "count"])
+def test_long_fields_as_json_numbers_like_old_geth(hostile, kind):
+    """Geth before 1.12 sent Long fields as JSON numbers.  sql/errors.sql
+    compares such a server's rows with a hex one's, but cannot see whether
+    the rule fired (equal rows are also what two hex servers give); here
+    run() requires _applied >= 1 and the fault-free result."""
+    run, ctl, _ = hostile
+    out = run(kind, [{"fault": "wrongTypes", "mode": "numbers"}])
+    assert out[0] == "ok", error_text(out[1])
+    # every block request of the scan got numbers, none fell through to hex:
+    # the log holds the faulted scan, then run()'s fault-free re-run of it
+    blocks = [e for e in ctl.log() if re.search(BLOCK_REQ, e.get("query") or "")]
+    faulted = [e for e in blocks if e.get("fault") == "wrongTypes"]
+    assert len(faulted) == out.applied[0] == len(blocks) - len(faulted) > 0, \
+        (out.applied, [(e.get("range"), e.get("fault")) for e in blocks])
+
+
 # --------------------------------------------------------------------------
 # bodies: invalid JSON, nesting, size, gzip, GraphQL errors
 
