@@ -98,11 +98,6 @@ def test_failure_class_sqlstate(pg, make_fdw, fault, fault_endpoint, case):
     assert pg.execute(QUERY.format(t=f.t("eth_block"))).fetchone()[0] == 100
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a field missing from the node's answer raises HV005 (fdw_column_name_not_found, "
-    "decode.c field_json) while README \"Errors\" puts every answer that is not what was asked for "
-    "in HV004, and test_hostile.py::test_failing_queries_leak_nothing accepts only the documented "
-    "classes (it fails on this)"))
 def test_missing_field_is_hv004(pg, make_fdw, fault, fault_endpoint):
     f = make_fdw(fault_endpoint, max_retries=MAX_RETRIES, timeout_ms=10000, batch_blocks=100)
     fault.set_faults([{"match": {"query": BLOCK_QUERY}, "times": 1000, "fault": "missingFields",
