@@ -4,12 +4,18 @@
 #   make installcheck             pg_regress (needs the test servers: use test/run)
 
 MODULE_big = ethwhale_fdw
-OBJS = ethwhale_fdw.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
+OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
 	pipeline.o request.o graphql.o transport.o decode.o hexnum.o prices.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
 
 EXTENSION = ethwhale_fdw
-DATA = ethwhale_fdw--0.1.sql
+# $(srcdir): the source tree, also in a VPATH build (pg_buildext, debian/rules)
+EXTVERSION = $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(srcdir)/ethwhale_fdw.control)
+PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
+# The install script of the current version is built from sql_parts/ (see
+# the rule at the end); released scripts and upgrades are kept as they are.
+DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql
+DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
 REGRESS = options scan pushdown plan errors tokens security
 
@@ -24,3 +30,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): ethwhale_fdw.h hexnum.h scan.h compat.h
+
+# sql_parts/NN_*.sql, in order, make the install script of EXTVERSION.
+ethwhale_fdw--$(EXTVERSION).sql: $(sort $(wildcard $(srcdir)/sql_parts/*.sql)) $(srcdir)/ethwhale_fdw.control
+	{ echo '-- $@: made by make from sql_parts/NN_*.sql (in order); edit those.'; \
+	  cat $(sort $(wildcard $(srcdir)/sql_parts/*.sql)); } > $@

@@ -47,7 +47,15 @@ fetch_account_batch(EwScanState *st)
 {
 	int			attempt = 0;
 
-	MemoryContextReset(st->batch_cxt);
+	/* done: the last answer stays, for a rescan that asks the same */
+	if (st->cur_range >= st->nranges ||
+		(st->cur_range == st->nranges - 1 && st->acct_next >= st->naccounts &&
+		 (st->at_head || st->next_block >= st->ranges[st->cur_range].hi)))
+	{
+		st->exhausted = true;
+		return false;
+	}
+	EwResetBatch(st);
 	st->acct_block = NULL;
 	while (st->cur_range < st->nranges)
 	{

@@ -160,6 +160,37 @@ EwTableKindList(void)
 }
 
 /*
+ * EwFieldCode
+ *		A field as an integer that travels in a plan: its kind and index.
+ */
+int
+EwFieldCode(const EwField *f)
+{
+	int			k;
+
+	for (k = 0; k < EW_NUM_TABLE_KINDS; k++)
+		if (f >= table_kinds[k].fields && f < table_kinds[k].fields + table_kinds[k].nfields)
+			return k * 100 + (int) (f - table_kinds[k].fields);
+	elog(ERROR, "ethwhale_fdw: unknown field");
+	return -1;
+}
+
+/*
+ * EwFieldByCode
+ *		The field of an EwFieldCode.
+ */
+const EwField *
+EwFieldByCode(int code)
+{
+	int			k = code / 100;
+	int			i = code % 100;
+
+	if (k < 0 || k >= EW_NUM_TABLE_KINDS || i < 0 || i >= table_kinds[k].nfields)
+		elog(ERROR, "ethwhale_fdw: malformed plan (field %d)", code);
+	return &table_kinds[k].fields[i];
+}
+
+/*
  * EwParseTableKind
  *		Map the "table" option to a table kind.
  */

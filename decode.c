@@ -253,7 +253,7 @@ field_json(EwDecoder *d, json_t *obj, const char *key, const char *subkey)
 	j = json_object_get(obj, key);
 	if (j == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("field \"%s\" is missing from the answer of server \"%s\"",
 						key, d->servername),
 				 errhint("The node may not follow EIP-1767 as Geth serves it.")));
@@ -266,7 +266,7 @@ field_json(EwDecoder *d, json_t *obj, const char *key, const char *subkey)
 		j = json_object_get(j, subkey);
 		if (j == NULL)
 			ereport(ERROR,
-					(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("field \"%s.%s\" is missing from the answer of server \"%s\"",
 							key, subkey, d->servername)));
 		if (json_is_null(j))

@@ -71,14 +71,31 @@ is_rel_var(Node *node, Index relid, AttrNumber attno)
 
 /*
  * is_scan_constant
- *		True if expr can be evaluated once when the scan starts: no columns,
- *		nothing volatile, no sub-plans.  Constants, parameters and stable
- *		expressions such as now() qualify.
+ *		True if expr can be evaluated once when the scan starts: no column
+ *		of this relation, nothing volatile, no sub-plans.  Constants,
+ *		parameters and stable expressions such as now() qualify, and so do
+ *		the columns of other relations in a parameterized path's join
+ *		clauses: the planner turns them into parameters of a nested loop,
+ *		and each rescan evaluates them afresh.
  */
 static bool
-is_scan_constant(Node *expr)
+rel_var_walker(Node *node, void *context)
 {
-	return !contain_var_clause(expr) &&
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return ((Var *) node)->varno == *(Index *) context &&
+			((Var *) node)->varlevelsup == 0;
+	/* a PlaceHolderVar may stand for this relation's columns */
+	if (IsA(node, PlaceHolderVar))
+		return true;
+	return expression_tree_walker(node, rel_var_walker, context);
+}
+
+static bool
+is_scan_constant(Node *expr, Index relid)
+{
+	return !rel_var_walker(expr, &relid) &&
 		!contain_volatile_functions(expr) &&
 		!contain_subplans(expr);
 }
@@ -108,12 +125,12 @@ classify_bound(Expr *clause, Index relid, AttrNumber attno, Expr **value)
 			return 0;
 		left = linitial(op->args);
 		right = lsecond(op->args);
-		if (is_rel_var(left, relid, attno) && is_scan_constant(right))
+		if (is_rel_var(left, relid, attno) && is_scan_constant(right, relid))
 		{
 			*value = (Expr *) right;
 			return strategy;
 		}
-		if (is_rel_var(right, relid, attno) && is_scan_constant(left))
+		if (is_rel_var(right, relid, attno) && is_scan_constant(left, relid))
 		{
 			*value = (Expr *) left;
 			/* commute: c < block is block > c */
@@ -130,7 +147,7 @@ classify_bound(Expr *clause, Index relid, AttrNumber attno, Expr **value)
 			BTEqualStrategyNumber)
 			return 0;
 		if (is_rel_var(linitial(saop->args), relid, attno) &&
-			is_scan_constant(lsecond(saop->args)))
+			is_scan_constant(lsecond(saop->args), relid))
 		{
 			*value = (Expr *) lsecond(saop->args);
 			return EW_STRATEGY_IN;
@@ -162,9 +179,9 @@ classify_text_eq(Expr *clause, Index relid, AttrNumber attno)
 		return NULL;
 	left = linitial(op->args);
 	right = lsecond(op->args);
-	if (is_rel_var(left, relid, attno) && is_scan_constant(right))
+	if (is_rel_var(left, relid, attno) && is_scan_constant(right, relid))
 		return (Expr *) right;
-	if (is_rel_var(right, relid, attno) && is_scan_constant(left))
+	if (is_rel_var(right, relid, attno) && is_scan_constant(left, relid))
 		return (Expr *) left;
 	return NULL;
 }
@@ -194,7 +211,7 @@ classify_text_in(Expr *clause, Index relid, AttrNumber attno, bool *is_array)
 		!get_collation_isdeterministic(saop->inputcollid))
 		return NULL;
 	if (!is_rel_var(linitial(saop->args), relid, attno) ||
-		!is_scan_constant(lsecond(saop->args)))
+		!is_scan_constant(lsecond(saop->args), relid))
 		return NULL;
 	*is_array = true;
 	return (Expr *) lsecond(saop->args);
@@ -244,10 +261,10 @@ classify_value_op(Expr *clause, Index relid, AttrNumber *attno, Oid *opno,
 	right = lsecond(op->args);
 	o = op->opno;
 	if ((a = EwRelVarAttno(left, relid)) != InvalidAttrNumber &&
-		is_scan_constant(right))
+		is_scan_constant(right, relid))
 		*value = (Expr *) right;
 	else if ((a = EwRelVarAttno(right, relid)) != InvalidAttrNumber &&
-			 is_scan_constant(left))
+			 is_scan_constant(left, relid))
 	{
 		*value = (Expr *) left;
 		o = get_commutator(o);
@@ -336,28 +353,38 @@ push_address(EwRelInfo *info, Index relid, RestrictInfo *ri)
 }
 
 /*
- * EwClassifyClauses
- *		One pass over the restriction clauses of a foreign table: block
- *		bounds, the hash lookup, pushed addresses, the wrapper's filters,
- *		and what stays for the executor alone (other_conds).
- *		Pseudoconstant clauses are left to the gating Result node the
- *		planner puts above the scan, as postgres_fdw does.
+ * EwFindKeyColumns
+ *		The columns that can bound a scan: the block number, the hash and
+ *		the pushed addresses.
  */
 void
-EwClassifyClauses(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
-				  const EwField **colfields, EwRelInfo *info)
+EwFindKeyColumns(Relation rel, const EwField **colfields, EwRelInfo *info)
 {
 	int			natts = RelationGetDescr(rel)->natts;
-	Index		relid = baserel->relid;
-	ListCell   *lc;
 	int			slot;
 
 	info->block_attno = EwFindColumn(colfields, natts, EW_FIELD_BLOCK_KEY, EW_ADDR_NONE);
 	info->hash_attno = EwFindColumn(colfields, natts, EW_FIELD_HASH_KEY, EW_ADDR_NONE);
 	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
 		info->addr_attnos[slot] = EwFindColumn(colfields, natts, 0, (EwAddrSlot) slot);
+}
 
-	foreach(lc, baserel->baserestrictinfo)
+/*
+ * EwClassifyClauses
+ *		One pass over restriction clauses of a foreign table (its own, or a
+ *		parameterized path's join clauses): block bounds, the hash lookup,
+ *		pushed addresses, the wrapper's filters, and what stays for the
+ *		executor alone (other_conds).  Pseudoconstant clauses are left to
+ *		the gating Result node the planner puts above the scan, as
+ *		postgres_fdw does.
+ */
+void
+EwClassifyClauses(Index relid, Relation rel, const EwField **colfields,
+				  EwRelInfo *info, List *clauses)
+{
+	ListCell   *lc;
+
+	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = (RestrictInfo *) lfirst(lc);
 		Expr	   *value;
@@ -392,6 +419,34 @@ EwClassifyClauses(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
 	}
 }
 
+/*
+ * EwIsParamClause
+ *		Whether a join clause can bound a parameterized scan: the block
+ *		number equal to (or in) an outer value, the hash of a transaction,
+ *		or an address pushed into the request.
+ */
+bool
+EwIsParamClause(Index relid, EwRelInfo *info, RestrictInfo *ri)
+{
+	Expr	   *value;
+	bool		is_array;
+	int			slot;
+	int			s = 0;
+
+	if (info->block_attno != InvalidAttrNumber)
+		s = classify_bound(ri->clause, relid, info->block_attno, &value);
+	if (s == BTEqualStrategyNumber || s == EW_STRATEGY_IN)
+		return true;
+	if (info->hash_attno != InvalidAttrNumber &&
+		classify_text_eq(ri->clause, relid, info->hash_attno) != NULL)
+		return true;
+	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
+		if (info->addr_attnos[slot] != InvalidAttrNumber &&
+			classify_text_in(ri->clause, relid, info->addr_attnos[slot], &is_array) != NULL)
+			return true;
+	return false;
+}
+
 /* ---------------------------------------------------------------------
  * Documents
  * ---------------------------------------------------------------------
@@ -409,12 +464,38 @@ append_unique(StringInfo buf, const EwField **fields, int upto)
 	const char *sel = fields[upto]->selection;
 	int			i;
 
+	bool		block_level = fields[upto]->source == EW_SRC_BLOCK;
+
 	if (sel == NULL || (fields[upto]->flags & EW_FIELD_ALWAYS))
 		return;
+	/* a pushed join selects block fields in the block, the rest in rows */
 	for (i = 0; i < upto; i++)
-		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0)
+		if (fields[i]->selection && strcmp(fields[i]->selection, sel) == 0 &&
+			(fields[i]->source == EW_SRC_BLOCK) == block_level)
 			return;
 	appendStringInfo(buf, " %s", sel);
+}
+
+/*
+ * append_block_fields
+ *		The fields of eth_block that a pushed join eth_tx JOIN eth_block
+ *		reads from each transaction's block, beside its number and time.
+ */
+static void
+append_block_fields(StringInfo buf, const EwField **fields, int nfields)
+{
+	int			i;
+
+	for (i = 0; i < nfields; i++)
+	{
+		const EwField *f = fields[i];
+
+		/* "number" and "timestamp" are in the fixed part already */
+		if (f->source != EW_SRC_BLOCK || strcmp(f->key, "number") == 0 ||
+			strcmp(f->key, "timestamp") == 0)
+			continue;
+		append_unique(buf, fields, i);
+	}
 }
 
 /*
@@ -453,17 +534,22 @@ append_selection(StringInfo buf, EwTableKind kind, const EwField **fields,
 		default:
 			if (count_only && !by_hash)
 			{
-				appendStringInfoString(buf, "{number timestamp transactionCount}");
+				appendStringInfoString(buf, "{number timestamp");
+				append_block_fields(buf, fields, nfields);
+				appendStringInfoString(buf, " transactionCount}");
 				return;
 			}
 			/* index keeps the row order stable and names the row in errors */
-			appendStringInfoString(buf, by_hash ? "{block{number timestamp} index" :
-								   "{number timestamp transactions{index");
+			appendStringInfoString(buf, by_hash ? "{block{number timestamp" :
+								   "{number timestamp");
+			append_block_fields(buf, fields, nfields);
+			appendStringInfoString(buf, by_hash ? "} index" : " transactions{index");
 			close = by_hash ? "}" : "}}";
 			break;
 	}
 	for (i = 0; i < nfields; i++)
-		append_unique(buf, fields, i);
+		if (fields[i]->source != EW_SRC_BLOCK || kind == EW_TABLE_BLOCK)
+			append_unique(buf, fields, i);
 	if (kind == EW_TABLE_TOKEN_TRANSFER)
 	{
 		bool		need_token = false;

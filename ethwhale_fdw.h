@@ -5,7 +5,8 @@
  *		  file, and the functions each file offers the others.
  *
  * The files, one concern each (README.md, "How it is built"):
- *	ethwhale_fdw.c	handler, FDW callbacks, costing, EXPLAIN
+ *	ethwhale_fdw.c	handler, FDW callbacks, the setting, EXPLAIN
+ *	planner.c		estimates, costs, paths (parameterized too), the plan
  *	catalog.c		table kinds, their fields, column resolution, IMPORT
  *	option.c		option table, validator, merged options, "headers"
  *	deparse.c		clause classification and every GraphQL document
@@ -146,12 +147,14 @@ typedef struct EwTableKindInfo
 typedef struct EwOptions
 {
 	char	   *endpoint;
+	char	   *ca_file;		/* CA certificates for https, NULL: system's */
 	int			timeout_ms;
 	int			connect_timeout_ms;
 	int			max_retries;
 	int			batch_blocks;
 	int			concurrency;
 	int			max_response_mb;
+	int			max_requests;	/* request budget of one scan */
 	char	   *bearer_token;	/* from the user mapping, never shown */
 	char	   *headers;		/* "Name: value" lines from the user mapping */
 	EwTableKind table;
@@ -172,6 +175,7 @@ typedef struct EwStats
 	int64		retries;
 	int64		rows_filtered;
 	int64		logs_skipped;	/* Transfer logs that are not ERC-20 shaped */
+	int64		reused;			/* rescans answered by the last answer */
 } EwStats;
 
 /*
@@ -203,6 +207,7 @@ typedef struct EwResponse
 	const char *body;			/* owned by the connection, valid until the
 								 * next request on it */
 	size_t		body_len;
+	const char *error_name;		/* the transport's name of the failure */
 	char		errbuf[256];	/* the transport's error text */
 } EwResponse;
 
@@ -254,10 +259,15 @@ typedef struct EwTokenEntry
 	Datum		peg;			/* numeric USD price, unless as_eth */
 } EwTokenEntry;
 
+/* in ethwhale_fdw.c: the setting ethwhale.max_requests_per_query */
+extern int	EwMaxRequestsPerQuery;
+
 /* in catalog.c */
 extern const EwTableKindInfo *EwTableKindInfoOf(EwTableKind kind);
 extern const EwField *EwTableFields(EwTableKind kind, int *nfields);
 extern const EwField *EwLookupField(EwTableKind kind, const char *name);
+extern int	EwFieldCode(const EwField *f);
+extern const EwField *EwFieldByCode(int code);
 extern EwTableKind EwParseTableKind(const char *value);
 extern const char *EwTableKindName(EwTableKind kind);
 extern const char *EwTableKindList(void);

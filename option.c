@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -74,12 +75,14 @@ typedef struct EwOption
 static const EwOption ew_options[] = {
 	{"table", CTX_TABLE, EW_OPT_KIND, 0, 0, OPT_AT(table)},
 	{"endpoint", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(endpoint)},
+	{"ca_file", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(ca_file)},
 	{"timeout_ms", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
 	{"connect_timeout_ms", CTX_SERVER, EW_OPT_INT, 1, 600000, OPT_AT(connect_timeout_ms)},
 	{"max_retries", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 0, 100, OPT_AT(max_retries)},
 	{"batch_blocks", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 100000, OPT_AT(batch_blocks)},
 	{"concurrency", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 64, OPT_AT(concurrency)},
 	{"max_response_mb", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 4096, OPT_AT(max_response_mb)},
+	{"max_requests", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, INT_MAX, OPT_AT(max_requests)},
 	/* read by ethwhale.sync (SQL), not by scans */
 	{"confirmations", CTX_SERVER, EW_OPT_INT, 0, 10000, -1},
 	{"bearer_token", CTX_MAPPING, EW_OPT_STRING, 0, 0, OPT_AT(bearer_token)},
@@ -123,8 +126,9 @@ static const EwOption *find_option(const char *name, Oid context);
 static void report_unknown_option(const char *name, Oid context);
 static void check_endpoint(const char *value);
 static void check_endpoint_privilege(const char *value, Oid validator);
-static bool endpoint_already_usable(const char *value, Oid validator);
+static bool option_already_usable(const char *name, const char *value, Oid validator);
 static void check_bearer_token(const char *value);
+static void check_ca_file(const char *value, Oid validator);
 
 /*
  * ethwhale_fdw_validator
@@ -160,6 +164,8 @@ ethwhale_fdw_validator(PG_FUNCTION_ARGS)
 			check_endpoint_privilege(value, fcinfo->flinfo->fn_oid);
 			have_endpoint = true;
 		}
+		else if (strcmp(opt->name, "ca_file") == 0)
+			check_ca_file(value, fcinfo->flinfo->fn_oid);
 		else if (strcmp(opt->name, "headers") == 0)
 			(void) EwParseHeaders(value, &headers);
 		else if (strcmp(opt->name, "bearer_token") == 0)
@@ -318,7 +324,7 @@ check_endpoint_privilege(const char *value, Oid validator)
 {
 	if (superuser())
 		return;
-	if (endpoint_already_usable(value, validator))
+	if (option_already_usable("endpoint", value, validator))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -328,13 +334,13 @@ check_endpoint_privilege(const char *value, Oid validator)
 }
 
 /*
- * endpoint_already_usable
+ * option_already_usable
  *		True when a server of a wrapper validated by this function, on which
- *		the current user has USAGE (owners have it), has exactly this
- *		endpoint.
+ *		the current user has USAGE (owners have it), has exactly this value
+ *		for the option name.
  */
 static bool
-endpoint_already_usable(const char *value, Oid validator)
+option_already_usable(const char *name, const char *value, Oid validator)
 {
 	Relation	rel;
 	SysScanDesc scan;
@@ -366,7 +372,7 @@ endpoint_already_usable(const char *value, Oid validator)
 		{
 			DefElem    *def = (DefElem *) lfirst(lc);
 
-			if (strcmp(def->defname, "endpoint") == 0 &&
+			if (strcmp(def->defname, name) == 0 &&
 				strcmp(defGetString(def), value) == 0)
 			{
 				found = true;
@@ -377,6 +383,35 @@ endpoint_already_usable(const char *value, Oid validator)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * check_ca_file
+ *		The CA certificates (PEM) an https endpoint is verified against,
+ *		instead of the system's: an absolute path the database server can
+ *		read.  Like the endpoint, only a superuser may name it (it is a
+ *		file of the server's file system), unless a server the user can use
+ *		has the same one.
+ */
+static void
+check_ca_file(const char *value, Oid validator)
+{
+	struct stat st;
+
+	if (!is_absolute_path(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"ca_file\": \"%s\" is not an absolute path", value)));
+	if (!superuser() && !option_already_usable("ca_file", value, validator))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set option \"ca_file\" of an ethwhale_fdw server"),
+				 errdetail("Only superusers may name a file of the database server.")));
+	if (stat(value, &st) != 0 || !S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"ca_file\": could not find a file \"%s\"", value),
+				 errhint("Name a PEM file of CA certificates that the database server can read.")));
 }
 
 /*
@@ -556,6 +591,7 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 	opts->batch_blocks = 100;
 	opts->concurrency = 1;
 	opts->max_response_mb = 256;
+	opts->max_requests = EwMaxRequestsPerQuery;	/* the setting, unless set here */
 	opts->table = EW_TABLE_TX;
 
 	apply_options(server->options, ForeignServerRelationId, opts);

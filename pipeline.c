@@ -101,6 +101,7 @@ start_pending(EwScanState *st, int i)
 {
 	EwPending  *p = &st->pipe[i];
 
+	EwCheckRequestBudget(st);
 	if (p->slot == NULL)
 	{
 		if (st->nfree == 0)
@@ -140,7 +141,11 @@ top_up(EwScanState *st)
 	int			i;
 	int			running = 0;
 
-	while (st->npipe < st->opts.concurrency && st->cur_range < st->nranges)
+	/* before a LIMIT has its first rows, nothing runs ahead */
+	int			depth = st->plan.slow_start && st->rows_returned == 0 ? 1 :
+		st->opts.concurrency;
+
+	while (st->npipe < depth && st->cur_range < st->nranges)
 	{
 		EwRange    *r = &st->ranges[st->cur_range];
 		EwPending  *p = &st->pipe[st->npipe++];
@@ -165,7 +170,7 @@ top_up(EwScanState *st)
 	{
 		if (st->pipe[i].slot != NULL)
 			running++;
-		else if (running < st->opts.concurrency)
+		else if (running < depth)
 		{
 			start_pending(st, i);
 			running++;
@@ -227,7 +232,7 @@ head_reached(EwScanState *st)
 bool
 EwFetchChunkConcurrent(EwScanState *st)
 {
-	MemoryContextReset(st->batch_cxt);
+	EwResetBatch(st);
 	st->blocks = NULL;
 	st->txs = NULL;
 
@@ -257,11 +262,11 @@ EwFetchChunkConcurrent(EwScanState *st)
 		switch (EwAfterResponse(st, &resp, what, p->to > p->from, &p->attempt, &data))
 		{
 			case EW_STEP_SHRINK:
-				MemoryContextReset(st->batch_cxt);
+				EwResetBatch(st);
 				split_first(st);
 				continue;
 			case EW_STEP_RETRY:
-				MemoryContextReset(st->batch_cxt);
+				EwResetBatch(st);
 				start_pending(st, 0);
 				continue;
 			case EW_STEP_DONE:

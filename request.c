@@ -176,7 +176,7 @@ classify_transport(EwScanState *st, const EwResponse *resp, EwFailure *f)
 			/* retrying cannot help */
 			EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION);
 			appendStringInfoString(&f->reason, "TLS failure");
-			f->hint = "Check the node's certificate; libcurl verifies it against the system's CA certificates (or CURL_CA_BUNDLE in the server's environment).";
+			f->hint = "Check the node's certificate: it is verified against the system's CA certificates, or those of the server option ca_file.";
 			break;
 		case EW_NET_REFUSED_URL:
 			EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION);
@@ -196,7 +196,7 @@ classify_transport(EwScanState *st, const EwResponse *resp, EwFailure *f)
 			break;
 		case EW_NET_OTHER:
 			EwSetFailure(f, EW_FAIL_TRANSIENT, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION);
-			appendStringInfoString(&f->reason, resp->errbuf);
+			appendStringInfoString(&f->reason, resp->error_name);
 			break;
 	}
 	appendStringInfo(&f->detail, "%s.", resp->errbuf);
@@ -402,19 +402,32 @@ EwRequest(EwScanState *st, const char *body, const char *what,
 		  bool can_shrink, int *attempt, bool *shrink)
 {
 	*shrink = false;
+	if (st->reuse_body != NULL && strcmp(st->reuse_body, body) == 0)
+	{
+		/* a rescan that asks what the scan before it asked */
+		st->stats.reused++;
+		st->scan_requests++;
+		st->last_body = st->reuse_body;
+		st->last_data = st->reuse_data;
+		return st->reuse_data;
+	}
 	for (;;)
 	{
 		EwResponse	resp;
 		json_t	   *data;
 
 		CHECK_FOR_INTERRUPTS();
+		EwCheckRequestBudget(st);
 		if (st->conn == NULL)
 			st->conn = EwGetConnection(st->server);
 		EwPost(st->conn, body, strlen(body), &st->opts, &resp);
 		st->stats.requests++;
+		st->scan_requests++;
 		switch (EwAfterResponse(st, &resp, what, can_shrink, attempt, &data))
 		{
 			case EW_STEP_DONE:
+				st->last_body = body;
+				st->last_data = data;
 				return data;
 			case EW_STEP_SHRINK:
 				*shrink = true;

@@ -15,8 +15,11 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-#include "compat.h"
 
+#include <math.h>
+
+#include "access/table.h"
+#include "compat.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "scan.h"
@@ -47,9 +50,7 @@
 static void
 init_decoder(EwScanState *st, EState *estate, int eflags)
 {
-	TupleDesc	desc = RelationGetDescr(st->rel);
-	int			nall;
-	const EwField *all = EwTableFields(st->opts.table, &nall);
+	TupleDesc	desc = st->desc;
 	bool		need_prices = false;
 	bool		need_tokens = false;
 	int			pass;
@@ -63,7 +64,7 @@ init_decoder(EwScanState *st, EState *estate, int eflags)
 		forboth(la, st->plan.attnos, lf, st->plan.fields)
 		{
 			int			attno = lfirst_int(la);
-			const EwField *f = &all[lfirst_int(lf)];
+			const EwField *f = EwFieldByCode(lfirst_int(lf));
 
 			if (list_member_int(st->plan.filter_attnos, attno) != (pass == 0))
 				continue;
@@ -127,14 +128,20 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	ListCell   *lc;
 
 	node->fdw_state = st;
-	st->rel = node->ss.ss_currentRelation;
-	userid = ew_scan_check_as_user(fsplan, estate);
-	if (!OidIsValid(userid))
-		userid = GetUserId();
+	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &st->plan);
+	if (fsplan->scan.scanrelid > 0)
+		st->rel = node->ss.ss_currentRelation;
+	else
+	{
+		/* a pushed join reads eth_tx (locked by the executor already) */
+		st->rel = table_open(linitial_oid(st->plan.rel_oids), NoLock);
+		st->own_rel = true;
+	}
+	st->desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	userid = ew_scan_userid(fsplan, estate);
 	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
 	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
 	st->api = &EwGraphqlApi;
-	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &st->plan);
 
 	/* the document is sent as a JSON string: escape it once */
 	if (st->plan.mode != EW_MODE_ACCOUNT)
@@ -159,10 +166,91 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										 "ethwhale_fdw scan",
 										 ALLOCSET_SMALL_SIZES);
+	st->reuse_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										  "ethwhale_fdw reused answer",
+										  ALLOCSET_DEFAULT_SIZES);
 	if (st->plan.mode == EW_MODE_RANGE && st->opts.concurrency > 1 &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		EwPipelineInit(st, estate->es_query_cxt);
 	st->cur_block = -1;
+	/* the head an account scan reads at holds for all its rescans */
+	st->head_block = -1;
+}
+
+/*
+ * planned_requests
+ *		The fewest requests the scan's ranges need at batch_blocks blocks (or
+ *		EW_ACCOUNTS_PER_REQUEST addresses) per request.
+ */
+static double
+planned_requests(EwScanState *st)
+{
+	double		n = 0;
+	int			i;
+
+	if (st->plan.mode == EW_MODE_HASH)
+		return 1;
+	for (i = 0; i < st->nranges; i++)
+	{
+		double		blocks = (double) st->ranges[i].hi - (double) st->ranges[i].lo + 1;
+
+		if (st->plan.mode == EW_MODE_ACCOUNT)
+			n += (st->at_head ? 1 : blocks) *
+				ceil((double) st->naccounts / EW_ACCOUNTS_PER_REQUEST);
+		else
+			n += ceil(blocks / st->opts.batch_blocks);
+	}
+	return n;
+}
+
+/*
+ * check_planned_requests
+ *		Refuse, before sending anything for it, a scan whose ranges need more
+ *		requests than its budget allows (the requests of earlier rescans
+ *		count too).  A scan under a LIMIT is left to the check before each
+ *		request: it may end early.
+ */
+static void
+check_planned_requests(EwScanState *st)
+{
+	double		n;
+
+	/* a LIMIT or a walk down from the head may stop long before the end */
+	if (st->plan.slow_start || st->plan.mode == EW_MODE_BACKWARD)
+		return;
+	n = planned_requests(st);
+	if ((double) st->stats.requests + n <= (double) st->opts.max_requests)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" would send %.0f requests to server \"%s\", more than max_requests (%d)",
+					RelationGetRelationName(st->rel), n + (double) st->stats.requests,
+					st->server->servername, st->opts.max_requests),
+			 errdetail("%d block ranges, %d blocks per request%s.", st->nranges,
+					   st->opts.batch_blocks,
+					   st->stats.requests > 0 ?
+					   psprintf(", after %lld requests already sent", (long long) st->stats.requests) : ""),
+			 errhint("Narrow the block range, or raise the budget: SET ethwhale.max_requests_per_query, or the server or table option max_requests.")));
+}
+
+/*
+ * EwCheckRequestBudget
+ *		Before sending a request: stop a scan that has used its budget
+ *		(open ranges, retries and halving can take it past the plan).
+ */
+void
+EwCheckRequestBudget(EwScanState *st)
+{
+	if (st->stats.requests < st->opts.max_requests)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("a scan of foreign table \"%s\" reached max_requests (%d) on server \"%s\"",
+					RelationGetRelationName(st->rel), st->opts.max_requests,
+					st->server->servername),
+			 errdetail("%lld blocks read so far%s.", (long long) st->blocks_read,
+					   st->cur_block >= 0 ? psprintf(", the last one block %lld", (long long) st->cur_block) : ""),
+			 errhint("Narrow the block range, or raise the budget: SET ethwhale.max_requests_per_query, or the server or table option max_requests.")));
 }
 
 /*
@@ -180,11 +268,10 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->exhausted = false;
 	st->nranges = 0;
 	st->cur_range = 0;
-	st->chunk = st->opts.batch_blocks;
+	st->chunk = st->plan.slow_start ? 1 : st->opts.batch_blocks;
 	st->chunk_ceiling = st->opts.batch_blocks;
 	st->acct_next = 0;
 	st->acct_block = NULL;
-	st->head_block = -1;
 
 	MemoryContextReset(st->scan_cxt);
 	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
@@ -205,6 +292,7 @@ start_scan(EwScanState *st, ExprContext *econtext)
 			EwPlanRanges(st, econtext);
 	}
 	MemoryContextSwitchTo(oldcxt);
+	check_planned_requests(st);
 }
 
 /* ---------------------------------------------------------------------
@@ -229,7 +317,7 @@ EwFetchHead(EwScanState *st)
 					 &attempt, &shrink);
 	head = st->api->answer_head(st, data);
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(st->batch_cxt);
+	EwResetBatch(st);
 	return head;
 }
 
@@ -261,6 +349,18 @@ fetch_hash(EwScanState *st, ExprContext *econtext)
 					 psprintf("transaction %s", hash), false, &attempt, &shrink);
 	st->hash_tx = st->api->answer_tx(st, data);
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * EwResetBatch
+ *		Release the answer being walked (and forget it as the scan's last).
+ */
+void
+EwResetBatch(EwScanState *st)
+{
+	MemoryContextReset(st->batch_cxt);
+	st->last_body = NULL;
+	st->last_data = NULL;
 }
 
 /*
@@ -313,7 +413,13 @@ fetch_next_chunk(EwScanState *st)
 {
 	int			attempt = 0;
 
-	MemoryContextReset(st->batch_cxt);
+	/* done: the last answer stays, for a rescan that asks the same */
+	if (st->cur_range >= st->nranges)
+	{
+		st->exhausted = true;
+		return false;
+	}
+	EwResetBatch(st);
 	st->blocks = NULL;
 	st->txs = NULL;
 
@@ -354,7 +460,7 @@ fetch_next_chunk(EwScanState *st)
 		{
 			st->chunk = Max(1, (int) ((to - from + 1) / 2));
 			st->chunk_ceiling = st->chunk;
-			MemoryContextReset(st->batch_cxt);
+			EwResetBatch(st);
 			continue;
 		}
 		attempt = 0;
@@ -567,8 +673,7 @@ decode_error_callback(void *arg)
 		errcontext("foreign table \"%s\"", RelationGetRelationName(st->rel));
 	else if (st->dec.current != NULL)
 		errcontext("column \"%s\" of foreign table \"%s\", block " INT64_FORMAT,
-				   NameStr(TupleDescAttr(RelationGetDescr(st->rel),
-										 st->dec.current->attidx)->attname),
+				   NameStr(TupleDescAttr(st->desc, st->dec.current->attidx)->attname),
 				   RelationGetRelationName(st->rel), st->cur_block);
 	else
 		errcontext("foreign table \"%s\", block " INT64_FORMAT,
@@ -624,6 +729,7 @@ EwIterateScan(ForeignScanState *node)
 		CHECK_FOR_INTERRUPTS();
 	}
 	error_context_stack = errcb.previous;
+	st->rows_returned++;
 	ExecStoreVirtualTuple(slot);
 	return slot;
 }
@@ -636,6 +742,30 @@ EwIterateScan(ForeignScanState *node)
 void
 EwRescan(EwScanState *st)
 {
+	/*
+	 * Keep the answer of a scan that took one request (and a request body
+	 * still next to it), for a rescan that asks the same: batch_cxt holds
+	 * both, so it becomes the reuse context.  A reused answer stays.
+	 */
+	if (st->scan_requests == 1 && st->last_data != NULL &&
+		st->last_body != st->reuse_body)
+	{
+		MemoryContext keep = st->batch_cxt;
+
+		st->batch_cxt = st->reuse_cxt;
+		st->reuse_cxt = keep;
+		st->reuse_body = st->last_body;
+		st->reuse_data = st->last_data;
+	}
+	else if (st->scan_requests != 1 || st->last_data == NULL)
+	{
+		MemoryContextReset(st->reuse_cxt);
+		st->reuse_body = NULL;
+		st->reuse_data = NULL;
+	}
+	st->scan_requests = 0;
+	st->last_body = NULL;
+	st->last_data = NULL;
 	MemoryContextReset(st->batch_cxt);
 	st->blocks = NULL;
 	st->txs = NULL;
@@ -657,6 +787,10 @@ EwRescan(EwScanState *st)
 void
 EwEndScan(EwScanState *st)
 {
-	if (st != NULL && st->pipe != NULL)
+	if (st == NULL)
+		return;
+	if (st->pipe != NULL)
 		EwPipelineRelease(st);
+	if (st->own_rel)
+		table_close(st->rel, NoLock);
 }

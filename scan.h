@@ -45,8 +45,13 @@ typedef struct EwScanPlan
 	bool		count_only;		/* rows counted, not decoded */
 	int			naddresses;		/* account mode: addresses known at plan
 								 * time, or -1 */
-	List	   *attnos;			/* needed columns (int) ... */
-	List	   *fields;			/* ... and their field index (int) */
+	int64		planned_requests;	/* per scan, as plan time knows; -1 */
+	bool		slow_start;		/* a LIMIT: first ask for one block */
+	List	   *attnos;			/* needed columns of the scan tuple (int) ... */
+	List	   *fields;			/* ... and their EwFieldCode (int) */
+	List	   *rel_oids;		/* the foreign tables read (oid): one, or
+								 * eth_tx then eth_block of a pushed join */
+	char	   *relations;		/* a pushed join, for EXPLAIN; "" if none */
 	/* block bounds: "block <strategy> expr" */
 	List	   *bound_exprs;
 	List	   *bound_strategies;	/* btree strategy or EW_STRATEGY_IN */
@@ -66,6 +71,16 @@ typedef struct EwScanPlan
 typedef struct EwRelInfo
 {
 	EwOptions	opts;
+	Oid			rel_oid;		/* the foreign table */
+	/* a pushed join eth_tx JOIN eth_block ON number = block */
+	bool		is_join;
+	Index		tx_relid;
+	Index		blk_relid;
+	Oid			blk_oid;
+	const EwField **blk_colfields;
+	List	   *join_conds;		/* every clause, checked on the joined row */
+	const EwField **colfields;	/* field of each column (attno - 1) */
+	double		blocks;			/* blocks the bounds let through (estimate) */
 	EwScanPlan	plan;			/* filled by the classification */
 	AttrNumber	block_attno;	/* the block number column, or Invalid */
 	AttrNumber	hash_attno;		/* eth_tx hash column, or Invalid */
@@ -73,6 +88,7 @@ typedef struct EwRelInfo
 	bool		addr_taken[EW_NUM_ADDR_SLOTS];
 	bool		has_lower;		/* a lower bound or a set of blocks */
 	PathKey    *desc_pathkey;	/* ORDER BY block DESC of a LIMIT query */
+	PathKey    *asc_pathkey;	/* ORDER BY block of a bounded scan */
 	List	   *other_conds;	/* RestrictInfos not used as bounds */
 	List	   *filter_rinfos;	/* RestrictInfos the wrapper applies */
 } EwRelInfo;
@@ -155,7 +171,9 @@ typedef struct EwNodeApi
 /* Execution state of a foreign scan. */
 struct EwScanState
 {
-	Relation	rel;
+	Relation	rel;			/* the foreign table (eth_tx of a join) */
+	bool		own_rel;		/* opened here: a pushed join's */
+	TupleDesc	desc;			/* of the scan tuple */
 	ForeignServer *server;
 	EwOptions	opts;
 	const EwNodeApi *api;
@@ -206,6 +224,18 @@ struct EwScanState
 	int			nfree;
 	MemoryContext pipe_cxt;		/* request bodies of the pipeline */
 
+	/*
+	 * A rescan (a nested loop's next outer row) that sends the same request
+	 * as the scan before it takes that scan's answer again: reuse_cxt keeps
+	 * the last answer of a scan that needed one request only.
+	 */
+	MemoryContext reuse_cxt;
+	const char *reuse_body;		/* in reuse_cxt, or NULL */
+	json_t	   *reuse_data;
+	int			scan_requests;	/* requests of this (re)scan */
+	const char *last_body;		/* the last request of this scan, and ... */
+	json_t	   *last_data;		/* ... its answer, both in batch_cxt */
+
 	/* memory */
 	MemoryContext scan_cxt;		/* ranges and evaluated values; reset by
 								 * ReScan */
@@ -221,7 +251,8 @@ struct EwScanState
 	json_t	   *hash_tx;		/* hash mode: the transaction, once */
 
 	int64		cur_block;		/* for the error context; -1 before any */
-	EwStats		stats;
+	EwStats		stats;			/* all rescans together */
+	int64		rows_returned;
 	int64		blocks_read;
 	size_t		last_body_len;	/* size of the last answer */
 };
@@ -235,6 +266,18 @@ typedef enum EwNextStep
 	EW_STEP_SHRINK				/* ask for fewer blocks */
 } EwNextStep;
 
+/* in planner.c */
+extern void EwPlanRelSize(PlannerInfo *root, RelOptInfo *baserel,
+						  Oid foreigntableid);
+extern void EwPlanPaths(PlannerInfo *root, RelOptInfo *baserel);
+extern void EwPlanJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+							RelOptInfo *outerrel, RelOptInfo *innerrel,
+							JoinType jointype, JoinPathExtraData *extra);
+extern ForeignScan *EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid, ForeignPath *best_path,
+									  List *tlist, List *scan_clauses,
+									  Plan *outer_plan);
+
 /* in scanplan.c */
 extern List *EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs);
 extern void EwUnpackScanPlan(List *fdw_private, List *fdw_exprs,
@@ -242,9 +285,12 @@ extern void EwUnpackScanPlan(List *fdw_private, List *fdw_exprs,
 
 /* in deparse.c */
 extern AttrNumber EwRelVarAttno(Node *node, Index relid);
-extern void EwClassifyClauses(PlannerInfo *root, RelOptInfo *baserel,
-							  Relation rel, const EwField **colfields,
-							  EwRelInfo *info);
+extern void EwFindKeyColumns(Relation rel, const EwField **colfields,
+							 EwRelInfo *info);
+extern void EwClassifyClauses(Index relid, Relation rel,
+							  const EwField **colfields, EwRelInfo *info,
+							  List *clauses);
+extern bool EwIsParamClause(Index relid, EwRelInfo *info, RestrictInfo *ri);
 extern char *EwDeparseDocument(EwTableKind kind, EwScanMode mode,
 							   bool count_only, const EwField **fields,
 							   int nfields);
@@ -273,6 +319,7 @@ extern void EwSingleRange(EwScanState *st, int64 lo, int64 hi);
 
 /* in scan.c */
 extern int64 EwFetchHead(EwScanState *st);
+extern void EwCheckRequestBudget(EwScanState *st);
 extern void EwBeginScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *EwIterateScan(ForeignScanState *node);
 extern void EwRescan(EwScanState *st);
@@ -280,6 +327,7 @@ extern void EwEndScan(EwScanState *st);
 extern void EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 						 const char *what);
 extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
+extern void EwResetBatch(EwScanState *st);
 extern char *EwChunkWhat(int64 from, int64 to);
 
 /* in account.c */

@@ -26,6 +26,8 @@ typedef enum EwPlanItem
 	EW_PLAN_MODE,				/* Integer */
 	EW_PLAN_COUNT_ONLY,			/* Integer 0/1 */
 	EW_PLAN_NADDRESSES,			/* Integer */
+	EW_PLAN_PLANNED_REQUESTS,	/* String: an int64 */
+	EW_PLAN_SLOW_START,			/* Integer 0/1 */
 	EW_PLAN_ATTNOS,				/* List of int */
 	EW_PLAN_FIELDS,				/* List of int */
 	EW_PLAN_BOUND_STRATEGIES,	/* List of int */
@@ -35,6 +37,8 @@ typedef enum EwPlanItem
 	EW_PLAN_ADDR_SLOTS,			/* List of int */
 	EW_PLAN_ADDR_ARRAYS,		/* List of int */
 	EW_PLAN_HAS_HASH,			/* Integer 0/1 */
+	EW_PLAN_REL_OIDS,			/* List of oid */
+	EW_PLAN_RELATIONS,			/* String */
 	EW_PLAN_NITEMS
 } EwPlanItem;
 
@@ -56,6 +60,8 @@ EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs)
 	items = lappend(items, makeInteger(plan->mode));
 	items = lappend(items, makeInteger(plan->count_only ? 1 : 0));
 	items = lappend(items, makeInteger(plan->naddresses));
+	items = lappend(items, makeString(psprintf(INT64_FORMAT, plan->planned_requests)));
+	items = lappend(items, makeInteger(plan->slow_start ? 1 : 0));
 	items = lappend(items, plan->attnos);
 	items = lappend(items, plan->fields);
 	items = lappend(items, plan->bound_strategies);
@@ -65,6 +71,8 @@ EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs)
 	items = lappend(items, plan->addr_slots);
 	items = lappend(items, plan->addr_arrays);
 	items = lappend(items, makeInteger(plan->hash_expr != NULL ? 1 : 0));
+	items = lappend(items, plan->rel_oids);
+	items = lappend(items, makeString(plan->relations ? plan->relations : pstrdup("")));
 	Assert(list_length(items) == EW_PLAN_NITEMS);
 
 	exprs = list_copy(plan->bound_exprs);
@@ -105,6 +113,9 @@ EwUnpackScanPlan(List *fdw_private, List *fdw_exprs, EwScanPlan *plan)
 	plan->mode = (EwScanMode) intVal(list_nth(fdw_private, EW_PLAN_MODE));
 	plan->count_only = intVal(list_nth(fdw_private, EW_PLAN_COUNT_ONLY)) != 0;
 	plan->naddresses = intVal(list_nth(fdw_private, EW_PLAN_NADDRESSES));
+	plan->planned_requests = strtoi64(strVal(list_nth(fdw_private, EW_PLAN_PLANNED_REQUESTS)),
+									  NULL, 10);
+	plan->slow_start = intVal(list_nth(fdw_private, EW_PLAN_SLOW_START)) != 0;
 	plan->attnos = (List *) list_nth(fdw_private, EW_PLAN_ATTNOS);
 	plan->fields = (List *) list_nth(fdw_private, EW_PLAN_FIELDS);
 	plan->bound_strategies = (List *) list_nth(fdw_private, EW_PLAN_BOUND_STRATEGIES);
@@ -113,6 +124,8 @@ EwUnpackScanPlan(List *fdw_private, List *fdw_exprs, EwScanPlan *plan)
 	plan->filter_texts = (List *) list_nth(fdw_private, EW_PLAN_FILTER_TEXTS);
 	plan->addr_slots = (List *) list_nth(fdw_private, EW_PLAN_ADDR_SLOTS);
 	plan->addr_arrays = (List *) list_nth(fdw_private, EW_PLAN_ADDR_ARRAYS);
+	plan->rel_oids = (List *) list_nth(fdw_private, EW_PLAN_REL_OIDS);
+	plan->relations = strVal(list_nth(fdw_private, EW_PLAN_RELATIONS));
 
 	plan->bound_exprs = take_exprs(fdw_exprs, &pos, list_length(plan->bound_strategies));
 	plan->filter_exprs = take_exprs(fdw_exprs, &pos, list_length(plan->filter_attnos));

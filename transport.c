@@ -446,6 +446,8 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 	/* libcurl's defaults, stated: a reset must never turn them off */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (opts->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, opts->ca_file);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -467,7 +469,7 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "ethwhale_fdw/0.1");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ethwhale_fdw/" EW_VERSION);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, slot);
 	return headers;
 }
@@ -536,8 +538,9 @@ fill_response(EwSlot *slot, CURLcode rc, EwResponse *resp)
 	resp->retry_after_s = slot->retry_after_s;
 	resp->body = slot->buf ? slot->buf : "";
 	resp->body_len = slot->len;
+	resp->error_name = curl_easy_strerror(rc);
 	if (rc != CURLE_OK && resp->errbuf[0] == '\0')
-		strlcpy(resp->errbuf, curl_easy_strerror(rc), sizeof(resp->errbuf));
+		strlcpy(resp->errbuf, resp->error_name, sizeof(resp->errbuf));
 }
 
 /*

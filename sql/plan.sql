@@ -44,6 +44,18 @@ EXECUTE p(500100, 500099, 0);
 DEALLOCATE p;
 RESET plan_cache_mode;
 
+-- eth_tx JOIN eth_block on the block number is one scan: one document
+-- whose blocks carry the eth_block fields; either side's bounds bound both
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT t.hash, b.miner FROM eth_tx t JOIN eth_block b ON b.number = t.block
+WHERE b.number BETWEEN 500000 AND 500002;
+SELECT t.hash, b.miner FROM eth_tx t JOIN eth_block b ON b.number = t.block
+WHERE b.number BETWEEN 500000 AND 500002 ORDER BY 1;
+-- joined to a list, eth_block is read per value (a parameterized path)
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT v.n, b.hash FROM (VALUES (500001::bigint), (500002)) v(n)
+JOIN eth_block b ON b.number = v.n;
+
 SET client_min_messages = warning;
 DROP SCHEMA eth CASCADE;
 DROP SERVER csv CASCADE;

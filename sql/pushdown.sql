@@ -97,8 +97,16 @@ SELECT count(*) FROM eth_tx WHERE block BETWEEN 500000 AND 500099 AND value_eth 
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT count(*) FROM eth_tx WHERE block >= (SELECT 17173049) AND value > (SELECT 0::numeric);
 SELECT count(*) FROM eth_tx WHERE block >= (SELECT 17173049) AND value > (SELECT 0::numeric);
-SELECT g, (SELECT count(*) FROM eth_tx WHERE block = 500002 AND value > g) AS txs
-FROM generate_series(0, 1) g ORDER BY g;
+-- (three thresholds with three different answers, each beside the count
+-- of the CSV rows: a rescan that kept the first parameter would show it)
+\getenv data_dir EW_SERVER_DATA
+\set txs_csv :data_dir '/txs.csv'
+CREATE TEMP TABLE want_txs (block bigint, idx int, hash text, "from" text, "to" text,
+                            value_wei numeric, gas bigint, gas_price numeric, input_prefix text);
+COPY want_txs FROM :'txs_csv' WITH (FORMAT csv, HEADER true);
+SELECT g, (SELECT count(*) FROM eth_tx WHERE block = 17173049 AND value > g) AS txs,
+       (SELECT count(*) FROM want_txs WHERE block = 17173049 AND value_wei > g) AS want
+FROM unnest(ARRAY[0, 1e17, 1e19]::numeric[]) g ORDER BY g;
 SELECT b, (SELECT max(number) FROM eth_block WHERE number BETWEEN b AND b + 2) AS top
 FROM unnest(ARRAY[500000, 500998]::bigint[]) b ORDER BY b;
 

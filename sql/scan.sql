@@ -21,6 +21,9 @@ COPY want_blocks FROM :'blocks_csv' WITH (FORMAT csv, HEADER true);
 CREATE TEMP TABLE want_txs (block bigint, idx int, hash text, "from" text, "to" text,
                             value_wei numeric, gas bigint, gas_price numeric, input_prefix text);
 COPY want_txs FROM :'txs_csv' WITH (FORMAT csv, HEADER true);
+-- every CSV block and transaction, for the checks over several days
+CREATE TEMP TABLE all_blocks AS SELECT * FROM want_blocks;
+CREATE TEMP TABLE all_txs AS SELECT * FROM want_txs;
 DELETE FROM want_blocks WHERE number NOT BETWEEN 500000 AND 501000;
 DELETE FROM want_txs WHERE block NOT BETWEEN 500000 AND 501000;
 SELECT count(*) > 2000 AS enough_txs, count(*) FILTER (WHERE "to" IS NULL) > 0 AS has_creations
@@ -90,7 +93,9 @@ SELECT count(*) FROM eth_tx WHERE hash = NULL;
 SELECT count(*) FROM eth_tx WHERE block BETWEEN 500010 AND 500000;
 SELECT count(*) FROM eth_tx WHERE block = -5;
 SELECT count(*) FROM eth_tx WHERE block = NULL::bigint;
-SELECT count(*) FROM eth_tx WHERE block IN (500001, NULL);
+-- (a block with transactions: the NULL must not hide block 500002's rows)
+SELECT (SELECT count(*) FROM eth_tx WHERE block IN (500002, NULL)) AS got,
+       (SELECT count(*) FROM want_txs WHERE block = 500002) AS want;
 
 -- the newest blocks, without a lower bound
 SELECT number FROM eth_block ORDER BY number DESC LIMIT 2;
@@ -112,6 +117,23 @@ SELECT count(*) AS wrong_day FROM eth_tx
 WHERE block BETWEEN 500000 AND 501000
   AND value_usd IS DISTINCT FROM value_eth * (SELECT price FROM ethwhale.eth_usd
                                               WHERE day = (block_time AT TIME ZONE 'UTC')::date);
+-- blocks 500000-501000 are all on 2015-11-06: the day boundary is crossed
+-- over blocks of five days, each with the real close of its own day
+-- (2015-11-06 keeps the 0.9 above); compared multiplied out, exactly
+\set prices_csv :data_dir '/eth_usd_daily.csv'
+CREATE TEMP TABLE want_price (day date, close_usd numeric);
+COPY want_price FROM :'prices_csv' WITH (FORMAT csv, HEADER true);
+INSERT INTO ethwhale.eth_usd SELECT day, close_usd FROM want_price WHERE close_usd IS NOT NULL
+ON CONFLICT (day) DO NOTHING;
+SELECT (to_timestamp(b.ts) AT TIME ZONE 'UTC')::date AS day, count(*) AS txs,
+       count(*) FILTER (WHERE t.value_usd * 1e18 = w.value_wei * p.price) AS priced_that_day,
+       round(min(p.price), 4) AS price
+FROM eth_tx t
+JOIN all_txs w ON w.hash = t.hash
+JOIN all_blocks b ON b.number = t.block
+JOIN ethwhale.eth_usd p ON p.day = (to_timestamp(b.ts) AT TIME ZONE 'UTC')::date
+WHERE t.block IN (47218, 47219, 483920, 500002, 1755635, 17173049)
+GROUP BY 1 ORDER BY 1;
 
 -- value predicates are applied inside the wrapper; they must agree with
 -- plain SQL filtering of the CSV rows (constants on either side, BETWEEN,

@@ -45,7 +45,7 @@ SELECT (SELECT count(*) FROM eth_token_transfer
           AND token = '0xdac17f958d2ee523a2206206994597c13d831ec7') AS usdt_fdw,
        (SELECT count(*) FROM want WHERE token = '0xdac17f958d2ee523a2206206994597c13d831ec7') AS usdt_want;
 WITH pick AS (SELECT array_agg(DISTINCT "from") AS f, array_agg(DISTINCT "to") AS t
-              FROM (SELECT * FROM want ORDER BY log_index LIMIT 20) s)
+              FROM (SELECT * FROM want ORDER BY block, log_index LIMIT 20) s)
 SELECT (SELECT count(*) FROM eth_token_transfer, pick
         WHERE block BETWEEN 17173049 AND 17173050 AND from_address = ANY(pick.f)) AS from_fdw,
        (SELECT count(*) FROM want, pick WHERE "from" = ANY(pick.f)) AS from_want,
@@ -98,8 +98,12 @@ WHERE t.block BETWEEN 17173049 AND 17173050
 -- wrapper filters on amount and amount_usd agree with plain SQL
 SELECT (SELECT count(*) FROM eth_token_transfer
         WHERE block BETWEEN 17173049 AND 17173050 AND amount_usd > 10000) AS fdw,
-       (SELECT count(*) FROM (SELECT amount_usd + 0 AS u FROM eth_token_transfer
-        WHERE block BETWEEN 17173049 AND 17173050) s WHERE u > 10000) AS plain,
+       -- the same from the CSV rows: value_raw / 10^decimals x the peg, or
+       -- x the day's ETH close (not the wrapper's own amount_usd)
+       (SELECT count(*) FROM want w JOIN ethwhale.token k ON k.address = w.token
+        JOIN want_blocks b ON b.number = w.block
+        LEFT JOIN want_price p ON p.day = (to_timestamp(b.ts) AT TIME ZONE 'UTC')::date
+        WHERE w.value_raw * coalesce(k.usd_peg, p.close_usd) > 10000 * 10::numeric ^ k.decimals) AS want,
        (SELECT count(*) FROM eth_token_transfer
         WHERE block BETWEEN 17173049 AND 17173050 AND amount >= 1e18) AS fdw_amount,
        (SELECT count(*) FROM want WHERE value_raw >= 1e18) AS want_amount;

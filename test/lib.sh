@@ -26,7 +26,7 @@
 #                            through scripts/install --packages
 #   ensure_go                make `go` available (PATH, else Debian's golang-go)
 #   ensure_node_deps DIR     `npm ci` in DIR when node_modules is stale
-#   ensure_venv REQFILE [VENV]  VENV (default $ETHWHALE_CACHE/venv) with
+#   ensure_venv REQFILE [VENV]  VENV (default $ETHWHALE_CACHE/venv-<hash of REQFILE>) with
 #                            REQFILE installed; sets EW_PYTHON to its python
 #   ensure_geth              run test/geth/install.sh; sets and exports GETH_BIN
 #                            (empty when unavailable, with a loud banner)
@@ -223,10 +223,12 @@ ensure_node_deps() {
 }
 
 # ensure_venv REQFILE [VENV]: a virtualenv at VENV (default
-# $ETHWHALE_CACHE/venv) holding REQFILE, rebuilt when REQFILE or the
+# $ETHWHALE_CACHE/venv-<hash of REQFILE>) holding REQFILE, rebuilt when REQFILE or the
 # interpreter changes.  Sets EW_PYTHON to its python.
 ensure_venv() {
-	local req=$1 venv="${2:-$ETHWHALE_CACHE/venv}" py want
+	# one venv per requirements file's content: runs with other pins (another
+	# checkout, a branch) never delete a venv that a running test uses
+	local req=$1 venv="${2:-$ETHWHALE_CACHE/venv-$(sha256sum "$1" | cut -c1-12)}" py want
 	py=/usr/bin/python3
 	[ -x "$py" ] || py=$(command -v python3)
 	want="$(sha256sum "$req" | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.version.split()[0])') $py"

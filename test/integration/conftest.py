@@ -31,6 +31,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import urllib.error
 import urllib.request
 import uuid
@@ -46,6 +47,12 @@ except ImportError:  # pragma: no cover - the venv always has it
     psycopg = None
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The PostgreSQL under test (test/run; a chroot's for 17 and 18): its client
+# binaries, run as PG_EXEC + [PG_BINDIR / "psql", ...], and a directory its
+# server reads files from (server-side COPY, ca_file) at the same path.
+PG_BINDIR = Path(os.environ.get("EW_PG_BINDIR") or "/usr/lib/postgresql/15/bin")
+PG_EXEC = shlex.split(os.environ.get("EW_PG_EXEC", ""))
+SERVER_TMPDIR = os.environ.get("EW_SERVER_TMPDIR") or "/tmp"
 
 
 # --------------------------------------------------------------------------
@@ -85,13 +92,15 @@ def fault_endpoint() -> str:
 
 def backend_fds(pid: int) -> int:
     """Open descriptors of a backend (skips where /proc/PID/fd is not readable)."""
+    # test/run starts the cluster on this machine: not seeing the backend
+    # is broken set-up, and a leak test that cannot count must fail
     d = Path(f"/proc/{pid}/fd")
     if not d.is_dir():
-        pytest.skip("cannot see the backend's /proc entry (cluster on another machine?)")
+        pytest.fail("cannot see the backend's /proc entry (cluster on another machine?)")
     try:
         return len(os.listdir(d))
     except PermissionError:
-        pytest.skip("not allowed to read the backend's /proc/PID/fd")
+        pytest.fail("not allowed to read the backend's /proc/PID/fd")
 
 
 def backend_status_kb(pid: int, field: str) -> int:
@@ -114,11 +123,12 @@ def read_csv(data_dir: Path, name: str) -> list[dict]:
 
 def _connect(**kw):
     if psycopg is None:
-        pytest.skip("psycopg is not installed (run through test/run)")
+        pytest.fail("psycopg is not installed (run through test/run)")
     try:
         return psycopg.connect(autocommit=True, **kw)
     except psycopg.OperationalError as e:
-        pytest.skip(f"cannot connect to PostgreSQL with the libpq environment: {e}")
+        # a cluster that does not answer is a failure, never a skip
+        pytest.fail(f"cannot connect to PostgreSQL with the libpq environment: {e}")
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +140,7 @@ def extension_ready():
             "SELECT default_version FROM pg_available_extensions WHERE name = 'ethwhale_fdw'"
         ).fetchone()
         if row is None:
-            pytest.skip("extension ethwhale_fdw is not installed (make install did not run)")
+            pytest.fail("extension ethwhale_fdw is not installed (make install did not run)")
         # A broken install script is a failure, not a skip.
         conn.execute("CREATE EXTENSION IF NOT EXISTS ethwhale_fdw")
     finally:
@@ -518,7 +528,7 @@ def readable_dir():
     """A directory the cluster's OS user can read (for COPY / load_labels)."""
     import shutil
     import tempfile
-    d = Path(tempfile.mkdtemp(prefix="ew_truth_", dir=os.environ.get("EW_SERVER_TMPDIR", "/tmp")))
+    d = Path(tempfile.mkdtemp(prefix="ew_truth_", dir=SERVER_TMPDIR))
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)

@@ -32,8 +32,7 @@ from conftest import read_csv
 getcontext().prec = 100
 
 # README "Sync and whale analytics": categories excluded by label.
-EXCLUDED_CATEGORIES = {"exchange", "bridge", "bridged-token", "token-contract", "old-contract",
-                       "dex", "mining", "contract"}
+from test_whales_mainnet import EXCLUDED_CATEGORIES  # noqa: E402  (one list of the seeds)
 
 
 def state_rows(accounts_dir) -> dict[int, dict[str, dict]]:

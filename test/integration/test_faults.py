@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import psycopg
 import pytest
+
+from conftest import backend_fds, backend_status_kb
 
 # Stable substrings (matched case-insensitively) that the wrapper's error
 # messages must contain, per failure.  A tuple lists accepted alternatives.
@@ -111,11 +112,11 @@ def test_hang_is_cancelled_by_statement_timeout(pg, faulty):
     pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
     ctl.set_faults([rule("hang", times=100)])
     pg.execute("SET statement_timeout = '2s'")
-    t0 = time.monotonic()
     e = run_failing(pg, f)
-    elapsed = time.monotonic() - t0
+    # (how long the cancel takes is measured by bench/cancel_latency, not here)
     assert e.sqlstate == "57014", f"expected query_canceled, got {e.sqlstate}: {e}"
-    assert elapsed < 10, f"statement_timeout of 2 s took {elapsed:.1f} s to cancel the request"
+    assert "statement timeout" in str(e), e
+    assert fault_requests(ctl, "hang"), "the request never reached the hanging rule"
     assert_backend_survived(pg, pid, f, ctl, baseline)
 
 
@@ -127,13 +128,12 @@ def test_hang_is_interrupted_by_cancel_request(pg, faulty):
     timer = threading.Timer(1.0, getattr(pg, "cancel_safe", pg.cancel))
     timer.start()
     try:
-        t0 = time.monotonic()
         e = run_failing(pg, f)
-        elapsed = time.monotonic() - t0
     finally:
         timer.cancel()
     assert e.sqlstate == "57014", f"expected query_canceled, got {e.sqlstate}: {e}"
-    assert elapsed < 8, f"the cancel took {elapsed:.1f} s to interrupt the request"
+    assert "user request" in str(e), e
+    assert fault_requests(ctl, "hang"), "the request never reached the hanging rule"
     assert_backend_survived(pg, pid, f, ctl, baseline)
 
 
@@ -142,10 +142,10 @@ def test_hang_hits_timeout_ms(pg, make_fdw, faulty):
     f = make_fdw(f0.endpoint, timeout_ms=1000, max_retries=0)
     pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
     ctl.set_faults([rule("hang", times=100)])
-    t0 = time.monotonic()
     e = run_failing(pg, f)
-    assert time.monotonic() - t0 < 15
     assert_names(e, "timeout", f)
+    assert "after 1000 ms (timeout_ms)" in error_text(e), error_text(e)
+    assert fault_requests(ctl, "hang"), "the request never reached the hanging rule"
     assert_backend_survived(pg, pid, f0, ctl, baseline)
 
 
@@ -207,6 +207,7 @@ def test_graphql_error_message_is_passed_on(pg, faulty):
     ctl.set_faults([rule("graphqlError", times=100, message="ethwhale test: header not found")])
     e = run_failing(pg, f)
     assert_names(e, "graphql", f)
+    assert fault_requests(ctl, "graphqlError"), "the server logged no graphqlError fault"
     assert "header not found" in error_text(e), error_text(e)
 
 
@@ -214,9 +215,7 @@ def test_unreachable_endpoint(pg, make_fdw, faulty):
     f0, ctl, baseline = faulty
     f = make_fdw("http://127.0.0.1:1/graphql", max_retries=0, connect_timeout_ms=2000)
     pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
-    t0 = time.monotonic()
     e = run_failing(pg, f, QUERY.format(t=f.t("eth_block")))
-    assert time.monotonic() - t0 < 15
     assert_names(e, "connect", f)
     assert_backend_survived(pg, pid, f0, ctl, baseline)
 
@@ -228,15 +227,35 @@ def test_oversize_answer_is_refused(pg, make_fdw, faulty):
     ctl.set_faults([rule("oversize", times=100, mb=3)])
     e = run_failing(pg, f)
     assert_names(e, "oversize", f)
+    assert fault_requests(ctl, "oversize"), "the server logged no oversize answer"
     assert_backend_survived(pg, pid, f0, ctl, baseline)
 
 
 def test_many_failures_leak_nothing(pg, make_fdw, faulty):
-    """Twenty failing statements in a row on one backend, then a normal one."""
+    """200 failing statements in a row on one backend leave no descriptor
+    and no memory behind, then a normal one runs."""
     f0, ctl, baseline = faulty
     f = make_fdw(f0.endpoint, max_retries=0)
     pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
-    ctl.set_faults([rule("malformed", times=1000)])
-    for _ in range(20):
+    ctl.set_faults([rule("malformed", times=100000)])
+    ctx_q = "SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+    for _ in range(20):            # warm caches and error paths
         run_failing(pg, f)
+    fds0, anon0 = backend_fds(pid), backend_status_kb(pid, "RssAnon")
+    ctx0 = pg.execute(ctx_q).fetchone()[0]
+    for _ in range(200):
+        e = run_failing(pg, f)
+    fds1, anon1 = backend_fds(pid), backend_status_kb(pid, "RssAnon")
+    ctx1 = pg.execute(ctx_q).fetchone()[0]
+    assert_names(e, "malformed", f)
+    assert len(fault_requests(ctl, "malformed")) >= 220, "the failures were not the node's malformed answers"
+    # Bounds: +1 descriptor for the kept-alive socket to the node, which is
+    # open or not depending on how the last answer ended.  Memory: each
+    # answer is ~10 kB of JSON; leaking one per query would add > 2 MB over
+    # 200 queries, so 1 MB of RssAnon (malloc arenas settle in steps) and
+    # 256 kB of memory contexts (the error paths' contexts are reset) stay
+    # well below a per-query leak and above the noise seen (tens of kB).
+    assert fds1 <= fds0 + 1, f"{fds1 - fds0} descriptors more after 200 failing queries"
+    assert ctx1 - ctx0 < 256 * 1024, f"memory contexts grew by {ctx1 - ctx0} bytes"
+    assert anon1 - anon0 < 1024, f"RssAnon grew by {anon1 - anon0} kB"
     assert_backend_survived(pg, pid, f0, ctl, baseline)

@@ -98,6 +98,17 @@ def test_failure_class_sqlstate(pg, make_fdw, fault, fault_endpoint, case):
     assert pg.execute(QUERY.format(t=f.t("eth_block"))).fetchone()[0] == 100
 
 
+def test_missing_field_is_hv004(pg, make_fdw, fault, fault_endpoint):
+    f = make_fdw(fault_endpoint, max_retries=MAX_RETRIES, timeout_ms=10000, batch_blocks=100)
+    fault.set_faults([{"match": {"query": BLOCK_QUERY}, "times": 1000, "fault": "missingFields",
+                       "fields": ["hash"]}])
+    e = failing(pg, QUERY.format(t=f.t("eth_block")))
+    text = error_text(e)
+    assert 'field "hash" is missing' in text and f.server in text, text
+    assert len(faulted(fault, "missingFields")) == 1, "not retried: the answer itself is wrong"
+    assert e.sqlstate == "HV004", f"SQLSTATE {e.sqlstate}:\n{text}"
+
+
 def test_unreachable_is_hv00n(pg, make_fdw):
     f = make_fdw("http://127.0.0.1:1/graphql", max_retries=0, connect_timeout_ms=2000)
     e = failing(pg, QUERY.format(t=f.t("eth_block")))

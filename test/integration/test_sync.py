@@ -38,7 +38,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import REPO_ROOT, Control, read_csv
+from conftest import PG_BINDIR, PG_EXEC, REPO_ROOT, SERVER_TMPDIR, Control, read_csv
 
 getcontext().prec = 100
 SERVER_JS = REPO_ROOT / "test" / "geth-server" / "server.js"
@@ -123,7 +123,7 @@ def gen_server():
 @pytest.fixture
 def server_files():
     """A directory the cluster's OS user can read, for load_labels()/COPY."""
-    d = Path(tempfile.mkdtemp(prefix="ew_sync_", dir=os.environ.get("EW_SERVER_TMPDIR", "/tmp")))
+    d = Path(tempfile.mkdtemp(prefix="ew_sync_", dir=SERVER_TMPDIR))
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
@@ -327,16 +327,29 @@ def test_crash_resume(make_db, gen_server):
     want = chain_digest(clean)
     assert len(want) == last + 1
 
+    # Kill points are chosen by progress, not by wall-clock time alone: a
+    # random sleep of up to 2 s used to outlast the whole sync (600 blocks
+    # take about a second), the sync then finished, and the test failed with
+    # "only 3 kills landed" depending on the machine's speed.  Each round
+    # waits until the committed cursor is 5-40 blocks past where the round
+    # started, then kills after a random 0-0.2 s, mid-batch.  The node
+    # answers every request 100 ms late: a round advances at most ~90
+    # blocks, so five rounds end before block 480 and the sync is still
+    # running at each kill.
+    srv.control.set_faults([{"fault": "latency", "ms": 100}])
     seed = int(time.time())
     rng = random.Random(seed)
     kills = 0
     tag = "ew_crash_" + uuid.uuid4().hex[:6]
+
+    def state():
+        with connect(crashed) as c:
+            return c.execute("SELECT coalesce(max(next_block), 0) FROM ethwhale.sync_state").fetchone()[0]
+
     for _ in range(12):
-        def state():
-            with connect(crashed) as c:
-                return c.execute("SELECT coalesce(max(next_block), 0) FROM ethwhale.sync_state").fetchone()[0]
         done = retry(state)
-        if done > last:
+        target = done + rng.randint(5, 40)
+        if target > 480:
             break
         errors = []
 
@@ -361,8 +374,16 @@ def test_crash_resume(make_db, gen_server):
             except psycopg.OperationalError:
                 pid = None
             time.sleep(0.05)
+        end = time.monotonic() + 60
+        while pid is not None and t.is_alive() and time.monotonic() < end:
+            try:
+                if state() >= target:
+                    break
+            except psycopg.OperationalError:
+                pass
+            time.sleep(0.02)
         if pid is not None:
-            time.sleep(rng.uniform(0.2, 2.0))
+            time.sleep(rng.uniform(0, 0.2))
             if t.is_alive():
                 os.kill(pid, signal.SIGKILL)
                 kills += 1
@@ -372,6 +393,7 @@ def test_crash_resume(make_db, gen_server):
         wait_for_postgres(crashed)
         if kills >= 5:
             break
+    srv.control.clear_faults()
     assert kills >= 5, f"only {kills} kills landed while sync ran (seed {seed})"
 
     def final():
@@ -404,8 +426,11 @@ def test_reorg(make_db, gen_server, server_files, data_dir):
         assert all(after[n] == before[n] for n in range(290, 294))
         for n in range(294, 300):
             assert after[n] != before[n]
-            if str(n) in fork["newHashes"]:
-                assert after[n] == fork["newHashes"][str(n)]
+        # the server reports the new hashes of the fork's first and last
+        # block: both must be there, or the check below checks nothing
+        assert {"294", "299"} <= fork["newHashes"].keys(), fork
+        for n, h in fork["newHashes"].items():
+            assert after[int(n)] == h, n
         remote_hashes = dict(c.execute(
             "SELECT number, hash FROM ethwhale_geth.eth_block WHERE number BETWEEN 290 AND 299").fetchall())
         assert remote_hashes == after
@@ -418,6 +443,9 @@ def test_reorg(make_db, gen_server, server_files, data_dir):
         # the views follow: nothing of the replaced blocks is left
         new_large = {r[0] for r in c.execute(
             "SELECT tx_hash FROM ethwhale.large_transfers WHERE block >= 294")}
+        # disjoint sets prove nothing when one is empty: both chains have
+        # large transfers in 294..299 (seed 42, fork seed "reorg-test")
+        assert old_large and new_large, (len(old_large), len(new_large))
         assert not (old_large & new_large)
         orphans = c.execute("""SELECT count(*) FROM ethwhale.large_transfers l
                                WHERE NOT EXISTS (SELECT 1 FROM ethwhale.txs t WHERE t.hash = l.tx_hash)""").fetchone()[0]
@@ -457,7 +485,11 @@ def test_confirmations(make_db, gen_server):
 
 
 def test_schedule_refresh(pg, gen_server):
-    """pg_cron runs jobs in cron.database_name (the test cluster's 'postgres')."""
+    """pg_cron runs jobs in cron.database_name (the test cluster's 'postgres').
+    The job must sync and refresh the views: large_transfers then holds the
+    transfers of the blocks only the job synced, equal to plain SQL over
+    ethwhale.txs (a price for the generated chain's day is added for this,
+    and removed again, when the database had none)."""
     crondb = pg.execute("SELECT current_setting('cron.database_name', true)").fetchone()[0]
     if crondb is None:
         pytest.fail("pg_cron is not preloaded in the test cluster (test/lib.sh start_cluster)")
@@ -467,6 +499,8 @@ def test_schedule_refresh(pg, gen_server):
         c.execute("CREATE EXTENSION IF NOT EXISTS ethwhale_fdw")
         c.execute("SELECT ethwhale.reset_sync()")
         add_server(c, name, srv.endpoint)
+        added_price = c.execute("INSERT INTO ethwhale.eth_usd VALUES ('2023-05-01', 1885.39) "
+                                "ON CONFLICT (day) DO NOTHING RETURNING day").fetchone()
         try:
             c.execute("CALL ethwhale.sync(%s)", [name])
             assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 50
@@ -483,12 +517,46 @@ def test_schedule_refresh(pg, gen_server):
             runs = c.execute("""SELECT status, return_message FROM cron.job_run_details
                                 WHERE jobid = %s ORDER BY runid""", [job]).fetchall()
             assert last == 120, f"sync_status did not advance; pg_cron runs: {runs}"
-            assert c.execute("SELECT count(*) FROM ethwhale.whale_candidates").fetchone()[0] >= 0
+            # the job's CALL ends with the REFRESH: wait for a run that ended
+            end = time.monotonic() + 60
+            while time.monotonic() < end and not c.execute(
+                    "SELECT count(*) FROM cron.job_run_details WHERE jobid = %s AND status = 'succeeded'",
+                    [job]).fetchone()[0]:
+                time.sleep(1)
+            got = {r[0] for r in c.execute(
+                "SELECT tx_hash FROM ethwhale.large_transfers WHERE kind = 'ETH' AND block > 50")}
+            # the expected set computed here (README "Prices and labels":
+            # the ETH/USD of the block's UTC day, or the last price before
+            # it; the threshold of ethwhale.whale_threshold_usd, default
+            # 100000), not by SQL over the extension's own views
+            setting = c.execute("SELECT current_setting('ethwhale.whale_threshold_usd', true)").fetchone()[0]
+            threshold = Decimal(setting) if setting else Decimal(100000)
+            days = sorted(c.execute("SELECT day, price FROM ethwhale.eth_usd").fetchall())
+
+            def price_of(d):
+                before = [p for day_, p in days if day_ <= d]
+                return before[-1] if before else None
+
+            want = set()
+            for h, value, to, status, bt in c.execute(
+                    "SELECT hash, value, to_address, status, block_time FROM ethwhale.txs WHERE block > 50"):
+                px = price_of(bt.astimezone(timezone.utc).date())
+                if value > 0 and to is not None and status != 0 and px is not None \
+                        and value.scaleb(-18) * px >= threshold:
+                    want.add(h)
+            assert want, "blocks 51..120 of seed 3 should hold ETH transfers above the threshold"
+            assert got == want, (len(got), len(want))
+            assert c.execute("SELECT count(*) FROM ethwhale.whale_candidates WHERE large_transfers > 0"
+                             ).fetchone()[0] > 0
             assert c.execute("SELECT ethwhale.unschedule_refresh()").fetchone()[0] is True
             assert c.execute("SELECT ethwhale.unschedule_refresh()").fetchone()[0] is False
         finally:
             c.execute("SELECT ethwhale.unschedule_refresh()")
             c.execute("SELECT ethwhale.reset_sync()")
+            if added_price:
+                c.execute("DELETE FROM ethwhale.eth_usd WHERE day = '2023-05-01'")
+            c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
+            c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
             c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier("ethwhale_" + name)))
             c.execute(sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
@@ -520,3 +588,150 @@ def test_price_correlation(make_db, gen_server, server_files, data_dir):
     cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
     want = cov / (sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)) ** 0.5
     assert got is not None and abs(got - want) < 1e-9
+
+
+# --------------------------------------------------------------------------
+# a node failing during sync, deep reorgs, confirmations and reorgs
+
+
+def test_node_failure_during_sync_then_resume(make_db, gen_server):
+    """A node that fails in the middle of a sync: the batches before stay
+    committed, sync_status says 'error' with the node's error, and the next
+    sync resumes from the cursor (it asks for no block it already has)."""
+    srv = gen_server("--generate", "200", "--seed", "21")
+    db = make_db()
+    ctl = srv.control
+    with connect(db) as c:
+        add_server(c, "geth", srv.endpoint, max_retries=0)
+        c.execute("SET ethwhale.sync_batch_blocks = 10")
+        ctl.set_faults([{"match": {"blocks": [50, 59]}, "fault": "status", "status": 503,
+                         "body": "node is down for maintenance"}])
+        with pytest.raises(psycopg.Error) as ei:
+            c.execute("CALL ethwhale.sync('geth', 0, 120)")
+        assert "HTTP 503" in str(ei.value), ei.value
+        st, body = ctl._req("GET", "/control/faults")
+        rules = body["rules"] if isinstance(body, dict) else body
+        assert rules[0]["_applied"] >= 1, rules
+        status = c.execute("SELECT state, last_error, last_synced_block, first_block"
+                           " FROM ethwhale.sync_status").fetchone()
+        assert status[0] == "error", status
+        assert "HTTP 503" in status[1] and "blocks 50..59" in status[1], status[1]
+        assert status[2:] == (49, 0), status
+        assert c.execute("SELECT count(*), max(number) FROM ethwhale.blocks").fetchone() == (50, 49)
+
+        ctl.clear_faults()
+        ctl.clear_log()
+        c.execute("CALL ethwhale.sync('geth', NULL, 120)")
+        status = c.execute("SELECT state, last_synced_block, first_block FROM ethwhale.sync_status").fetchone()
+        assert status == ("ok", 120, 0), status
+        # resumed at the cursor: no block below 50 was read again (except
+        # the tip check of block 49)
+        asked = []
+        for e in ctl.requests():
+            for lo, hi in e.ranges:
+                if lo is not None:
+                    asked.append((lo, hi))
+        assert [iv for iv in asked if iv[0] < 50] == [(49, 49)], asked
+        assert (50, 59) in asked, asked
+        # and the local chain is the node's, block for block
+        local = c.execute("SELECT number, hash FROM ethwhale.blocks ORDER BY number").fetchall()
+        remote = c.execute("SELECT number, hash FROM ethwhale_geth.eth_block WHERE number BETWEEN 0 AND 120"
+                           " ORDER BY number").fetchall()
+        assert local == remote and len(local) == 121
+        ntx = c.execute("SELECT count(*) FROM ethwhale.txs").fetchone()[0]
+        assert ntx == c.execute("SELECT sum(tx_count) FROM ethwhale.blocks").fetchone()[0] > 0
+
+
+def test_reorg_deeper_than_one_batch(make_db, gen_server):
+    """A fork of 35 blocks, more than three sync batches of 10: the ancestor
+    is found below the batch, and the local chain becomes the node's."""
+    srv = gen_server("--generate", "300", "--seed", "42")
+    db = make_db()
+    with connect(db) as c:
+        add_server(c, "geth", srv.endpoint)
+        c.execute("SET ethwhale.sync_batch_blocks = 10")
+        c.execute("CALL ethwhale.sync()")
+        before = dict(c.execute("SELECT number, hash FROM ethwhale.blocks").fetchall())
+        fork = srv.control._req("POST", "/control/fork", {"depth": 35, "seed": "deep"})[1]
+        assert (fork["from"], fork["to"]) == (265, 299)
+        notices = []
+        c.add_notice_handler(lambda n: notices.append(n.message_primary))
+        c.execute("CALL ethwhale.sync()")
+        assert any("reorg" in n and "265..299" in n for n in notices), notices
+        after = dict(c.execute("SELECT number, hash FROM ethwhale.blocks").fetchall())
+        assert all(after[n] == before[n] for n in range(0, 265))
+        assert all(after[n] != before[n] for n in range(265, 300))
+        remote = dict(c.execute("SELECT number, hash FROM ethwhale_geth.eth_block"
+                                " WHERE number BETWEEN 250 AND 299").fetchall())
+        assert {n: after[n] for n in range(250, 300)} == remote
+        local = c.execute("SELECT count(*), sum(value) FROM ethwhale.txs WHERE block BETWEEN 265 AND 299").fetchone()
+        assert local == c.execute("SELECT count(*), sum(value) FROM ethwhale_geth.eth_tx"
+                                  " WHERE block BETWEEN 265 AND 299").fetchone()
+        assert c.execute("SELECT reorgs, last_reorg FROM ethwhale.sync_status").fetchone()[0] == 1
+
+
+def test_reorg_and_confirmations(make_db, gen_server):
+    """confirmations = 12: a fork of the last 12 blocks replaces only blocks
+    sync left alone (no reorg); a fork of 15 reaches 3 synced blocks."""
+    srv = gen_server("--generate", "200", "--seed", "8")
+    db = make_db()
+    with connect(db) as c:
+        add_server(c, "geth", srv.endpoint, confirmations=12)
+        c.execute("CALL ethwhale.sync()")
+        assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 187
+        fork = srv.control._req("POST", "/control/fork", {"depth": 12, "seed": "shallow"})[1]
+        assert (fork["from"], fork["to"]) == (188, 199)
+        c.execute("CALL ethwhale.sync()")
+        st = c.execute("SELECT last_synced_block, reorgs FROM ethwhale.sync_status").fetchone()
+        assert st == (187, 0), st
+        fork = srv.control._req("POST", "/control/fork", {"depth": 15, "seed": "deeper"})[1]
+        assert (fork["from"], fork["to"]) == (185, 199)
+        notices = []
+        c.add_notice_handler(lambda n: notices.append(n.message_primary))
+        c.execute("CALL ethwhale.sync()")
+        assert any("reorg" in n and "185..187" in n for n in notices), notices
+        st = c.execute("SELECT last_synced_block, reorgs FROM ethwhale.sync_status").fetchone()
+        assert st == (187, 1), st
+        local = c.execute("SELECT number, hash FROM ethwhale.blocks WHERE number >= 180 ORDER BY 1").fetchall()
+        remote = c.execute("SELECT number, hash FROM ethwhale_geth.eth_block WHERE number BETWEEN 180 AND 187"
+                           " ORDER BY 1").fetchall()
+        assert local == remote and len(local) == 8
+
+
+def test_schedule_refresh_without_pg_cron_loaded(tmp_path):
+    """ethwhale.require_pg_cron() on a cluster where pg_cron is installed
+    but not in shared_preload_libraries: a clear error with the fix, and no
+    job.  (The test cluster preloads pg_cron, so this one is made here.)"""
+    bindir = PG_BINDIR
+    d = Path(tempfile.mkdtemp(prefix="ew_nocron_", dir=SERVER_TMPDIR))
+    d.chmod(0o777)
+    # (in a chroot, PG_EXEC: its runuser and its postgres user)
+    as_pg = PG_EXEC + (["runuser", "-u", os.environ.get("EW_PG_OSUSER", "postgres"), "--"]
+                       if os.getuid() == 0 else [])
+    s = __import__("socket").socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    data = d / "data"
+    try:
+        subprocess.run(as_pg + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                       check=True, capture_output=True, cwd="/")
+        subprocess.run(as_pg + [str(bindir / "pg_ctl"), "start", "-w", "-D", str(data), "-l", str(d / "log"),
+                                "-o", f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={d}"],
+                       check=True, capture_output=True, cwd="/")
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                             autocommit=True) as c:
+            assert c.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0] == ""
+            c.execute("CREATE EXTENSION ethwhale_fdw")
+            for call in ("SELECT ethwhale.schedule_refresh('* * * * *')", "SELECT ethwhale.unschedule_refresh()"):
+                with pytest.raises(psycopg.errors.FeatureNotSupported) as ei:
+                    c.execute(call)
+                assert ei.value.diag.message_primary == \
+                    "ethwhale.schedule_refresh needs pg_cron, which is installed but not loaded", ei.value
+                assert "shared_preload_libraries = 'pg_cron'" in ei.value.diag.message_hint
+                assert "cron.database_name = 'postgres'" in ei.value.diag.message_hint
+            assert c.execute("SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'").fetchone()[0] == 0
+    finally:
+        subprocess.run(as_pg + [str(bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(data)],
+                       capture_output=True, cwd="/")
+        shutil.rmtree(d, ignore_errors=True)

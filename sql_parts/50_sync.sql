@@ -1,0 +1,458 @@
+-- ---------------------------------------------------------------- sync
+
+-- ethwhale.remote_schema(server): the schema holding the foreign tables the
+-- sync reads for SERVER, created on first use as "ethwhale_<server>" with
+-- IMPORT FOREIGN SCHEMA ethereum.  Tables the wrapper learnt later (after an
+-- upgrade) are imported into an existing schema too.
+CREATE FUNCTION ethwhale.remote_schema(server name)
+RETURNS name
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sch name := left('ethwhale_' || server, 63);
+    missing text[];
+    want text[] := ARRAY['eth_block', 'eth_tx', 'eth_token_transfer', 'eth_account'];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_foreign_server s
+                   JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+                   WHERE s.srvname = server AND w.fdwname = 'ethwhale_fdw') THEN
+        RAISE EXCEPTION 'server "%" does not exist or is not an ethwhale_fdw server', server
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'CREATE SERVER ' || quote_ident(server)
+                         || ' FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint ''http://127.0.0.1:8545/graphql'');';
+    END IF;
+    IF to_regnamespace(quote_ident(sch)) IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %I', sch);
+        EXECUTE format('COMMENT ON SCHEMA %I IS %L', sch,
+                       'foreign tables of server ' || server || ' read by ethwhale.sync()');
+    END IF;
+    SELECT array_agg(t) INTO missing
+    FROM unnest(want) AS t
+    WHERE to_regclass(format('%I.%I', sch, t)) IS NULL;
+    IF missing IS NOT NULL THEN
+        -- LIMIT TO names the wrapper does not serve are silently skipped.
+        EXECUTE format('IMPORT FOREIGN SCHEMA ethereum LIMIT TO (%s) FROM SERVER %I INTO %I',
+                       (SELECT string_agg(quote_ident(m), ', ') FROM unnest(missing) m),
+                       server, sch);
+    END IF;
+    RETURN sch;
+END
+$$;
+
+-- ethwhale.sync_find_ancestor(src, tip, first): the highest local block at or
+-- below TIP whose hash the node still has, or first-1 when none is left.
+-- Compares windows of growing size below the tip (8, 64, 512, ... blocks).
+CREATE FUNCTION ethwhale.sync_find_ancestor(src name, tip bigint, first bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    width bigint := 8;
+    lo bigint;
+    anc bigint;
+BEGIN
+    LOOP
+        lo := greatest(first, tip - width + 1);
+        EXECUTE format('SELECT max(l.number) FROM ethwhale.blocks l
+                        JOIN (SELECT number, hash FROM %I.eth_block WHERE number BETWEEN $1 AND $2) r
+                          ON r.number = l.number AND r.hash = l.hash', src)
+            INTO anc USING lo, tip;
+        IF anc IS NOT NULL THEN
+            RETURN anc;
+        END IF;
+        IF lo = first THEN
+            RETURN first - 1;
+        END IF;
+        tip := lo - 1;
+        width := width * 8;
+    END LOOP;
+END
+$$;
+
+-- ethwhale.sync_prepare(server, from_block, to_block): the checks and set-up
+-- of a sync run, before its first batch: the arguments, one chain per
+-- database, the schema of the server's foreign tables (SRC), whether the
+-- wrapper serves token transfers (HAVE_TOKENS), the server's confirmations
+-- (CONF), and the cursor row, created when missing.
+CREATE FUNCTION ethwhale.sync_prepare(server name, from_block bigint, to_block bigint,
+                                      OUT src name, OUT have_tokens bool, OUT conf bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other name;
+BEGIN
+    IF server IS NULL THEN
+        RAISE EXCEPTION 'ethwhale.sync: server must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF from_block < 0 OR to_block < 0 OR to_block < from_block THEN
+        RAISE EXCEPTION 'ethwhale.sync: invalid block range % .. %', from_block, to_block
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT s.server INTO other FROM ethwhale.sync_state s LIMIT 1;
+    IF FOUND AND other <> server THEN
+        RAISE EXCEPTION 'the local tables hold the chain of server "%", not "%"', other, server
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'ethwhale.blocks, ethwhale.txs and ethwhale.token_transfers hold one chain per database.',
+                  HINT = 'Sync server ' || quote_ident(other) || ', or empty the local tables first with SELECT ethwhale.reset_sync();';
+    END IF;
+    src := ethwhale.remote_schema(server);
+    have_tokens := to_regclass(format('%I.eth_token_transfer', src)) IS NOT NULL;
+    IF NOT have_tokens THEN
+        RAISE NOTICE 'ethwhale.sync(%): this build of the wrapper has no eth_token_transfer; token transfers are not copied', server;
+    END IF;
+    conf := coalesce(ethwhale.server_option(server, 'confirmations')::bigint, 0);
+    INSERT INTO ethwhale.sync_state AS s (server, remote_schema)
+    VALUES (sync_prepare.server, src)
+    ON CONFLICT ON CONSTRAINT sync_state_pkey DO UPDATE SET remote_schema = excluded.remote_schema;
+END
+$$;
+
+-- ethwhale.sync_lock_cursor(server): the cursor row of SERVER, locked FOR
+-- UPDATE until the end of the transaction (concurrent syncs take turns).
+CREATE FUNCTION ethwhale.sync_lock_cursor(server name)
+RETURNS ethwhale.sync_state
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM ethwhale.sync_state s WHERE s.server = sync_lock_cursor.server FOR UPDATE
+$$;
+
+-- ethwhale.sync_plan(server, src, from_block, to_block, conf, st, started):
+-- the range of a run, planned once at its first batch: the node's HEAD, the
+-- TARGET block (head - confirmations, or to_block when lower), the first
+-- block to copy (START_BLOCK: the cursor's next block, else from_block, else
+-- 0; a from_block that would leave a gap or go below the local chain is an
+-- error) and how many blocks that makes (TOTAL).  Records the head, target
+-- and run start in the cursor row ST.
+CREATE FUNCTION ethwhale.sync_plan(server name, src name, from_block bigint, to_block bigint, conf bigint,
+                                   st ethwhale.sync_state, started timestamptz,
+                                   OUT head bigint, OUT target bigint, OUT start_block bigint, OUT total bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('SELECT number FROM %I.eth_block ORDER BY number DESC LIMIT 1', src) INTO head;
+    IF head IS NULL THEN
+        RAISE EXCEPTION 'server "%" returned no head block', server;
+    END IF;
+    target := head - conf;
+    IF to_block IS NOT NULL THEN
+        target := least(target, to_block);
+    END IF;
+    IF st.next_block IS NULL THEN
+        start_block := coalesce(from_block, 0);
+    ELSIF from_block IS NOT NULL AND from_block > st.next_block THEN
+        RAISE EXCEPTION 'ethwhale.sync: from_block % would leave a gap after the last synced block %',
+            from_block, st.next_block - 1
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave from_block NULL to resume, or empty the local tables first with SELECT ethwhale.reset_sync();';
+    ELSIF from_block IS NOT NULL AND from_block < st.first_block THEN
+        RAISE EXCEPTION 'ethwhale.sync: from_block % is below the first synced block %',
+            from_block, st.first_block
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The local chain grows only forward; empty it with SELECT ethwhale.reset_sync(); to start lower.';
+    ELSE
+        start_block := st.next_block;
+    END IF;
+    total := greatest(target - start_block + 1, 0);
+    UPDATE ethwhale.sync_state s
+       SET node_head = head, head_checked_at = clock_timestamp(), target_block = target,
+           run_started_at = started, run_blocks = 0
+     WHERE s.server = sync_plan.server;
+END
+$$;
+
+-- ethwhale.sync_tip_replaced(src, st): whether the node no longer has the
+-- last local block of cursor ST (a fork may replace blocks without moving
+-- the head).  False while the local chain has fewer than two blocks.
+CREATE FUNCTION ethwhale.sync_tip_replaced(src name, st ethwhale.sync_state)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tip_hash text;
+BEGIN
+    IF (st.next_block > st.first_block) IS NOT TRUE THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT hash FROM %I.eth_block WHERE number = $1', src)
+        INTO tip_hash USING st.next_block - 1;
+    RETURN tip_hash IS DISTINCT FROM st.last_hash;
+END
+$$;
+
+-- ethwhale.sync_rollback_reorg(server, src, st): the node replaced blocks of
+-- the local chain of cursor ST: find the last block both sides agree on,
+-- delete the local blocks, transactions and token transfers above it, move
+-- the cursor back and count the reorg.  Returns how many blocks are to be
+-- copied again.
+CREATE FUNCTION ethwhale.sync_rollback_reorg(server name, src name, st ethwhale.sync_state)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    anc bigint := ethwhale.sync_find_ancestor(src, st.next_block - 1, st.first_block);
+BEGIN
+    DELETE FROM ethwhale.token_transfers WHERE block > anc;
+    DELETE FROM ethwhale.txs WHERE block > anc;
+    DELETE FROM ethwhale.blocks WHERE number > anc;
+    UPDATE ethwhale.sync_state s
+       SET next_block = anc + 1,
+           last_hash = (SELECT hash FROM ethwhale.blocks WHERE number = anc),
+           reorgs = s.reorgs + 1,
+           last_reorg = format('%s: blocks %s..%s replaced', clock_timestamp()::timestamptz(0),
+                               anc + 1, st.next_block - 1)
+     WHERE s.server = sync_rollback_reorg.server;
+    RAISE NOTICE 'ethwhale.sync(%): reorg: the node replaced blocks %..%; copying them again',
+        server, anc + 1, st.next_block - 1;
+    RETURN st.next_block - 1 - anc;
+END
+$$;
+
+-- ethwhale.sync_batch(server, src, a, b, prev_hash, have_tokens, run_blocks,
+-- started): fetch blocks A..B with their transactions (and token transfers
+-- when HAVE_TOKENS) from the foreign tables of SRC into the local tables,
+-- check them, and move the cursor to B+1 in the same transaction.
+-- RUN_BLOCKS is the run's block count including this batch; returns the
+-- run's rate in blocks/s.  The batch must hold every block of the range,
+-- continue the local chain (A's parent is PREV_HASH) and be a chain with as
+-- many transactions as its blocks' tx_count; otherwise the node reorganised
+-- its chain and SQLSTATE EWRG1 (before A) or EWRG2 (during the batch) is
+-- raised for ethwhale.sync_run to roll back.
+CREATE FUNCTION ethwhale.sync_batch(server name, src name, a bigint, b bigint, prev_hash text,
+                                    have_tokens bool, run_blocks bigint, started timestamptz)
+RETURNS numeric
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    ntx bigint;
+    expect_tx bigint;
+    rate numeric;
+BEGIN
+    EXECUTE format('INSERT INTO ethwhale.blocks
+                      (number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                       base_fee_per_gas, tx_count)
+                    SELECT number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                           base_fee_per_gas, tx_count
+                    FROM %I.eth_block WHERE number BETWEEN $1 AND $2', src)
+        USING a, b;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> b - a + 1 THEN
+        RAISE EXCEPTION 'server "%" returned % of the % blocks %..%', server, n, b - a + 1, a, b
+            USING HINT = 'The node is missing blocks in that range (still syncing, or pruned).';
+    END IF;
+    -- The batch must continue our chain and be a chain.
+    IF prev_hash IS NOT NULL
+       AND (SELECT parent_hash FROM ethwhale.blocks WHERE number = a) <> prev_hash THEN
+        RAISE EXCEPTION USING ERRCODE = 'EWRG1', MESSAGE = 'reorg';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ethwhale.blocks c JOIN ethwhale.blocks p ON p.number = c.number - 1
+               WHERE c.number BETWEEN a + 1 AND b AND c.parent_hash <> p.hash) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
+    END IF;
+    EXECUTE format('INSERT INTO ethwhale.txs
+                      (block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                       nonce, input_selector, status, gas_used, created_contract, block_time)
+                    SELECT block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                           nonce, input_selector, status, gas_used, created_contract, block_time
+                    FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
+        USING a, b;
+    GET DIAGNOSTICS ntx = ROW_COUNT;
+    SELECT coalesce(sum(tx_count), 0) INTO expect_tx FROM ethwhale.blocks WHERE number BETWEEN a AND b;
+    IF ntx <> expect_tx THEN
+        RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
+    END IF;
+    IF have_tokens THEN
+        EXECUTE format('INSERT INTO ethwhale.token_transfers
+                          (block, log_index, tx_hash, token, from_address, to_address, amount, block_time)
+                        SELECT block, log_index, tx_hash, token, from_address, to_address, amount, block_time
+                        FROM %I.eth_token_transfer WHERE block BETWEEN $1 AND $2', src)
+            USING a, b;
+    END IF;
+    rate := round(run_blocks / greatest(extract(epoch FROM clock_timestamp() - started), 0.001), 1);
+    UPDATE ethwhale.sync_state s
+       SET first_block = coalesce(s.first_block, a),
+           next_block = b + 1,
+           last_hash = (SELECT hash FROM ethwhale.blocks WHERE number = b),
+           run_blocks = sync_batch.run_blocks,
+           blocks_per_s = rate,
+           last_batch_at = clock_timestamp()
+     WHERE s.server = sync_batch.server;
+    RETURN rate;
+END
+$$;
+
+-- ethwhale.sync_record_error(server, message, detail): keep the error of a
+-- failed batch in the cursor row (sync_status.last_error).
+CREATE FUNCTION ethwhale.sync_record_error(server name, message text, detail text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE ethwhale.sync_state s
+       SET last_error = message || coalesce(' (' || nullif(detail, '') || ')', ''),
+           last_error_at = clock_timestamp()
+     WHERE s.server = sync_record_error.server
+$$;
+
+-- ethwhale.sync_run(server, from_block, to_block, may_commit): the body of
+-- ethwhale.sync().  MAY_COMMIT says whether the caller runs it outside a
+-- transaction block, where it commits after every batch; otherwise it copies
+-- one batch and leaves the commit to the caller.
+--
+-- Every batch runs in a subtransaction that takes the cursor row FOR UPDATE
+-- (so concurrent syncs take turns), checks the chain against the node and
+-- inserts the batch's rows; the cursor moves in the same transaction, which
+-- is committed right after.  A kill at any point loses at most the batch in
+-- flight, which the next run copies again.
+--
+-- A procedure that COMMITs cannot have a SET clause, so sync_run (like
+-- sync, refresh_run and refresh) has no SET search_path: it is control flow
+-- over the schema-qualified functions above, which have one.
+CREATE PROCEDURE ethwhale.sync_run(server name, from_block bigint, to_block bigint, may_commit bool)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    src pg_catalog.name;
+    conf bigint;
+    batch bigint := ethwhale.int_setting('ethwhale.sync_batch_blocks', 1000, 1, 1000000);
+    have_tokens bool;
+    st ethwhale.sync_state;
+    head bigint;
+    target bigint;
+    a bigint;
+    b bigint;
+    need_reorg bool := false;
+    first_iter bool := true;
+    finished bool := false;
+    ok bool;
+    t0 timestamptz := pg_catalog.clock_timestamp();
+    done bigint := 0;
+    total bigint;
+    rate numeric;
+    e_msg pg_catalog.text; e_state pg_catalog.text; e_detail pg_catalog.text; e_hint pg_catalog.text;
+BEGIN
+    SELECT p.src, p.have_tokens, p.conf INTO src, have_tokens, conf
+    FROM ethwhale.sync_prepare(server, from_block, to_block) p;
+    IF may_commit THEN
+        COMMIT;
+    END IF;
+
+    LOOP
+        ok := true;
+        BEGIN
+            st := ethwhale.sync_lock_cursor(server);
+            IF need_reorg THEN
+                total := total + ethwhale.sync_rollback_reorg(server, src, st);
+                need_reorg := false;
+            ELSE
+                IF head IS NULL THEN
+                    SELECT p.head, p.target, p.start_block, p.total INTO head, target, a, total
+                    FROM ethwhale.sync_plan(server, src, from_block, to_block, conf, st, t0) p;
+                END IF;
+                a := coalesce(st.next_block, a);
+                IF first_iter THEN
+                    need_reorg := ethwhale.sync_tip_replaced(src, st);
+                END IF;
+                first_iter := false;
+
+                IF NOT need_reorg THEN
+                    IF a > target THEN
+                        finished := true;
+                    ELSE
+                        b := least(a + batch - 1, target);
+                        rate := ethwhale.sync_batch(server, src, a, b, st.last_hash, have_tokens,
+                                                    done + (b - a + 1), t0);
+                        done := done + (b - a + 1);
+                        finished := b >= target;
+                    END IF;
+                END IF;
+            END IF;
+        EXCEPTION
+            WHEN SQLSTATE 'EWRG1' OR SQLSTATE 'EWRG2' THEN
+                need_reorg := true;
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_state = RETURNED_SQLSTATE,
+                                        e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                ok := false;
+        END;
+
+        IF NOT ok THEN
+            PERFORM ethwhale.sync_record_error(server, e_msg, e_detail);
+            IF may_commit THEN
+                COMMIT;
+            END IF;
+            IF nullif(e_detail, '') IS NOT NULL AND nullif(e_hint, '') IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, DETAIL = e_detail, HINT = e_hint;
+            ELSIF nullif(e_detail, '') IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, DETAIL = e_detail;
+            ELSIF nullif(e_hint, '') IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, HINT = e_hint;
+            ELSE
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state;
+            END IF;
+        END IF;
+        IF may_commit THEN
+            COMMIT;
+        ELSIF NOT need_reorg THEN
+            IF NOT finished THEN
+                RAISE NOTICE 'ethwhale.sync(%): inside a transaction block only one batch is copied (blocks %..%); CALL ethwhale.sync() outside a transaction block to copy the rest batch by batch',
+                    server, a, b;
+            END IF;
+            EXIT;
+        END IF;
+        IF done > 0 AND b IS NOT NULL AND NOT need_reorg THEN
+            RAISE NOTICE 'ethwhale.sync(%): blocks %..% done: % of % blocks, % blocks/s, ETA % s',
+                server, a, b, done, total, rate,
+                pg_catalog.round((total - done) / greatest(rate, 0.001))::bigint;
+        END IF;
+        EXIT WHEN finished AND NOT need_reorg;
+        b := NULL;
+    END LOOP;
+END
+$$;
+
+-- ethwhale.own_transaction(): whether the PL/pgSQL procedure that evaluates
+-- it may COMMIT, i.e. it was CALLed outside a transaction block (asked of
+-- SPI, exactly as PostgreSQL decides it; see ethwhale_may_commit in
+-- ethwhale_fdw.c).  Inside BEGIN ... COMMIT, or from a function, it is false
+-- and ethwhale.sync copies a single batch.
+CREATE FUNCTION ethwhale.own_transaction()
+RETURNS bool
+AS 'MODULE_PATHNAME', 'ethwhale_may_commit'
+LANGUAGE C VOLATILE;
+
+-- CALL ethwhale.sync(server, from_block, to_block): copy the blocks from the
+-- cursor (or from_block, or 0) up to to_block (or head - confirmations) into
+-- the local tables, a batch (setting ethwhale.sync_batch_blocks, default
+-- 1000 blocks) per transaction.  See ethwhale.sync_run.
+CREATE PROCEDURE ethwhale.sync(server name DEFAULT 'geth', from_block bigint DEFAULT NULL,
+                               to_block bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL ethwhale.sync_run(server, from_block, to_block, ethwhale.own_transaction());
+END
+$$;
+
+-- ethwhale.reset_sync(): empty the local chain and the cursor (to sync
+-- another server, or to start over), and the views built from them.
+CREATE FUNCTION ethwhale.reset_sync()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    TRUNCATE ethwhale.blocks, ethwhale.txs, ethwhale.token_transfers, ethwhale.sync_state,
+             ethwhale.address_info;
+    REFRESH MATERIALIZED VIEW ethwhale.large_transfers;
+    REFRESH MATERIALIZED VIEW ethwhale.whale_candidates;
+END
+$$;

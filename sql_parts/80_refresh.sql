@@ -1,0 +1,145 @@
+-- ---------------------------------------------------------------- refresh
+
+-- ethwhale.check_contracts(server): look up eth_account (code size) for the
+-- addresses of ethwhale.large_transfers not yet in ethwhale.address_info, 500
+-- per request.  Returns how many were looked up (0 when the wrapper has no
+-- eth_account table).
+CREATE FUNCTION ethwhale.check_contracts(server name)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src name := ethwhale.remote_schema(server);
+    todo text[];
+    n bigint := 0;
+    got bigint;
+BEGIN
+    IF to_regclass(format('%I.eth_account', src)) IS NULL THEN
+        RAISE NOTICE 'ethwhale: this build of the wrapper has no eth_account; contracts are recognised from the synced data only';
+        RETURN 0;
+    END IF;
+    LOOP
+        SELECT array_agg(a) INTO todo FROM (
+            SELECT DISTINCT a FROM (
+                SELECT from_address AS a FROM ethwhale.large_transfers
+                UNION SELECT to_address FROM ethwhale.large_transfers) u
+            WHERE NOT EXISTS (SELECT 1 FROM ethwhale.address_info i WHERE i.address = u.a)
+            ORDER BY a LIMIT 500) s;
+        EXIT WHEN todo IS NULL;
+        EXECUTE format('INSERT INTO ethwhale.address_info (address, code_size, is_contract)
+                        SELECT address, code_size, is_contract FROM %I.eth_account WHERE address = ANY($1)
+                        ON CONFLICT (address) DO NOTHING', src)
+            USING todo;
+        GET DIAGNOSTICS got = ROW_COUNT;
+        -- Addresses the node did not answer for: remember them as unknown.
+        INSERT INTO ethwhale.address_info (address, code_size, is_contract)
+        SELECT t, NULL, NULL FROM unnest(todo) t
+        ON CONFLICT (address) DO NOTHING;
+        n := n + cardinality(todo);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- The body of ethwhale.refresh(); see ethwhale.sync_run for MAY_COMMIT.
+CREATE PROCEDURE ethwhale.refresh_run(server name, may_commit bool)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    srv name := coalesce(server, (SELECT s.server FROM ethwhale.sync_state s LIMIT 1), 'geth');
+BEGIN
+    CALL ethwhale.sync_run(srv, NULL, NULL, may_commit);
+    REFRESH MATERIALIZED VIEW CONCURRENTLY ethwhale.large_transfers;
+    PERFORM ethwhale.check_contracts(srv);
+    REFRESH MATERIALIZED VIEW CONCURRENTLY ethwhale.whale_candidates;
+END
+$$;
+
+-- CALL ethwhale.refresh([server]): sync (the server of ethwhale.sync_state,
+-- else 'geth') up to head - confirmations, then refresh ethwhale.large_transfers,
+-- look up contracts among its addresses, and refresh ethwhale.whale_candidates,
+-- both CONCURRENTLY (readers are never blocked).
+CREATE PROCEDURE ethwhale.refresh(server name DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL ethwhale.refresh_run(server, ethwhale.own_transaction());
+END
+$$;
+
+-- pg_cron, or a clear error saying how to get it.  No SET search_path here:
+-- CREATE EXTENSION pg_cron puts the extension in the caller's current schema,
+-- as it did before; every name is qualified instead.
+CREATE FUNCTION ethwhale.require_pg_cron()
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    crondb text := pg_catalog.current_setting('cron.database_name', true);
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'pg_cron') THEN
+        RAISE EXCEPTION 'ethwhale.schedule_refresh needs pg_cron, which is not installed on this server'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Install it (Debian: apt-get install postgresql-15-cron), set shared_preload_libraries = ''pg_cron'' and cron.database_name = ''' || pg_catalog.current_database() || ''' in postgresql.conf, restart PostgreSQL, then CREATE EXTENSION pg_cron;';
+    END IF;
+    IF crondb IS NULL THEN
+        RAISE EXCEPTION 'ethwhale.schedule_refresh needs pg_cron, which is installed but not loaded'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Set shared_preload_libraries = ''pg_cron'' and cron.database_name = ''' || pg_catalog.current_database() || ''' in postgresql.conf, restart PostgreSQL, then CREATE EXTENSION pg_cron;';
+    END IF;
+    IF crondb <> pg_catalog.current_database() THEN
+        RAISE EXCEPTION 'pg_cron runs its jobs from database "%", not "%"', crondb, pg_catalog.current_database()
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Use ethwhale in database ' || pg_catalog.quote_ident(crondb) || ', or set cron.database_name = ''' || pg_catalog.current_database() || ''' and restart PostgreSQL.';
+    END IF;
+    CREATE EXTENSION pg_cron;
+END
+$$;
+
+-- ethwhale.schedule_refresh(cron [, server]): a pg_cron job named
+-- "ethwhale_refresh" running CALL ethwhale.refresh(...) on the cron schedule
+-- (replacing an earlier one).  Returns the job id.
+CREATE FUNCTION ethwhale.schedule_refresh(cron text DEFAULT '*/10 * * * *', server name DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ethwhale.require_pg_cron();
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
+        USING 'ethwhale_refresh', cron,
+              CASE WHEN server IS NULL THEN 'CALL ethwhale.refresh()'
+                   ELSE format('CALL ethwhale.refresh(%L)', server) END;
+    RETURN id;
+END
+$$;
+
+-- ethwhale.unschedule_refresh(): remove the "ethwhale_refresh" job; false
+-- when there was none.
+CREATE FUNCTION ethwhale.unschedule_refresh()
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_job bool;
+BEGIN
+    PERFORM ethwhale.require_pg_cron();
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found_job USING 'ethwhale_refresh';
+    IF NOT found_job THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' INTO found_job USING 'ethwhale_refresh';
+    RETURN found_job;
+END
+$$;
+
+-- ===========================================================================
+-- end of: Sync and whale analytics (issue 5)
+-- ===========================================================================

@@ -1,0 +1,364 @@
+"""Upgrade and dump/restore of the extension's SQL (issue 12).
+
+- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' then ALTER EXTENSION
+            ethwhale_fdw UPDATE, in one fresh database, must give exactly the
+            objects of CREATE EXTENSION ethwhale_fdw (the current version, the
+            control file's default_version) in
+            another: member objects, view and function definitions, columns,
+            indexes, constraints, triggers, comments, the pg_dump
+            registrations and the seed rows.
+- 0.1 data: the seed rows a 0.1 user changed or deleted are the user's after
+            the update (not builtin, recorded in ethwhale.builtin_removed).
+- dump:     pg_dump of a database whose user edited every table a user edits
+            (a token added, a builtin token changed, a builtin category
+            deleted and one added, prices, labels, the local chain, ...)
+            restored with psql -v ON_ERROR_STOP=1 into a fresh database (with
+            or without the extension created already) gives the same rows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from conftest import PG_BINDIR, PG_EXEC, REPO_ROOT, SERVER_TMPDIR
+
+
+
+def control_version() -> str:
+    text = (REPO_ROOT / "ethwhale_fdw.control").read_text()
+    return re.search(r"^default_version\s*=\s*'([^']+)'", text, re.M).group(1)
+
+
+# CREATE EXTENSION of this tree's version (see test_upgrade_from_0_1_equals_fresh_install)
+CREATE_CURRENT = f"CREATE EXTENSION ethwhale_fdw VERSION '{control_version()}'"
+
+
+def connect(dbname: str) -> psycopg.Connection:
+    return psycopg.connect(dbname=dbname, autocommit=True)
+
+
+@pytest.fixture
+def fresh_db(extension_ready):
+    """fresh_db() -> name of a new empty database (dropped after the test)."""
+    made = []
+
+    def make() -> str:
+        name = "ew_up_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(autocommit=True) as c:
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return name
+
+    yield make
+    with psycopg.connect(autocommit=True) as c:
+        for name in made:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# --------------------------------------------------------------------------
+# what an installed extension consists of
+
+_MEMBERS = """
+    SELECT pg_describe_object(d.classid, d.objid, d.objsubid)
+    FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+    WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND e.extname = 'ethwhale_fdw'
+"""
+_SCHEMA_RELS = """
+    SELECT c.oid, c.relname, c.relkind FROM pg_class c
+    WHERE c.relnamespace = 'ethwhale'::regnamespace
+"""
+
+# Each entry: a name and a query giving (key, text) rows.
+CATALOG_QUERIES = {
+    "members": f"SELECT m, '' FROM ({_MEMBERS}) x(m)",
+    "views": """
+        SELECT c.relname || ' (' || c.relkind::text || ')', pg_get_viewdef(c.oid)
+        FROM pg_class c WHERE c.relnamespace = 'ethwhale'::regnamespace AND c.relkind IN ('v', 'm')""",
+    "functions": """
+        SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+        JOIN pg_extension e ON e.oid = d.refobjid
+        WHERE d.deptype = 'e' AND e.extname = 'ethwhale_fdw'""",
+    "columns": """
+        SELECT c.relname || '.' || lpad(a.attnum::text, 3, '0') || ' ' || a.attname,
+               format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+               || coalesce(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+               || coalesce(' COLLATE ' || nullif(a.attcollation, 0)::regcollation::text, '')
+        FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+        WHERE c.relnamespace = 'ethwhale'::regnamespace AND c.relkind IN ('r', 'v', 'm')""",
+    "indexes": """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+        WHERE c.relnamespace = 'ethwhale'::regnamespace""",
+    "constraints": """
+        SELECT co.conrelid::regclass::text || ' ' || co.conname, pg_get_constraintdef(co.oid)
+        FROM pg_constraint co WHERE co.connamespace = 'ethwhale'::regnamespace""",
+    "triggers": """
+        SELECT t.tgrelid::regclass::text || ' ' || t.tgname, pg_get_triggerdef(t.oid)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = 'ethwhale'::regnamespace AND NOT t.tgisinternal""",
+    "comments": f"""
+        SELECT pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
+        FROM pg_description d
+        WHERE pg_describe_object(d.classoid, d.objoid, d.objsubid) IN (SELECT m FROM ({_MEMBERS}) x(m))
+           OR (d.classoid = 'pg_class'::regclass
+               AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'ethwhale'::regnamespace))""",
+    "dump registrations": """
+        SELECT cfg::regclass::text, coalesce(cond, '<null>')
+        FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(cfg, cond)
+        WHERE e.extname = 'ethwhale_fdw'""",
+    "extension": """
+        SELECT extname, extversion || ' relocatable=' || extrelocatable || ' schema=' || extnamespace::regnamespace
+        FROM pg_extension WHERE extname = 'ethwhale_fdw'""",
+}
+
+# The tables with rows of their own after CREATE EXTENSION, and every table a
+# user edits (for the dump test): name -> ORDER BY.
+SEEDED = {"ethwhale.token": "address", "ethwhale.excluded_category": "category",
+          "ethwhale.builtin_removed": "table_name, key"}
+USER_TABLES = {
+    **SEEDED,
+    "ethwhale.eth_usd": "day",
+    "ethwhale.address_label": "address",
+    "ethwhale.blocks": "number",
+    "ethwhale.txs": "block, tx_index",
+    "ethwhale.token_transfers": "block, log_index",
+    "ethwhale.sync_state": "server",
+    "ethwhale.address_info": "address",
+}
+
+
+def describe(dbname: str) -> dict[str, list[str]]:
+    """Every catalog fact of CATALOG_QUERIES and the seed rows, as sorted lines."""
+    out = {}
+    with connect(dbname) as c:
+        for name, q in CATALOG_QUERIES.items():
+            # one line per line of each definition, prefixed with its object,
+            # so that a diff shows the lines that differ
+            out[name] = [f"{k} | {line}" if v else k
+                         for k, v in sorted(c.execute(q).fetchall())
+                         for line in (v.splitlines() or [""])]
+        out["seed rows"] = rows(c, SEEDED)
+    return out
+
+
+def rows(c, tables: dict[str, str]) -> list[str]:
+    lines = []
+    for t, order in tables.items():
+        for r in c.execute(f"SELECT * FROM {t} ORDER BY {order}").fetchall():
+            lines.append(f"{t} {r!r}")
+    return lines
+
+
+def diff(a: list[str], b: list[str], la: str, lb: str) -> str:
+    return "\n".join(difflib.unified_diff(a, b, la, lb, lineterm="", n=1))
+
+
+# --------------------------------------------------------------------------
+# upgrade
+
+
+def test_upgrade_from_0_1_equals_fresh_install(fresh_db):
+    want = control_version()
+    assert want != "0.1", "the control file's default_version should be past 0.1"
+    up, fresh = fresh_db(), fresh_db()
+    # The versions are named: other work trees may `make install` a control
+    # file of their own into the same PostgreSQL while this runs.
+    with connect(up) as c:
+        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.1'")
+        c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(want)))
+    with connect(fresh) as c:
+        c.execute(sql.SQL("CREATE EXTENSION ethwhale_fdw VERSION {}").format(sql.Literal(want)))
+
+    a, b = describe(up), describe(fresh)
+    counts = {k: len({line.split(" | ")[0] for line in v}) for k, v in b.items()}
+    print(f"fresh {want}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    print("members:\n  " + "\n  ".join(b["members"]))
+    # Comparing two empty sets would prove nothing.
+    assert counts["members"] >= 50 and counts["functions"] >= 30 and counts["views"] >= 4, counts
+    assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
+    assert counts["dump registrations"] == 10 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
+    assert any("function ethwhale.sync_batch(" in m for m in b["members"])
+    problems = [diff(a[k], b[k], f"0.1 updated to {want}: {k}", f"fresh {want}: {k}")
+                for k in b if a[k] != b[k]]
+    assert not problems, "the updated extension differs from a fresh install:\n" + "\n\n".join(problems)
+
+
+def test_upgrade_keeps_0_1_edits_of_seed_rows(fresh_db):
+    db = fresh_db()
+    with connect(db) as c:
+        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.1'")
+        c.execute("UPDATE ethwhale.token SET usd_peg = 0.99 WHERE symbol = 'BUSD'")
+        c.execute("DELETE FROM ethwhale.token WHERE symbol = 'DAI'")
+        c.execute("INSERT INTO ethwhale.token VALUES ('0x1111111111111111111111111111111111111111', 'MINE', 8, 2)")
+        c.execute("DELETE FROM ethwhale.excluded_category WHERE category = 'mining'")
+        c.execute("INSERT INTO ethwhale.excluded_category VALUES ('gambling')")
+        c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
+        tokens = c.execute("SELECT symbol, usd_peg, builtin FROM ethwhale.token ORDER BY symbol").fetchall()
+        cats = c.execute("SELECT category, builtin FROM ethwhale.excluded_category ORDER BY 1").fetchall()
+        removed = c.execute("SELECT table_name, key FROM ethwhale.builtin_removed ORDER BY 1, 2").fetchall()
+    assert [(s, str(p) if p is not None else None, b) for s, p, b in tokens] == [
+        ("BUSD", "0.99", False), ("MINE", "2", False), ("USDC", "1", True), ("USDT", "1", True),
+        ("WETH", None, True)]
+    assert ("gambling", False) in cats and ("mining", True) not in cats
+    assert all(b for cat, b in cats if cat != "gambling") and len(cats) == 29   # 28 seeds left + gambling
+    assert removed == [("excluded_category", "mining"),
+                       ("token", "0x4fabb145d64652a948d72533023f6e7a623c7c53"),   # BUSD, changed
+                       ("token", "0x6b175474e89094c44da98b954eedeac495271d0f")]   # DAI, deleted
+
+
+# --------------------------------------------------------------------------
+# dump and restore
+
+
+def user_edits(c) -> None:
+    """A row in every table a user edits, and edits of builtin rows."""
+    # a token of the user's, a builtin token changed, one deleted, one replaced by an INSERT
+    c.execute("INSERT INTO ethwhale.token (address, symbol, decimals, usd_peg) "
+              "VALUES ('0x1111111111111111111111111111111111111111', 'MINE', 8, 2)")
+    c.execute("UPDATE ethwhale.token SET usd_peg = 0.99 WHERE symbol = 'BUSD'")
+    c.execute("DELETE FROM ethwhale.token WHERE symbol = 'DAI'")
+    c.execute("INSERT INTO ethwhale.token (address, symbol, decimals, usd_peg) "
+              "VALUES ('0xdac17f958d2ee523a2206206994597c13d831ec7', 'USDT', 6, 1.001)")
+    # a category added, a builtin one deleted, a builtin one renamed
+    c.execute("INSERT INTO ethwhale.excluded_category (category) VALUES ('gambling')")
+    c.execute("DELETE FROM ethwhale.excluded_category WHERE category = 'mining'")
+    c.execute("UPDATE ethwhale.excluded_category SET category = 'dex-aggregator' WHERE category = 'dex'")
+    # setting builtin on a user row does not hide it from pg_dump
+    c.execute("UPDATE ethwhale.excluded_category SET builtin = true WHERE category = 'gambling'")
+    c.execute("INSERT INTO ethwhale.eth_usd VALUES ('2023-05-01', 1871.25), ('2023-05-02', 1832.5)")
+    c.execute("INSERT INTO ethwhale.address_label VALUES "
+              "('0x2222222222222222222222222222222222222222', 'my exchange', 'exchange')")
+    c.execute("""INSERT INTO ethwhale.blocks VALUES
+                 (7, '0xb7', '0xb6', '2023-05-01 00:00:07+00', '0xm', 21000, 30000000, 7, 1)""")
+    c.execute("""INSERT INTO ethwhale.txs (block, tx_index, hash, from_address, to_address, value, block_time)
+                 VALUES (7, 0, '0xt7', '0xa', '0xb', 123456789012345678901234567890, '2023-05-01 00:00:07+00')""")
+    c.execute("""INSERT INTO ethwhale.token_transfers VALUES
+                 (7, 3, '0xt7', '0xdac17f958d2ee523a2206206994597c13d831ec7', '0xa', '0xb', 5, '2023-05-01 00:00:07+00')""")
+    c.execute("INSERT INTO ethwhale.sync_state (server, remote_schema, first_block, next_block, last_hash) "
+              "VALUES ('geth', 'ethwhale_geth', 7, 8, '0xb7')")
+    c.execute("INSERT INTO ethwhale.address_info VALUES ('0xb', 0, false, '2023-05-01 00:00:00+00')")
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess:
+    p = subprocess.run(args, capture_output=True, text=True, **kw)
+    assert p.returncode == 0, f"{' '.join(args)} failed ({p.returncode}):\n{p.stderr[-3000:]}"
+    return p
+
+
+@pytest.mark.parametrize("target", ["empty", "with extension"])
+def test_dump_restore_keeps_user_rows(fresh_db, target):
+    src, dst = fresh_db(), fresh_db()
+    with connect(src) as c:
+        c.execute(CREATE_CURRENT)
+        user_edits(c)
+        want = rows(c, USER_TABLES)
+    if target == "with extension":
+        with connect(dst) as c:
+            c.execute(CREATE_CURRENT)
+    else:
+        # the dump's CREATE EXTENSION takes the installed default_version
+        with connect(dst) as c:
+            got = c.execute("SELECT default_version FROM pg_available_extensions "
+                            "WHERE name = 'ethwhale_fdw'").fetchone()[0]
+        assert got == control_version(), (
+            f"the installed ethwhale_fdw.control has default_version {got}, this tree's "
+            f"{control_version()}: another tree ran make install meanwhile; run make install again")
+
+    dump = run(*PG_EXEC, str(PG_BINDIR / "pg_dump"), "--no-owner", src).stdout
+    assert "COPY ethwhale.token " in dump and "COPY ethwhale.excluded_category " in dump
+    p = run(*PG_EXEC, str(PG_BINDIR / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst, input=dump)
+    assert "ERROR" not in p.stderr, p.stderr
+
+    with connect(dst) as c:
+        got = rows(c, USER_TABLES)
+        tokens = dict(c.execute("SELECT symbol, builtin FROM ethwhale.token").fetchall())
+        n_usdt = c.execute("SELECT count(*) FROM ethwhale.token WHERE symbol = 'USDT'").fetchone()[0]
+        cats = dict(c.execute("SELECT category, builtin FROM ethwhale.excluded_category").fetchall())
+    assert got == want, "restored rows differ:\n" + diff(want, got, "dumped", "restored")
+    # the user's rows are there, the builtin ones once, the deleted ones not at all
+    assert tokens == {"MINE": False, "BUSD": False, "USDT": False, "USDC": True, "WETH": True}, tokens
+    assert n_usdt == 1
+    exchanges = {"binance", "bitfinex", "bithumb", "bitstamp", "bittrex", "bybit", "coinbase",
+                 "coinone", "crypto-com", "ftx", "gate-io", "gemini", "huobi", "kraken", "kucoin",
+                 "okex", "okx", "poloniex", "upbit", "hot-wallet", "cold-wallet"}   # seeded by 0.2
+    assert cats == {"exchange": True, "bridge": True, "bridged-token": True, "token-contract": True,
+                    "old-contract": True, "contract": True, "dex-aggregator": False, "gambling": False,
+                    **{n: True for n in exchanges}}, cats
+
+
+@pytest.fixture
+def server_files():
+    """A directory the cluster's OS user can read, for COPY FROM a file."""
+    d = Path(tempfile.mkdtemp(prefix="ew_up_", dir=SERVER_TMPDIR))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_load_functions_share_one_loader_and_replace_builtin_rows(fresh_db, server_files):
+    db = fresh_db()
+    d = server_files
+    files = {
+        "tokens.csv": "address,symbol,decimals,usd_peg\n"
+                      "0xDAC17F958D2EE523A2206206994597C13D831EC7,USDT,6,1.002\n"
+                      "0x3333333333333333333333333333333333333333,X,0,\n",
+        "prices.csv": "day,price\n2023-05-01,1871.25\n2023-05-02,\n",
+        "labels.csv": "address,label,category\n 0x4444444444444444444444444444444444444444 ,a,\nnot-an-address,b,c\n",
+    }
+    for name, text in files.items():
+        (d / name).write_text(text)
+        (d / name).chmod(0o644)
+    with connect(db) as c:
+        c.execute(CREATE_CURRENT)
+        assert c.execute("SELECT ethwhale.load_tokens(%s)", [str(d / "tokens.csv")]).fetchone()[0] == 2
+        assert c.execute("SELECT ethwhale.load_prices(%s)", [str(d / "prices.csv")]).fetchone()[0] == 1
+        assert c.execute("SELECT ethwhale.load_labels(%s)", [str(d / "labels.csv")]).fetchone()[0] == 1
+        assert c.execute("SELECT usd_peg::text, builtin FROM ethwhale.token WHERE symbol = 'USDT'").fetchall() \
+            == [("1.002", False)]
+        assert c.execute("SELECT usd_peg FROM ethwhale.token WHERE symbol = 'X'").fetchone()[0] is None
+        assert c.execute("SELECT label, category FROM ethwhale.address_label").fetchall() == [("a", None)]
+        # one loader, and every SQL function of the extension has a safe search_path
+        unsafe = c.execute("""
+            SELECT p.oid::regprocedure::text FROM pg_proc p
+            JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ethwhale_fdw'
+            JOIN pg_language l ON l.oid = p.prolang
+            WHERE l.lanname <> 'c'
+              AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY(p.proconfig), false)
+            ORDER BY 1""").fetchall()
+        # procedures that COMMIT cannot have SET; require_pg_cron creates pg_cron in the caller's schema
+        assert [u[0] for u in unsafe] == [
+            "ethwhale.refresh(name)", "ethwhale.refresh_run(name,boolean)", "ethwhale.require_pg_cron()",
+            "ethwhale.sync(name,bigint,bigint)", "ethwhale.sync_run(name,bigint,bigint,boolean)"], unsafe
+        for f in ("load_prices", "load_tokens", "load_labels"):
+            src = c.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [f]).fetchone()[0]
+            assert "ethwhale.load_csv(" in src and "COPY" not in src, f
+
+
+def test_server_option_reads_options(fresh_db):
+    db = fresh_db()
+    with connect(db) as c:
+        c.execute(CREATE_CURRENT)
+        c.execute("CREATE SERVER s1 FOREIGN DATA WRAPPER ethwhale_fdw "
+                  "OPTIONS (endpoint 'http://127.0.0.1:1/graphql', confirmations '12', max_retries '3')")
+        c.execute("CREATE SERVER s2 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint 'http://127.0.0.1:1/graphql')")
+        q = "SELECT ethwhale.server_option(%s, %s)"
+        assert c.execute(q, ["s1", "confirmations"]).fetchone()[0] == "12"
+        assert c.execute(q, ["s1", "max_retries"]).fetchone()[0] == "3"
+        assert c.execute(q, ["s2", "confirmations"]).fetchone()[0] is None
+        assert c.execute(q, ["nope", "confirmations"]).fetchone()[0] is None
+        # no SQL of the extension parses srvoptions by hand any more
+        assert c.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'ethwhale'::regnamespace "
+                         "AND prosrc LIKE '%srvoptions%' AND proname <> 'server_option'").fetchone()[0] == 0
