@@ -70,7 +70,7 @@ static const EwField tx_fields[] = {
  */
 static const EwField transfer_fields[] = {
 	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, F_KEY, 0, NO},
-	{"tx_hash", "transaction", "text", "transaction{hash}", "transaction", "hash", EW_SRC_ROW, EW_KIND_TEXT, 0, 0, NO},
+	{"tx_hash", "transaction", "text", "transaction{hash}", "transaction", "hash", EW_SRC_ROW, EW_KIND_TEXT, EW_FIELD_TX_KEY, 0, NO},
 	{"log_index", "index", "int", "index", "index", NULL, EW_SRC_ROW, EW_KIND_INT, F_ALW, 0, NO},
 	{"token", "account", "text", "account{address}", "account", "address", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, EW_ADDR_TOKEN},
 	{"from_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, F_ALW | F_ADDR, 1, EW_ADDR_FROM},
@@ -188,6 +188,20 @@ EwFieldByCode(int code)
 	if (k < 0 || k >= EW_NUM_TABLE_KINDS || i < 0 || i >= table_kinds[k].nfields)
 		elog(ERROR, "ethwhale_fdw: malformed plan (field %d)", code);
 	return &table_kinds[k].fields[i];
+}
+
+/*
+ * EwFieldInLogTransaction
+ *		Whether a field of eth_tx, in a scan of eth_token_transfer (a pushed
+ *		join), is read from each log's transaction (all but the block's
+ *		number and time, which come from the block).
+ */
+bool
+EwFieldInLogTransaction(EwTableKind scan_kind, const EwField *f)
+{
+	return scan_kind == EW_TABLE_TOKEN_TRANSFER &&
+		EwFieldCode(f) / 100 == EW_TABLE_TX &&
+		f->source != EW_SRC_BLOCK_NUMBER && f->source != EW_SRC_BLOCK_TIME;
 }
 
 /*

@@ -190,6 +190,7 @@ EwInitColumn(EwColumn *col, Form_pg_attribute attr, const EwField *field,
 
 	col->attidx = attidx;
 	col->field = field;
+	col->nested = false;
 	col->typid = attr->atttypid;
 	col->typmod = attr->atttypmod;
 	switch (field->kind)
@@ -609,9 +610,13 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 		decode_account_block(d, col, out);
 		return;
 	}
-	j = field_json(d, (f->source == EW_SRC_BLOCK || f->source == EW_SRC_BLOCK_NUMBER ||
-					   f->source == EW_SRC_BLOCK_TIME) ? block : row,
-				   f->key, f->subkey);
+	if (f->source == EW_SRC_BLOCK || f->source == EW_SRC_BLOCK_NUMBER ||
+		f->source == EW_SRC_BLOCK_TIME)
+		j = field_json(d, block, f->key, f->subkey);
+	else if (col->nested)
+		j = field_json(d, field_json(d, row, "transaction", NULL), f->key, f->subkey);
+	else
+		j = field_json(d, row, f->key, f->subkey);
 	if (j == NULL)
 	{
 		out->isnull = true;

@@ -365,6 +365,7 @@ EwFindKeyColumns(Relation rel, const EwField **colfields, EwRelInfo *info)
 
 	info->block_attno = EwFindColumn(colfields, natts, EW_FIELD_BLOCK_KEY, EW_ADDR_NONE);
 	info->hash_attno = EwFindColumn(colfields, natts, EW_FIELD_HASH_KEY, EW_ADDR_NONE);
+	info->txkey_attno = EwFindColumn(colfields, natts, EW_FIELD_TX_KEY, EW_ADDR_NONE);
 	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
 		info->addr_attnos[slot] = EwFindColumn(colfields, natts, 0, (EwAddrSlot) slot);
 }
@@ -498,6 +499,47 @@ append_block_fields(StringInfo buf, const EwField **fields, int nfields)
 	}
 }
 
+/* Whether a log's transaction is read for some field (a pushed join). */
+static bool
+any_in_log_transaction(EwTableKind kind, const EwField **fields, int nfields)
+{
+	int			i;
+
+	for (i = 0; i < nfields; i++)
+		if (EwFieldInLogTransaction(kind, fields[i]))
+			return true;
+	return false;
+}
+
+/*
+ * append_log_transaction
+ *		transaction{hash …} of each log, with the eth_tx fields of a pushed
+ *		eth_token_transfer JOIN eth_tx (its hash is the log's tx_hash too).
+ */
+static void
+append_log_transaction(StringInfo buf, EwTableKind kind, const EwField **fields,
+					   int nfields)
+{
+	int			i,
+				k;
+
+	appendStringInfoString(buf, " transaction{hash");
+	for (i = 0; i < nfields; i++)
+	{
+		const char *sel = fields[i]->selection;
+		bool		seen = sel == NULL || strcmp(sel, "hash") == 0;
+
+		if (!EwFieldInLogTransaction(kind, fields[i]))
+			continue;
+		for (k = 0; k < i && !seen; k++)
+			seen = EwFieldInLogTransaction(kind, fields[k]) && fields[k]->selection &&
+				strcmp(fields[k]->selection, sel) == 0;
+		if (!seen)
+			appendStringInfo(buf, " %s", sel);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
 /*
  * append_selection
  *		The selection set of one block (range and backward scans), one
@@ -548,8 +590,12 @@ append_selection(StringInfo buf, EwTableKind kind, const EwField **fields,
 			break;
 	}
 	for (i = 0; i < nfields; i++)
-		if (fields[i]->source != EW_SRC_BLOCK || kind == EW_TABLE_BLOCK)
+		if ((fields[i]->source != EW_SRC_BLOCK || kind == EW_TABLE_BLOCK) &&
+			!EwFieldInLogTransaction(kind, fields[i]) &&
+			!((fields[i]->flags & EW_FIELD_TX_KEY) && any_in_log_transaction(kind, fields, nfields)))
 			append_unique(buf, fields, i);
+	if (any_in_log_transaction(kind, fields, nfields))
+		append_log_transaction(buf, kind, fields, nfields);
 	if (kind == EW_TABLE_TOKEN_TRANSFER)
 	{
 		bool		need_token = false;

@@ -98,6 +98,7 @@ typedef enum EwSource
 #define EW_FIELD_ADDRESS	0x08	/* text is an address (else a 32-byte hash) */
 #define EW_FIELD_ALWAYS		0x10	/* always selected by the document */
 #define EW_FIELD_RECEIPT	0x20	/* needs a receipt read on the node */
+#define EW_FIELD_TX_KEY		0x40	/* a log's transaction hash (joins eth_tx) */
 
 /*
  * Address columns pushed into the request: the token (logs' addresses),
@@ -228,6 +229,8 @@ typedef struct EwColumn
 	Oid			typid;
 	int32		typmod;
 	bool		direct;			/* type is the field's natural type */
+	bool		nested;			/* read from the row's "transaction" (a
+								 * pushed eth_token_transfer JOIN eth_tx) */
 	FmgrInfo	infunc;			/* otherwise: the type's input function */
 	Oid			ioparam;
 } EwColumn;
@@ -268,6 +271,7 @@ extern const EwField *EwTableFields(EwTableKind kind, int *nfields);
 extern const EwField *EwLookupField(EwTableKind kind, const char *name);
 extern int	EwFieldCode(const EwField *f);
 extern const EwField *EwFieldByCode(int code);
+extern bool EwFieldInLogTransaction(EwTableKind scan_kind, const EwField *f);
 extern EwTableKind EwParseTableKind(const char *value);
 extern const char *EwTableKindName(EwTableKind kind);
 extern const char *EwTableKindList(void);

@@ -23,6 +23,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/pg_opfamily.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "compat.h"
 #include "miscadmin.h"
@@ -650,6 +651,32 @@ is_block_join_clause(RestrictInfo *ri, Index txrel, AttrNumber txatt,
 }
 
 /*
+ * is_hash_join_clause
+ *		Whether ri is "transfer.tx_hash = tx.hash" (text equality under a
+ *		deterministic collation): a log and the transaction that emitted it.
+ */
+static bool
+is_hash_join_clause(RestrictInfo *ri, Index ttrel, AttrNumber ttatt,
+					Index txrel, AttrNumber txatt)
+{
+	OpExpr	   *op;
+	Node	   *l,
+			   *r;
+
+	if (ttatt == InvalidAttrNumber || txatt == InvalidAttrNumber ||
+		!IsA(ri->clause, OpExpr))
+		return false;
+	op = (OpExpr *) ri->clause;
+	if (op->opno != TextEqualOperator || list_length(op->args) != 2 ||
+		(OidIsValid(op->inputcollid) && !get_collation_isdeterministic(op->inputcollid)))
+		return false;
+	l = linitial(op->args);
+	r = lsecond(op->args);
+	return (EwRelVarAttno(l, ttrel) == ttatt && EwRelVarAttno(r, txrel) == txatt) ||
+		(EwRelVarAttno(r, ttrel) == ttatt && EwRelVarAttno(l, txrel) == txatt);
+}
+
+/*
  * only_user_columns
  *		Whether every Var of node is a user column (no whole row, no system
  *		column, no placeholder): what a pushed join can decode.
@@ -673,7 +700,9 @@ only_user_columns(Node *node)
  * EwPlanJoinPaths
  *		An inner join of eth_tx and eth_block of one server on the block
  *		number is one scan of eth_tx whose blocks also carry the eth_block
- *		fields asked for: one document, with the bounds of either side
+ *		fields asked for; one of eth_token_transfer and eth_tx on the
+ *		transaction hash is one scan of the logs whose transactions carry
+ *		the eth_tx fields.  One document, with the bounds of either side
  *		bounding both.  Any other join is left to the planner (with the
  *		parameterized paths above).
  */
@@ -697,9 +726,18 @@ EwPlanJoinPaths(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 		outerrel->reloptkind != RELOPT_BASEREL || innerrel->reloptkind != RELOPT_BASEREL ||
 		o == NULL || i == NULL || root->rowMarks != NIL)
 		return;
+
+	/*
+	 * txrel/tx: the relation whose rows the scan returns; blkrel/blk: the
+	 * one whose fields each row carries (its block, or its transaction).
+	 */
 	if (o->opts.table == EW_TABLE_TX && i->opts.table == EW_TABLE_BLOCK)
 		txrel = outerrel, blkrel = innerrel, tx = o, blk = i;
 	else if (o->opts.table == EW_TABLE_BLOCK && i->opts.table == EW_TABLE_TX)
+		txrel = innerrel, blkrel = outerrel, tx = i, blk = o;
+	else if (o->opts.table == EW_TABLE_TOKEN_TRANSFER && i->opts.table == EW_TABLE_TX)
+		txrel = outerrel, blkrel = innerrel, tx = o, blk = i;
+	else if (o->opts.table == EW_TABLE_TX && i->opts.table == EW_TABLE_TOKEN_TRANSFER)
 		txrel = innerrel, blkrel = outerrel, tx = i, blk = o;
 	else
 		return;
@@ -707,17 +745,25 @@ EwPlanJoinPaths(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 		blk->block_attno == InvalidAttrNumber)
 		return;
 	foreach(lc, extra->restrictlist)
-		keyed |= is_block_join_clause((RestrictInfo *) lfirst(lc), txrel->relid,
-									  tx->block_attno, blkrel->relid, blk->block_attno);
+	{
+		RestrictInfo *ri = (RestrictInfo *) lfirst(lc);
+
+		if (tx->opts.table == EW_TABLE_TX)
+			keyed |= is_block_join_clause(ri, txrel->relid, tx->block_attno,
+										  blkrel->relid, blk->block_attno);
+		else
+			keyed |= is_hash_join_clause(ri, txrel->relid, tx->txkey_attno,
+										 blkrel->relid, blk->hash_attno);
+	}
 	if (!keyed)
 		return;
 
 	j = copy_rel_info(tx);
 	j->is_join = true;
-	j->tx_relid = txrel->relid;
-	j->blk_relid = blkrel->relid;
-	j->blk_oid = blk->rel_oid;
-	j->blk_colfields = blk->colfields;
+	j->scan_relid = txrel->relid;
+	j->other_relid = blkrel->relid;
+	j->other_oid = blk->rel_oid;
+	j->other_colfields = blk->colfields;
 	/* both sides' bounds are bounds on the one block number */
 	j->plan.bound_exprs = list_concat(j->plan.bound_exprs, blk->plan.bound_exprs);
 	j->plan.bound_strategies = list_concat(j->plan.bound_strategies,
@@ -766,15 +812,15 @@ join_scan_tlist(RelOptInfo *joinrel, EwRelInfo *j)
 		tlist = add_to_flat_tlist(tlist,
 								  pull_var_clause((Node *) ((RestrictInfo *) lfirst(lc))->clause,
 												  PVC_RECURSE_PLACEHOLDERS));
-	j->plan.count_only = true;
+	j->plan.count_only = j->opts.table == EW_TABLE_TX;
 	foreach(lc, tlist)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
 		Var		   *v = (Var *) tle->expr;
-		bool		is_tx = v->varno == j->tx_relid;
-		const EwField *f = (is_tx ? j->colfields : j->blk_colfields)[v->varattno - 1];
+		bool		is_tx = v->varno == j->scan_relid;
+		const EwField *f = (is_tx ? j->colfields : j->other_colfields)[v->varattno - 1];
 
-		tle->resname = get_attname(is_tx ? j->rel_oid : j->blk_oid, v->varattno, false);
+		tle->resname = get_attname(is_tx ? j->rel_oid : j->other_oid, v->varattno, false);
 		j->plan.attnos = lappend_int(j->plan.attnos, ++n);
 		j->plan.fields = lappend_int(j->plan.fields, EwFieldCode(f));
 		if (is_tx && f->source != EW_SRC_BLOCK_NUMBER && f->source != EW_SRC_BLOCK_TIME)
@@ -790,8 +836,8 @@ join_scan_tlist(RelOptInfo *joinrel, EwRelInfo *j)
 static char *
 join_relations(PlannerInfo *root, EwRelInfo *j)
 {
-	RangeTblEntry *t = planner_rt_fetch(j->tx_relid, root);
-	RangeTblEntry *b = planner_rt_fetch(j->blk_relid, root);
+	RangeTblEntry *t = planner_rt_fetch(j->scan_relid, root);
+	RangeTblEntry *b = planner_rt_fetch(j->other_relid, root);
 
 	return psprintf("(%s %s) INNER JOIN (%s %s)",
 					quote_identifier(get_rel_name(t->relid)), quote_identifier(t->eref->aliasname),
@@ -841,7 +887,7 @@ EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	if (info->is_join)
 	{
 		fdw_scan_tlist = join_scan_tlist(baserel, info);
-		info->plan.rel_oids = list_make2_oid(info->rel_oid, info->blk_oid);
+		info->plan.rel_oids = list_make2_oid(info->rel_oid, info->other_oid);
 		info->plan.relations = join_relations(root, info);
 		scan_clauses = info->join_conds;
 	}

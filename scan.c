@@ -68,8 +68,9 @@ init_decoder(EwScanState *st, EState *estate, int eflags)
 
 			if (list_member_int(st->plan.filter_attnos, attno) != (pass == 0))
 				continue;
-			EwInitColumn(&st->dec.cols[st->dec.ncols++],
-						 TupleDescAttr(desc, attno - 1), f, attno - 1);
+			EwInitColumn(&st->dec.cols[st->dec.ncols], TupleDescAttr(desc, attno - 1),
+						 f, attno - 1);
+			st->dec.cols[st->dec.ncols++].nested = EwFieldInLogTransaction(st->opts.table, f);
 			need_prices |= f->source == EW_SRC_VALUE_USD || f->source == EW_SRC_AMOUNT_USD;
 			need_tokens |= f->source == EW_SRC_AMOUNT_USD;
 		}

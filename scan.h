@@ -72,18 +72,24 @@ typedef struct EwRelInfo
 {
 	EwOptions	opts;
 	Oid			rel_oid;		/* the foreign table */
-	/* a pushed join eth_tx JOIN eth_block ON number = block */
+	/*
+	 * A pushed join: eth_tx JOIN eth_block ON number = block, or
+	 * eth_token_transfer JOIN eth_tx ON hash = tx_hash.  The scan relation
+	 * gives the rows; the other one's fields are read from each row's block
+	 * (eth_block) or transaction (eth_tx).
+	 */
 	bool		is_join;
-	Index		tx_relid;
-	Index		blk_relid;
-	Oid			blk_oid;
-	const EwField **blk_colfields;
+	Index		scan_relid;
+	Index		other_relid;
+	Oid			other_oid;
+	const EwField **other_colfields;
 	List	   *join_conds;		/* every clause, checked on the joined row */
 	const EwField **colfields;	/* field of each column (attno - 1) */
 	double		blocks;			/* blocks the bounds let through (estimate) */
 	EwScanPlan	plan;			/* filled by the classification */
 	AttrNumber	block_attno;	/* the block number column, or Invalid */
 	AttrNumber	hash_attno;		/* eth_tx hash column, or Invalid */
+	AttrNumber	txkey_attno;	/* eth_token_transfer tx_hash, or Invalid */
 	AttrNumber	addr_attnos[EW_NUM_ADDR_SLOTS];
 	bool		addr_taken[EW_NUM_ADDR_SLOTS];
 	bool		has_lower;		/* a lower bound or a set of blocks */

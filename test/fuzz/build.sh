@@ -11,7 +11,7 @@ PGINC=$("$PG_CONFIG" --includedir-server)
 # src/port (snprintf, strlcpy, pg_strcasecmp ...) as PostgreSQL builds it
 PGPORT=$("$PG_CONFIG" --pkglibdir)/libpgport.a
 FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-	-ffunction-sections -fdata-sections -I"$ROOT" -I"$PGINC" -D_GNU_SOURCE -Wno-format -Wno-ignored-attributes -Wno-unknown-warning-option)
+	-ffunction-sections -fdata-sections -I"$ROOT" -I"$PGINC" -D_GNU_SOURCE -DEW_VERSION=\"fuzz\" -Wno-format -Wno-ignored-attributes -Wno-unknown-warning-option)
 # The wrapper's files are linked as they are (none is #included).  Only what
 # the targets reach is needed: the rest of option.c, catalog.c and
 # transport.c (catalogs, libcurl's transfers) is dropped by --gc-sections.  The

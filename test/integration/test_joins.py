@@ -58,8 +58,12 @@ def local(pg, data_dir):
     copy_csv(pg, "l_block", "number bigint, hash text, miner text", blocks)
     copy_csv(pg, "l_tx", "block bigint, tx_index int, hash text, from_address text, "
                          "to_address text, value numeric", txs)
+    tts = [[r["block"], r["tx_hash"], r["log_index"], r["token"], r["from"], r["to"], r["value_raw"]]
+           for r in read_csv(data_dir, "token_transfers.csv")]
+    copy_csv(pg, "l_tt", "block bigint, tx_hash text, log_index int, token text, from_address text, "
+                         "to_address text, amount numeric", tts)
     yield
-    pg.execute("DROP TABLE IF EXISTS l_block, l_tx")
+    pg.execute("DROP TABLE IF EXISTS l_block, l_tx, l_tt")
 
 
 @pytest.fixture
@@ -94,6 +98,26 @@ def test_tx_join_block_is_one_document(pg, csv_fdw, local, bounds):
                                           q.format(t=f.t("eth_tx"), b=f.t("eth_block"))))
     assert plan.count("Foreign Scan") == 1 and "Relations: (eth_tx t) INNER JOIN (eth_block b)" in plan, plan
     assert "Remote GraphQL: " + doc in plan, plan
+
+
+@pytest.mark.parametrize("extra", ["", " AND t.block = tt.block"])
+def test_transfer_join_tx_is_one_document(pg, csv_fdw, local, extra):
+    """eth_token_transfer JOIN eth_tx ON hash = tx_hash is pushed down: one
+    scan of the logs whose transactions carry the eth_tx fields."""
+    f, ctl = csv_fdw
+    q = ("SELECT tt.tx_hash, tt.log_index, tt.amount, t.from_address, t.value, t.tx_index "
+         "FROM {tt} tt JOIN {t} t ON t.hash = tt.tx_hash" + extra +
+         " WHERE tt.block BETWEEN 17173049 AND 17173050 ORDER BY 1, 2")
+    got = rows(pg, q.format(tt=f.t("eth_token_transfer"), t=f.t("eth_tx")))
+    want = rows(pg, q.format(tt="l_tt", t="l_tx"))
+    assert len(want) >= 10 and got == want
+    reqs = [e for e in ctl.log() if "blocks(" in (e.get("query") or "")]
+    assert [(int(variables(e)["from"]), int(variables(e)["to"])) for e in reqs] == [(17173049, 17173050)]
+    assert "logs(filter:" in reqs[0]["query"] and "transaction{hash" in reqs[0]["query"], reqs[0]["query"]
+    assert not [e for e in ctl.log() if "transaction(hash:" in (e.get("query") or "")]
+    plan = "\n".join(r[0] for r in rows(pg, "EXPLAIN (VERBOSE, COSTS OFF) " +
+                                          q.format(tt=f.t("eth_token_transfer"), t=f.t("eth_tx"))))
+    assert "Relations: (eth_token_transfer tt) INNER JOIN (eth_tx t)" in plan, plan
 
 
 def test_tx_join_block_by_a_block_column(pg, csv_fdw, local):
