@@ -129,6 +129,8 @@ static void check_endpoint_privilege(const char *value, Oid validator);
 static bool option_already_usable(const char *name, const char *value, Oid validator);
 static void check_bearer_token(const char *value);
 static void check_ca_file(const char *value, Oid validator);
+static void check_superuser_option(const char *name, const char *value, Oid validator,
+								   const char *detail, const char *hint);
 
 /*
  * ethwhale_fdw_validator
@@ -322,15 +324,28 @@ check_endpoint(const char *value)
 static void
 check_endpoint_privilege(const char *value, Oid validator)
 {
-	if (superuser())
-		return;
-	if (option_already_usable("endpoint", value, validator))
+	check_superuser_option("endpoint", value, validator,
+						   "Only superusers may set or change the endpoint, because the database server sends requests to that URL.",
+						   "Ask a superuser to create the server or change its endpoint; ALTER SERVER ... OWNER TO can then hand the server over, and its owner may change the other options.");
+}
+
+/*
+ * check_superuser_option
+ *		A server option that names something of the database server's (a URL
+ *		it fetches, a file it reads): only superusers may set it, unless a
+ *		server the user can already use has exactly that value.
+ */
+static void
+check_superuser_option(const char *name, const char *value, Oid validator,
+					   const char *detail, const char *hint)
+{
+	if (superuser() || option_already_usable(name, value, validator))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to set option \"endpoint\" of an ethwhale_fdw server"),
-			 errdetail("Only superusers may set or change the endpoint, because the database server sends requests to that URL."),
-			 errhint("Ask a superuser to create the server or change its endpoint; ALTER SERVER ... OWNER TO can then hand the server over, and its owner may change the other options.")));
+			 errmsg("permission denied to set option \"%s\" of an ethwhale_fdw server", name),
+			 errdetail("%s", detail),
+			 hint ? errhint("%s", hint) : 0));
 }
 
 /*
@@ -402,11 +417,8 @@ check_ca_file(const char *value, Oid validator)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"ca_file\": \"%s\" is not an absolute path", value)));
-	if (!superuser() && !option_already_usable("ca_file", value, validator))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to set option \"ca_file\" of an ethwhale_fdw server"),
-				 errdetail("Only superusers may name a file of the database server.")));
+	check_superuser_option("ca_file", value, validator,
+						   "Only superusers may name a file of the database server.", NULL);
 	if (stat(value, &st) != 0 || !S_ISREG(st.st_mode))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

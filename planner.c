@@ -626,6 +626,21 @@ EwPlanPaths(PlannerInfo *root, RelOptInfo *baserel)
  */
 
 /*
+ * joins_columns
+ *		Whether the two arguments of op are column a1 of rel1 and column a2
+ *		of rel2, in either order.
+ */
+static bool
+joins_columns(OpExpr *op, Index rel1, AttrNumber a1, Index rel2, AttrNumber a2)
+{
+	Node	   *l = linitial(op->args);
+	Node	   *r = lsecond(op->args);
+
+	return (EwRelVarAttno(l, rel1) == a1 && EwRelVarAttno(r, rel2) == a2) ||
+		(EwRelVarAttno(r, rel1) == a1 && EwRelVarAttno(l, rel2) == a2);
+}
+
+/*
  * is_block_join_clause
  *		Whether ri is "tx.block = blk.number" (an integer equality), which
  *		every transaction meets with its own block.
@@ -635,19 +650,13 @@ is_block_join_clause(RestrictInfo *ri, Index txrel, AttrNumber txatt,
 					 Index blkrel, AttrNumber blkatt)
 {
 	OpExpr	   *op;
-	Node	   *l,
-			   *r;
 
 	if (!IsA(ri->clause, OpExpr))
 		return false;
 	op = (OpExpr *) ri->clause;
-	if (list_length(op->args) != 2 ||
-		get_op_opfamily_strategy(op->opno, INTEGER_BTREE_FAM_OID) != BTEqualStrategyNumber)
-		return false;
-	l = linitial(op->args);
-	r = lsecond(op->args);
-	return (EwRelVarAttno(l, txrel) == txatt && EwRelVarAttno(r, blkrel) == blkatt) ||
-		(EwRelVarAttno(r, txrel) == txatt && EwRelVarAttno(l, blkrel) == blkatt);
+	return list_length(op->args) == 2 &&
+		get_op_opfamily_strategy(op->opno, INTEGER_BTREE_FAM_OID) == BTEqualStrategyNumber &&
+		joins_columns(op, txrel, txatt, blkrel, blkatt);
 }
 
 /*
@@ -660,20 +669,14 @@ is_hash_join_clause(RestrictInfo *ri, Index ttrel, AttrNumber ttatt,
 					Index txrel, AttrNumber txatt)
 {
 	OpExpr	   *op;
-	Node	   *l,
-			   *r;
 
 	if (ttatt == InvalidAttrNumber || txatt == InvalidAttrNumber ||
 		!IsA(ri->clause, OpExpr))
 		return false;
 	op = (OpExpr *) ri->clause;
-	if (op->opno != TextEqualOperator || list_length(op->args) != 2 ||
-		(OidIsValid(op->inputcollid) && !get_collation_isdeterministic(op->inputcollid)))
-		return false;
-	l = linitial(op->args);
-	r = lsecond(op->args);
-	return (EwRelVarAttno(l, ttrel) == ttatt && EwRelVarAttno(r, txrel) == txatt) ||
-		(EwRelVarAttno(r, ttrel) == ttatt && EwRelVarAttno(l, txrel) == txatt);
+	return op->opno == TextEqualOperator && list_length(op->args) == 2 &&
+		(!OidIsValid(op->inputcollid) || get_collation_isdeterministic(op->inputcollid)) &&
+		joins_columns(op, ttrel, ttatt, txrel, txatt);
 }
 
 /*

@@ -204,6 +204,20 @@ classify_transport(EwScanState *st, const EwResponse *resp, EwFailure *f)
 }
 
 /*
+ * http_failure
+ *		An answer with an HTTP status that is not success: the node's own
+ *		error (HV000), its body quoted.
+ */
+static EwFailureClass
+http_failure(const EwResponse *resp, EwFailureClass cls, EwFailure *f)
+{
+	EwSetFailure(f, cls, ERRCODE_FDW_ERROR);
+	appendStringInfo(&f->reason, "HTTP %ld", resp->http_status);
+	appendStringInfo(&f->detail, "Answer: \"%s\"", body_excerpt(resp));
+	return cls;
+}
+
+/*
  * classify_response
  *		Decide what one answer means.  On success returns EW_OK and sets
  *		*data; otherwise describes the failure in f.
@@ -219,23 +233,13 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 	if (resp->status != EW_NET_OK)
 		return classify_transport(st, resp, f);
 	if (resp->http_status == 429 || resp->http_status >= 500)
-	{
-		EwSetFailure(f, EW_FAIL_TRANSIENT, ERRCODE_FDW_ERROR);
-		appendStringInfo(&f->reason, "HTTP %ld", resp->http_status);
-		appendStringInfo(&f->detail, "Answer: \"%s\"", body_excerpt(resp));
-		return f->cls;
-	}
+		return http_failure(resp, EW_FAIL_TRANSIENT, f);
 
 	root = EwParseJson(st->batch_cxt, resp->body, resp->body_len, &jerr);
 	if (root == NULL || !json_is_object(root))
 	{
 		if (resp->http_status != 200)
-		{
-			EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_ERROR);
-			appendStringInfo(&f->reason, "HTTP %ld", resp->http_status);
-			appendStringInfo(&f->detail, "Answer: \"%s\"", body_excerpt(resp));
-			return f->cls;
-		}
+			return http_failure(resp, EW_FAIL_FATAL, f);
 		EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_INVALID_DATA_TYPE);
 		appendStringInfoString(&f->reason, "malformed JSON in the answer");
 		if (root == NULL)
@@ -251,11 +255,8 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 		return f->cls;
 	if (resp->http_status != 200)
 	{
-		EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_ERROR);
-		appendStringInfo(&f->reason, "HTTP %ld", resp->http_status);
-		appendStringInfo(&f->detail, "Answer: \"%s\"", body_excerpt(resp));
 		*data = NULL;
-		return f->cls;
+		return http_failure(resp, EW_FAIL_FATAL, f);
 	}
 	return EW_OK;
 }
