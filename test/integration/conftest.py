@@ -112,6 +112,36 @@ def backend_status_kb(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} line")
 
 
+def backend_tcp_connections(pid: int, port: int) -> list[int]:
+    """Local ports of the backend's established TCP connections to port
+    (the backend's socket inodes looked up in /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "01" and int(f[2].split(":")[1], 16) == port and f[9] in inodes:
+                ports.append(int(f[1].split(":")[1], 16))
+    return ports
+
+
+def request_variables(entry: dict) -> dict:
+    """The GraphQL variables of a /control/log entry."""
+    v = entry.get("variables") or {}
+    return json.loads(v) if isinstance(v, str) else v
+
+
 def read_csv(data_dir: Path, name: str) -> list[dict]:
     with open(data_dir / name, newline="") as f:
         return list(csv.DictReader(f))

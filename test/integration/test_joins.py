@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from decimal import Decimal
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import read_csv
+from conftest import read_csv, request_variables
 
 B0, B1 = 500000, 500099          # mainnet blocks of the CSV server
 
 
-def variables(entry: dict) -> dict:
-    v = entry.get("variables") or {}
-    return json.loads(v) if isinstance(v, str) else v
+variables = request_variables
 
 
 def block_requests(ctl) -> list[tuple[int, int]]:

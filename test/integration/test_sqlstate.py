@@ -16,12 +16,12 @@ how many times the request was sent, so a wrong class cannot pass by luck.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import psycopg
 import pytest
+
+from conftest import backend_tcp_connections
 
 BLOCK_QUERY = r"\bblocks\s*\("
 QUERY = "SELECT count(*), max(hash) FROM {t} WHERE number BETWEEN 100 AND 199"
@@ -133,21 +133,7 @@ def test_tls_failure_is_hv00n_and_not_retried(pg, make_fdw, fault, fault_endpoin
 
 def local_ports_to(pid: int, port: int) -> set[int]:
     """Local ports of the backend's established TCP connections to port."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            c = line.split()
-            if c[3] == "01" and int(c[2].split(":")[1], 16) == port and c[9] in inodes:
-                ports.add(int(c[1].split(":")[1], 16))
-    return ports
+    return set(backend_tcp_connections(pid, port))
 
 
 @pytest.mark.parametrize("change", ["server", "user mapping"])

@@ -6,13 +6,12 @@ checked against the node's own GraphQL answer decoded here independently.
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 
 import pytest
 
-from conftest import read_csv, to_int
+from conftest import read_csv, request_variables, to_int
 
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 LO, HI = 17173049, 17173050
@@ -20,9 +19,7 @@ USDT = "0xdac17f958d2ee523a2206206994597c13d831ec7"
 PAD = "0x" + "0" * 24
 
 
-def variables(entry: dict) -> dict:
-    v = entry.get("variables") or {}
-    return json.loads(v) if isinstance(v, str) else v
+variables = request_variables
 
 
 def log_requests(c):

@@ -8,37 +8,16 @@ because the cluster runs on the same machine.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from conftest import backend_fds, backend_status_kb
+from conftest import backend_fds, backend_status_kb, backend_tcp_connections
 
 
 def tcp_connections_to(pid: int, port: int) -> int:
     """Established TCP connections of the backend to the given local port."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    n = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            remote_port = int(f[2].split(":")[1], 16)
-            if f[3] == "01" and remote_port == port and f[9] in inodes:
-                n += 1
-    return n
+    return len(backend_tcp_connections(pid, port))
 
 
 def test_many_queries_reuse_one_connection(pg, make_fdw, gen_endpoint):
