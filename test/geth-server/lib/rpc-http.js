@@ -15,6 +15,20 @@ const CONTENT_TYPES = ['application/json', 'application/json-rpc', 'application/
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const isObj = (m) => m !== null && typeof m === 'object' && !Array.isArray(m);
 
+// Read and drop a request body; give up (close) past `max` bytes.
+function drain(req, max) {
+  return new Promise((resolve) => {
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n > max) { req.destroy(); resolve(); }
+    });
+    req.on('end', resolve);
+    req.on('error', resolve);
+    req.on('close', resolve);
+  });
+}
+
 function mediaType(h) {
   if (!h) return '';
   return String(h).split(';')[0].trim().toLowerCase();
@@ -60,6 +74,10 @@ async function handleRpc(server, req, res, path) {
   }
   if (m === 'PUT' || m === 'DELETE') return server.finish(e, 405, server.sendPlain(res, 405, 'method not allowed'));
   if (len !== null && len > HTTP_BODY_LIMIT) {
+    // Geth answers at once; the body is read first here (up to 64 MiB) so
+    // that a client still sending it reads the answer instead of EPIPE
+    await drain(req, 64 * 1024 * 1024);
+    if (res.destroyed) return server.finish(e, null, 0, { aborted: true });
     return server.finish(e, 413, server.sendPlain(res, 413, `content length too large (${len}>${HTTP_BODY_LIMIT})`, { Connection: 'close' }));
   }
   if (m !== 'OPTIONS' && !CONTENT_TYPES.includes(mediaType(req.headers['content-type']))) {
@@ -171,7 +189,7 @@ async function handleRpc(server, req, res, path) {
   const r = handleJsonRpc(server.source, s, body, opts);
   let { status, text } = r;
   e.rpcErrors = r.rpcErrors;
-  switch (kind) {
+  switch (text === '' ? null : kind) { // nothing to break when nothing is answered (notifications)
     case 'wrongTypes':
     case 'missingFields':
     case 'hugeNumbers':

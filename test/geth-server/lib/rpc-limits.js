@@ -11,8 +11,6 @@
 // (POST /control/rpc, --rpc-options). Only JSON-RPC ("/") is affected:
 // /graphql stays Geth v1.17.5 whatever the profile.
 
-const http = require('http');
-
 // Settings a caller may set, in the order GET /control/rpc shows them.
 const KEYS = ['maxBatch', 'logsMaxRange', 'logsMaxResults', 'blockReceipts', 'logTimestamp', 'txTimestamp',
   'historyCutoff', 'stateWindow', 'stateError', 'rateLimit'];
@@ -353,7 +351,7 @@ function responseCap(fam) {
 
 // --- rate limits (every Nth HTTP request) ----------------------------------
 
-// {status, headers, body (object)} for a rate-limited request.
+// {status, headers, text} for a rate-limited request.
 function rateLimited(rl, isBatch, id) {
   const rid = isBatch ? null : id; // a batch gets one object (QuickNode: erpc fixture; others UNCONFIRMED)
   const retry = rl.retryAfter !== undefined ? rl.retryAfter : 1;
@@ -404,5 +402,4 @@ module.exports = {
   singleCallStatus,
   responseCap,
   rateLimited,
-  STATUS_TEXT: http.STATUS_CODES,
 };
