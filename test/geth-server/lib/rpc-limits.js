@@ -151,10 +151,8 @@ function publicSettings(s) {
 // eth_getLogs caps. Param-error flows of eth_getLogs are in rpc-methods.js.
 
 const GETH_LIKE = new Set(['geth', 'geth-1.12', 'erigon-3.3', 'erigon', 'alchemy', 'infura', 'quicknode', 'ankr', 'cloudflare']);
-const PROVIDERS = new Set(['alchemy', 'infura', 'quicknode', 'ankr', 'cloudflare']);
 
 function isGoFamily(fam) { return GETH_LIKE.has(fam); }
-function isProvider(fam) { return PROVIDERS.has(fam); }
 
 // Nethermind writes jsonrpc, result|error, id (JsonRpcResponse property
 // order); everyone else jsonrpc, id, result|error.
@@ -389,7 +387,6 @@ module.exports = {
   resolveSettings,
   publicSettings,
   isGoFamily,
-  isProvider,
   errorFirst,
   batchTooLarge,
   methodNotFound,
