@@ -167,6 +167,7 @@ function batchTooLarge(fam, n, limit, firstId) {
       return { status: 200, body: env(null, { code: -32000, message: `batch limit ${limit} exceeded (can increase by --rpc.batch.limit). Requested batch of size: ${n}` }) };
     case 'erigon':
       // 3.4 (#18260): respondWithBatchTooLarge, invalidRequestError, same text
+      // (the release is inferred from the changelog and code, not a tag: UNCONFIRMED)
       return { status: 200, body: [env(firstId, { code: -32600, message: `batch limit ${limit} exceeded (can increase by --rpc.batch.limit). Requested batch of size: ${n}` })] };
     case 'reth':
       // jsonrpsee reject_too_big_batch_request (HTTP status UNCONFIRMED: 200)
@@ -271,7 +272,8 @@ function rangeError(s, from, to) {
     case 'besu':
       return span > N ? new RpcError(-32005, 'Requested range exceeds maximum RPC range limit') : null;
     case 'alchemy':
-      // strict: at most N blocks inclusive; the suggestion holds N blocks; HTTP 400 (boundless #838)
+      // strict: at most N blocks inclusive; the suggestion holds N blocks; HTTP 400 (boundless #838).
+      // Verbatim for the former 500-block limit; the 10-block wording is UNCONFIRMED (same pattern)
       return span + 1 > N
         ? new RpcError(-32600, `You can make eth_getLogs requests with up to a ${N} block range. Based on your parameters, this block range should work: [${hexLower(from)}, ${hexLower(from + N - 1)}]`, { http: 400 })
         : null;
