@@ -12,11 +12,7 @@
 const { goJSONString, GoError, TimeoutSignal } = require('./geth-values');
 const { InvalidParams } = require('./rpc-args');
 const L = require('./rpc-limits');
-const { methodFor, resolveTag } = require('./rpc-methods');
-const { METHODS } = require('./rpc-methods');
-const { rpcBlock, rpcTransaction, rpcReceipt } = require('./rpc-shapes');
-
-const BATCH_REQUEST_LIMIT = L.GETH.maxBatch; // --rpc.batch-request-limit
+const { methodFor, resolveTag, METHODS } = require('./rpc-methods');
 
 const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 const isObj = (m) => m !== null && typeof m === 'object' && !Array.isArray(m);
@@ -265,8 +261,4 @@ module.exports = {
   requestRange,
   wholeBody,
   METHODS,
-  rpcBlock,
-  rpcTransaction,
-  rpcReceipt,
-  BATCH_REQUEST_LIMIT,
 };

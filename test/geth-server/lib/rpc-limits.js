@@ -151,10 +151,8 @@ function publicSettings(s) {
 // eth_getLogs caps. Param-error flows of eth_getLogs are in rpc-methods.js.
 
 const GETH_LIKE = new Set(['geth', 'geth-1.12', 'erigon-3.3', 'erigon', 'alchemy', 'infura', 'quicknode', 'ankr', 'cloudflare']);
-const PROVIDERS = new Set(['alchemy', 'infura', 'quicknode', 'ankr', 'cloudflare']);
 
 function isGoFamily(fam) { return GETH_LIKE.has(fam); }
-function isProvider(fam) { return PROVIDERS.has(fam); }
 
 // Nethermind writes jsonrpc, result|error, id (JsonRpcResponse property
 // order); everyone else jsonrpc, id, result|error.
@@ -169,6 +167,7 @@ function batchTooLarge(fam, n, limit, firstId) {
       return { status: 200, body: env(null, { code: -32000, message: `batch limit ${limit} exceeded (can increase by --rpc.batch.limit). Requested batch of size: ${n}` }) };
     case 'erigon':
       // 3.4 (#18260): respondWithBatchTooLarge, invalidRequestError, same text
+      // (the release is inferred from the changelog and code, not a tag: UNCONFIRMED)
       return { status: 200, body: [env(firstId, { code: -32600, message: `batch limit ${limit} exceeded (can increase by --rpc.batch.limit). Requested batch of size: ${n}` })] };
     case 'reth':
       // jsonrpsee reject_too_big_batch_request (HTTP status UNCONFIRMED: 200)
@@ -273,7 +272,8 @@ function rangeError(s, from, to) {
     case 'besu':
       return span > N ? new RpcError(-32005, 'Requested range exceeds maximum RPC range limit') : null;
     case 'alchemy':
-      // strict: at most N blocks inclusive; the suggestion holds N blocks; HTTP 400 (boundless #838)
+      // strict: at most N blocks inclusive; the suggestion holds N blocks; HTTP 400 (boundless #838).
+      // Verbatim for the former 500-block limit; the 10-block wording is UNCONFIRMED (same pattern)
       return span + 1 > N
         ? new RpcError(-32600, `You can make eth_getLogs requests with up to a ${N} block range. Based on your parameters, this block range should work: [${hexLower(from)}, ${hexLower(from + N - 1)}]`, { http: 400 })
         : null;
@@ -389,7 +389,6 @@ module.exports = {
   resolveSettings,
   publicSettings,
   isGoFamily,
-  isProvider,
   errorFirst,
   batchTooLarge,
   methodNotFound,

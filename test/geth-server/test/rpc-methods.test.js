@@ -246,6 +246,45 @@ describe('eth_getLogs (CSV data)', () => {
   });
 });
 
+describe('the pruned profile on the mainnet data', () => {
+  test('pruned (Geth --history.chain postmerge) on the mainnet data: bodies, receipts and logs below the merge are 4444', async () => {
+    const s = csv;
+    const r0 = await s.request({ path: '/control/rpc', body: { profile: 'pruned' } });
+    assert.equal(r0.json.historyCutoff, 15537393);
+    try {
+      const pruned = { code: 4444, message: 'pruned history unavailable' };
+      const ask = (method, params) => call(s, method, params);
+      for (const [method, params] of [
+        ['eth_getBlockByNumber', ['0x7a120', false]],
+        ['eth_getBlockByNumber', ['0x7a120', true]],
+        ['eth_getBlockReceipts', ['0x7a120']],
+        ['eth_getBlockTransactionCountByNumber', ['0x7a120']],
+        ['eth_getLogs', [{ fromBlock: '0x7a120', toBlock: 'latest' }]],
+      ]) {
+        assert.deepEqual((await ask(method, params)).error, pruned, method);
+      }
+      const old = await ask('eth_getHeaderByNumber', ['0x7a120']);
+      assert.equal(old.result.number, '0x7a120', 'headers stay');
+      assert.deepEqual((await ask('eth_getBlockByHash', [old.result.hash, false])).error, pruned);
+      assert.deepEqual((await ask('eth_getLogs', [{ blockHash: old.result.hash }])).error, pruned);
+      const oldTx = (await ask('eth_getBlockByNumber', ['0x1060a39', false])).result.transactions[0];
+      assert.ok(oldTx, 'blocks after the merge are there');
+      assert.equal((await ask('eth_getBlockReceipts', ['0x1060a39'])).result.length, 116);
+      assert.equal((await ask('eth_getLogs', [{ fromBlock: '0x1060a39', toBlock: 'latest' }])).result.length, 291);
+      // a transaction whose body is gone is not found (GetCanonicalTransaction): null
+      const tx2015 = '0x99f1097abd8f33a68f0ed63d60de5f3e7e2a3e0579b90d5f46a4f201c658b46d';
+      assert.deepEqual(await ask('eth_getTransactionByHash', [tx2015]), { jsonrpc: '2.0', id: 1, result: null });
+      assert.deepEqual(await ask('eth_getTransactionReceipt', [tx2015]), { jsonrpc: '2.0', id: 1, result: null });
+      assert.equal((await ask('eth_getTransactionReceipt', [oldTx])).result.transactionHash, oldTx);
+      // state is not history
+      assert.equal((await ask('eth_getBalance', ['0x' + '11'.repeat(20), '0x7a120'])).result, '0x0');
+    } finally {
+      await s.control('DELETE', 'rpc');
+    }
+  });
+
+});
+
 describe('generated chain: JSON-RPC equals /graphql', () => {
   test('eth_getLogs equals logs(filter:) with the same addresses and topics', async () => {
     const facts = await gen.control('GET', 'chain');

@@ -7,7 +7,7 @@
 
 const { test, before, after, describe, beforeEach } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, hex, DATA_DIR } = require('../testlib/helpers');
+const { startServer, hex } = require('../testlib/helpers');
 
 const HEAD = 19999;
 let srv;
@@ -69,19 +69,13 @@ describe('/control/rpc', () => {
     }
   });
 
-  test('--rpc-profile and --rpc-options on the command line; a bad value exits 2', async () => {
-    const s = await startServer(['--generate', '10', '--rpc-profile', 'nethermind', '--rpc-options', '{"logsMaxRange":5,"historyCutoff":3}']);
-    try {
-      const g = await s.control('GET', 'rpc');
-      assert.equal(g.profile, 'nethermind');
-      assert.equal(g.maxBatch, 1024);
-      assert.equal(g.logsMaxRange, 5);
-      assert.equal(g.historyCutoff, 3);
-    } finally {
-      await s.stop();
-    }
+  test('a bad --rpc-profile or --rpc-options exits 2 (a good one: see the write-timeout test)', async () => {
     await assert.rejects(startServer(['--generate', '10', '--rpc-profile', 'nope', '--rpc-options', '{"maxBatch":true}']),
       /exited with 2: .*unknown rpc profile "nope"/s);
+    const { parseArgs } = require('../server');
+    assert.throws(() => parseArgs(['--generate', '10', '--rpc-options', '{"maxBatch":true}']), /maxBatch must be/);
+    assert.throws(() => parseArgs(['--generate', '10', '--rpc-options', '[1]']), /wants a JSON object/);
+    assert.throws(() => parseArgs(['--generate', '10', '--rpc-profile', 'reth', '--rpc-options', '{"profile":"besu"}']), /differ/);
   });
 });
 
@@ -318,40 +312,6 @@ describe('methods and shapes of older nodes', () => {
 });
 
 describe('pruned history (historyCutoff)', () => {
-  test('pruned (Geth --history.chain postmerge) on the mainnet data: bodies, receipts and logs below the merge are 4444', async () => {
-    const s = await startServer(['--data', DATA_DIR, '--rpc-profile', 'pruned']);
-    try {
-      const pruned = { code: 4444, message: 'pruned history unavailable' };
-      const ask = async (method, params) => (await answer(callBody(method, params), s)).json;
-      for (const [method, params] of [
-        ['eth_getBlockByNumber', ['0x7a120', false]],
-        ['eth_getBlockByNumber', ['0x7a120', true]],
-        ['eth_getBlockReceipts', ['0x7a120']],
-        ['eth_getBlockTransactionCountByNumber', ['0x7a120']],
-        ['eth_getLogs', [{ fromBlock: '0x7a120', toBlock: 'latest' }]],
-      ]) {
-        assert.deepEqual((await ask(method, params)).error, pruned, method);
-      }
-      const old = await ask('eth_getHeaderByNumber', ['0x7a120']);
-      assert.equal(old.result.number, '0x7a120', 'headers stay');
-      assert.deepEqual((await ask('eth_getBlockByHash', [old.result.hash, false])).error, pruned);
-      assert.deepEqual((await ask('eth_getLogs', [{ blockHash: old.result.hash }])).error, pruned);
-      const oldTx = (await ask('eth_getBlockByNumber', ['0x1060a39', false])).result.transactions[0];
-      assert.ok(oldTx, 'blocks after the merge are there');
-      assert.equal((await ask('eth_getBlockReceipts', ['0x1060a39'])).result.length, 116);
-      assert.equal((await ask('eth_getLogs', [{ fromBlock: '0x1060a39', toBlock: 'latest' }])).result.length, 291);
-      // a transaction whose body is gone is not found (GetCanonicalTransaction): null
-      const tx2015 = '0x99f1097abd8f33a68f0ed63d60de5f3e7e2a3e0579b90d5f46a4f201c658b46d';
-      assert.deepEqual(await ask('eth_getTransactionByHash', [tx2015]), { jsonrpc: '2.0', id: 1, result: null });
-      assert.deepEqual(await ask('eth_getTransactionReceipt', [tx2015]), { jsonrpc: '2.0', id: 1, result: null });
-      assert.equal((await ask('eth_getTransactionReceipt', [oldTx])).result.transactionHash, oldTx);
-      // state is not history
-      assert.equal((await ask('eth_getBalance', ['0x' + '11'.repeat(20), '0x7a120'])).result, '0x0');
-    } finally {
-      await s.stop();
-    }
-  });
-
   test('other clients\' texts', async () => {
     const tx = (await answer(callBody('eth_getBlockByNumber', ['0x5', false]))).json.result.transactions[0];
     const cases = [
@@ -462,9 +422,17 @@ describe('limits on the work of one request', () => {
     assert.equal(reth.text, '{"jsonrpc":"2.0","id":null,"error":{"code":-32011,"message":"The batch response was too large","data":"Exceeded max limit of 167772160"}}');
   });
 
-  test('the write timeout: -32002 for the call that runs too long and every call after it', async () => {
-    const s = await startServer(['--generate', '20000', '--seed', '2', '--write-timeout', '150']);
+  test('the write timeout: -32002 for the call that runs too long and every call after it; --rpc-profile, --rpc-options', async () => {
+    // also the command line: a profile and options over it
+    const s = await startServer(['--generate', '20000', '--seed', '2', '--write-timeout', '150',
+      '--rpc-profile', 'erigon', '--rpc-options', '{"logsMaxRange":null,"stateWindow":64}']);
     try {
+      const g = await s.control('GET', 'rpc');
+      assert.equal(g.profile, 'erigon');
+      assert.equal(g.maxBatch, 100);
+      assert.equal(g.logsMaxRange, null);
+      assert.equal(g.logsMaxResults, 20000);
+      assert.equal(g.stateWindow, 64);
       const slow = callBody('eth_getLogs', [{ fromBlock: '0x0', toBlock: hex(5000) }], 2);
       const one = await answer(slow, s);
       assert.equal(one.text, '{"jsonrpc":"2.0","id":2,"error":{"code":-32002,"message":"request timed out"}}');
