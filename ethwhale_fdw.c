@@ -200,7 +200,7 @@ ethwhaleEndForeignScan(ForeignScanState *node)
  *		context (a parameter of an initplan or an outer query needs it).
  */
 static void
-explain_bounds(EwScanPlan *plan, List *dpcontext, ExplainState *es)
+explain_bounds(EwScanState *st, EwScanPlan *plan, List *dpcontext, ExplainState *es)
 {
 	static const char *const opnames[] = {"", "<", "<=", "=", ">=", ">"};
 	StringInfoData bounds;
@@ -209,7 +209,8 @@ explain_bounds(EwScanPlan *plan, List *dpcontext, ExplainState *es)
 
 	if (plan->mode == EW_MODE_HASH)
 	{
-		ExplainPropertyText("Lookup", "transaction(hash:)", es);
+		ExplainPropertyText("Lookup", st != NULL && st->opts.api == EW_API_JSONRPC ?
+							"eth_getTransactionByHash" : "transaction(hash:)", es);
 		return;
 	}
 	initStringInfo(&bounds);
@@ -314,7 +315,7 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 	dpcontext = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
 	explain_filters(st, &plan, dpcontext, es);
-	explain_bounds(&plan, dpcontext, es);
+	explain_bounds(st, &plan, dpcontext, es);
 
 	if (es->analyze && st != NULL)
 	{
