@@ -436,7 +436,7 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 		memset(&attr, 0, sizeof(attr));
 		attr.atttypid = type ? type->typid : canonical_type(f);
 		attr.atttypmod = type ? type->typmod : -1;
-		EwInitColumn(&d.cols[i], &attr, f, (i + 1) % nfields);
+		EwInitColumn(&d.cols[i], &attr, f, (i + 1) % nfields, false);
 		if (type == NULL && !d.cols[i].direct)
 			FUZZ_BUG("canonical column type not converted directly");
 	}
