@@ -166,7 +166,7 @@ last_number(const char *msg)
 				p++;
 			}
 			if (*p == 'k' || *p == 'K')
-				v *= 1000;
+				v = v > PG_INT64_MAX / 1000 ? PG_INT64_MAX : v * 1000;
 			if (!isalpha((unsigned char) *p) || *p == 'k' || *p == 'K')
 				last = v;
 			continue;
