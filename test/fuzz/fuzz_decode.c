@@ -8,7 +8,9 @@
  * shim.c and shim_adt.c.  The files are linked as they are; build.sh
  * lists them.
  *
- * The first input byte picks the target (mod 7); the rest is its input.
+ * Target 7, in fuzz_rpc.c, is the JSON-RPC node API reading an answer.
+ *
+ * The first input byte picks the target (mod 8); the rest is its input.
  * An ERROR is an expected outcome; a crash, a sanitizer report or a broken
  * invariant (FUZZ_BUG) is a bug.
  */
@@ -30,6 +32,7 @@ extern void fuzz_reset(void);
 extern uint64 fuzz_mark(void);
 extern void fuzz_release(uint64 mark);
 extern void fuzz_check_numeric(Datum d);
+extern void fuzz_rpc(const uint8_t *data, size_t size);
 
 #define FUZZ_BUG(msg) \
 	do { fprintf(stderr, "fuzz: %s\n", (msg)); abort(); } while (0)
@@ -518,7 +521,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	target = data[0] % 7;
+	target = data[0] % 8;
 	s = malloc(size);
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
@@ -591,6 +594,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				}
 			case 6:
 				decode_rows((const char *) data + 1, size - 1);
+				break;
+			case 7:
+				fuzz_rpc(data + 1, size - 1);
 				break;
 		}
 	}
