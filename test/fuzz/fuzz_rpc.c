@@ -7,7 +7,10 @@
  * answer_head, answer_tx, answer_accounts and account_row).  Before that the
  * API's own request builder makes the request the answer is for, so the
  * state the check reads (calls in the batch, the first account) is what a
- * scan would have.
+ * scan would have.  The rows of the assembled answer, as scan.c walks them
+ * (transactions, blocks, ERC-20 logs, the transaction, accounts), are
+ * then decoded with every column of their table and JSON-RPC's keys
+ * (fuzz_decode.c's checks, canonical column types).
  *
  * The scans are ones that send a single request: no receipts, no block
  * times or transactions of logs, no block of a transaction by hash.  A
@@ -29,14 +32,10 @@
  */
 #include "postgres.h"
 
-#include <setjmp.h>
-
 #include "foreign/foreign.h"
+#include "fuzz.h"
 #include "jsonrpc.h"
 #include "mb/pg_wchar.h"
-
-extern sigjmp_buf fuzz_jmp;
-extern int	fuzz_encoding;
 
 #define FUZZ_RPC_HEADER 12
 
@@ -47,6 +46,17 @@ static const char *const known_accounts[] = {
 	"0xbe0eb53f46cd790cd13851d5eff43d12404d33e8",
 	"0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
 };
+
+/* the rows the scan would decode from the assembled answer */
+static FuzzRow *rows;
+static int	nrows;
+
+static void
+add_row(EwTableKind kind, json_t *block, json_t *obj, int64 account_block)
+{
+	if (nrows < FUZZ_MAX_ROWS)
+		rows[nrows++] = (FuzzRow) {kind, block, obj, account_block, true};
+}
 
 static const char *const fuzz_hash =
 	"0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060";
@@ -103,10 +113,12 @@ quantity(json_t *j)
 /*
  * A text of a failure, as it goes into an ERROR: as long as it says, no
  * control character (no forged log lines), ASCII unless the database
- * encoding is UTF8, and then valid UTF-8.
+ * encoding is UTF8, and then valid UTF-8.  DEL (0x7f) is let through when
+ * del_ok: EwJsonExcerpt quotes JSON as jansson dumps it, with DEL as it is
+ * (JSON escapes only below 0x20), which breaks no line.
  */
 static void
-check_text(const char *s, size_t len, bool utf8, const char *what)
+check_text(const char *s, size_t len, bool utf8, bool del_ok, const char *what)
 {
 	size_t		i;
 
@@ -118,7 +130,7 @@ check_text(const char *s, size_t len, bool utf8, const char *what)
 		int			n,
 					k;
 
-		if (c < 0x20 || c == 0x7f)
+		if (c < 0x20 || (c == 0x7f && !del_ok))
 			fuzz_bug("%s has the control character 0x%02x at byte %zu: %.300s", what, c, i, s);
 		if (c < 0x80)
 			continue;
@@ -182,10 +194,10 @@ check_answer(EwScanState *st, const EwResponse *resp, json_t *root,
 		fuzz_bug("a failure without a SQLSTATE");
 	if (f.reason.len == 0)
 		fuzz_bug("a failure without a reason");
-	check_text(f.reason.data, f.reason.len, utf8, "reason");
-	check_text(f.detail.data, f.detail.len, utf8, "detail");
+	check_text(f.reason.data, f.reason.len, utf8, false, "reason");
+	check_text(f.detail.data, f.detail.len, utf8, true, "detail");
 	if (f.hint)
-		check_text(f.hint, strlen(f.hint), utf8, "hint");
+		check_text(f.hint, strlen(f.hint), utf8, false, "hint");
 	if (cls == EW_FAIL_SHRINK && f.shrink_blocks < 0)
 		fuzz_bug("shrink to %lld blocks", (long long) f.shrink_blocks);
 	return false;
@@ -283,7 +295,11 @@ run_blocks(EwScanState *st, json_t *data, int64 from, int64 to)
 {
 	EwRpcState *rs = ew_rpc_state(st);
 	int64		covered = PG_INT64_MIN;
-	json_t	   *blocks;
+	json_t	   *blocks,
+			   *b,
+			   *row;
+	size_t		i,
+				k;
 
 	blocks = st->api->answer_blocks(st, data, from, to, "the blocks", &covered);
 	if (verbose())
@@ -294,6 +310,20 @@ run_blocks(EwScanState *st, json_t *data, int64 from, int64 to)
 		check_log_blocks(blocks, from, to, covered);
 	else
 		check_blocks(st, blocks, from, to, covered, rs->shape);
+
+	/* the rows as scan.c's next_row walks them (counted rows are not decoded) */
+	json_array_foreach(blocks, i, b)
+	{
+		if (st->opts.table == EW_TABLE_BLOCK)
+			add_row(EW_TABLE_BLOCK, b, NULL, -1);
+		else if (!st->plan.count_only)
+			json_array_foreach(json_object_get(b, st->opts.table == EW_TABLE_TX ?
+											   "transactions" : "logs"), k, row)
+			{
+				if (st->opts.table == EW_TABLE_TX || EwIsErc20Transfer(row))
+					add_row(st->opts.table, b, row, -1);
+			}
+	}
 }
 
 static void
@@ -311,6 +341,7 @@ run_tx(EwScanState *st, json_t *data)
 		quantity(json_object_get(blk, "number")) != n || st->cur_block != n ||
 		json_object_get(t, "to") == NULL)
 		fuzz_bug("answer_tx gave a transaction without its block");
+	add_row(EW_TABLE_TX, blk, t, -1);
 }
 
 static void
@@ -338,6 +369,9 @@ run_accounts(EwScanState *st, json_t *data, int64 block, int n)
 		if (a != json_array_get(list, i) || !json_is_string(addr) ||
 			strcmp(json_string_value(addr), st->accounts[rs->acct_first + i]) != 0)
 			fuzz_bug("account_row %d is not account %d", i, rs->acct_first + i);
+		/* at the block of the bounds, or at the head */
+		add_row(EW_TABLE_ACCOUNT, blk, a, block);
+		add_row(EW_TABLE_ACCOUNT, blk, a, -1);
 	}
 	/* one past the batch: the scan never asks, but it is an ERROR */
 	memcpy(&outer, &fuzz_jmp, sizeof(outer));
@@ -384,6 +418,8 @@ fuzz_rpc(const uint8_t *data, size_t size)
 
 	if (size < FUZZ_RPC_HEADER)
 		return;
+	rows = palloc(sizeof(FuzzRow) * FUZZ_MAX_ROWS);
+	nrows = 0;
 	scan = data[0] % 7;
 	fuzz_encoding = (data[1] & 0x80) ? PG_SQL_ASCII : PG_UTF8;
 	from = (int64) (read_be64(data + 4) & (uint64) PG_INT64_MAX);
@@ -524,4 +560,9 @@ fuzz_rpc(const uint8_t *data, size_t size)
 			run_accounts(st, replies, from, n);
 			break;
 	}
+	/* the rows, decoded with JSON-RPC's keys */
+	i = fuzz_errors;
+	fuzz_decode_collected(rows, nrows, false);
+	if (verbose())
+		fprintf(stderr, "fuzz_rpc: %d rows decoded, %d ERRORs\n", nrows, fuzz_errors - i);
 }
