@@ -12,9 +12,12 @@
  * then decoded with every column of their table and JSON-RPC's keys
  * (fuzz_decode.c's checks, canonical column types).
  *
- * The scans are ones that send a single request: no receipts, no block
- * times or transactions of logs, no block of a transaction by hash.  A
- * follow-up request (EwRequest) must not happen: build.sh links with
+ * The scans are ones that send a single request: no block times or
+ * transactions of logs, no block of a transaction by hash; receipts (a
+ * flag) for a hash, and for blocks only when the answer has every taken
+ * block's eth_getBlockReceipts result (else jsonrpc.c asks for the
+ * receipts by hash: the blocks are then not assembled).  A follow-up
+ * request (EwRequest) must not happen: build.sh links with
  * --wrap=EwRequest and __wrap_EwRequest below aborts.
  *
  * Input (after fuzz_decode.c's target byte), then the answer's body:
@@ -25,7 +28,8 @@
  *			database encoding is SQL_ASCII, else UTF8
  *	[2]		blocks asked for (1 + mod 32); accounts (1 + mod 128)
  *	[3]		eth_account: bit 0 the second batch (accounts 100...); bits 1-3
- *			no balance, no nonce, no code
+ *			no balance, no nonce, no code; bit 4: receipts (eth_tx in full
+ *			and by hash)
  *	[4..11]	the first block (big-endian, below 2^63); eth_account: the block
  * An ERROR is an expected outcome; a crash, a sanitizer report, a broken
  * invariant (fuzz_bug) or a follow-up request is a bug.
@@ -204,6 +208,54 @@ check_answer(EwScanState *st, const EwResponse *resp, json_t *root,
 }
 
 /*
+ * Whether take_blocks will find the receipts of every block it takes in
+ * the answer (each block's eth_getBlockReceipts reply without an error and
+ * with a result), and so send no eth_getTransactionReceipt batch.
+ */
+static bool
+receipts_in_answer(json_t *data)
+{
+	size_t		i,
+				k;
+	json_t	   *r,
+			   *q,
+			   *res,
+			   *err;
+	int64		n,
+				nq;
+	EwRpcMethod m,
+				mq;
+
+	json_array_foreach(data, i, r)
+	{
+		res = json_object_get(r, "result");
+		err = json_object_get(r, "error");
+		if (!EwRpcDecodeId(json_object_get(r, "id"), &n, &m) || m != EW_RPC_BLOCK ||
+			(err != NULL && !json_is_null(err)) || res == NULL || json_is_null(res))
+			continue;
+		json_array_foreach(data, k, q)
+		{
+			err = json_object_get(q, "error");
+			if (EwRpcDecodeId(json_object_get(q, "id"), &nq, &mq) &&
+				mq == EW_RPC_BLOCK_RECEIPTS && nq == n &&
+				(err == NULL || json_is_null(err)) && json_object_get(q, "result") != NULL)
+				break;
+		}
+		if (k == json_array_size(data))
+			return false;
+	}
+	return true;
+}
+
+/* the fields merge_receipt sets (null when the receipt has none) */
+static bool
+has_receipt_keys(json_t *tx)
+{
+	return json_object_get(tx, "status") && json_object_get(tx, "gasUsed") &&
+		json_object_get(tx, "contractAddress");
+}
+
+/*
  * answer_blocks of a block table: blocks of from..covered, ascending, the
  * last one covered (the blocks a node does not have are left out: beyond
  * its head, or a gap of a test chain)
@@ -242,9 +294,14 @@ check_blocks(EwScanState *st, json_t *blocks, int64 from, int64 to,
 			fuzz_bug("block %zu without its transaction count", i);
 		if (shape == EW_RPC_FULL)
 			for (k = 0; k < json_array_size(txs); k++)
-				if (!json_is_object(json_array_get(txs, k)) ||
-					json_object_get(json_array_get(txs, k), "to") == NULL)
+			{
+				json_t	   *tx = json_array_get(txs, k);
+
+				if (!json_is_object(tx) || json_object_get(tx, "to") == NULL)
 					fuzz_bug("block %zu: transaction %zu not an object with \"to\"", i, k);
+				if (ew_rpc_state(st)->receipts && !has_receipt_keys(tx))
+					fuzz_bug("block %zu: transaction %zu without its receipt's fields", i, k);
+			}
 	}
 	if (prev != covered)
 		fuzz_bug("blocks up to %lld, covered to %lld", (long long) prev, (long long) covered);
@@ -341,6 +398,8 @@ run_tx(EwScanState *st, json_t *data)
 		quantity(json_object_get(blk, "number")) != n || st->cur_block != n ||
 		json_object_get(t, "to") == NULL)
 		fuzz_bug("answer_tx gave a transaction without its block");
+	if (ew_rpc_state(st)->receipts && !has_receipt_keys(t))
+		fuzz_bug("answer_tx gave a transaction without its receipt's fields");
 	add_row(EW_TABLE_TX, blk, t, -1);
 }
 
@@ -452,6 +511,7 @@ fuzz_rpc(const uint8_t *data, size_t size)
 	rs->acct_balance = (data[3] & 2) == 0;
 	rs->acct_nonce = (data[3] & 4) == 0;
 	rs->acct_code = (data[3] & 8) == 0;
+	rs->receipts = (data[3] & 16) != 0 && (scan == 0 || scan == 5);
 	switch (scan)
 	{
 		case 0:
@@ -540,6 +600,8 @@ fuzz_rpc(const uint8_t *data, size_t size)
 	root = EwParseJson(NULL, resp.body, resp.body_len, &jerr);
 	if (!check_answer(st, &resp, root, &jerr, &replies))
 		return;
+	if (scan == 0 && rs->receipts && !receipts_in_answer(replies))
+		return;					/* receipts by hash: a follow-up request */
 
 	switch (scan)
 	{
