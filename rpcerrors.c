@@ -166,7 +166,7 @@ last_number(const char *msg)
 				p++;
 			}
 			if (*p == 'k' || *p == 'K')
-				v *= 1000;
+				v = v > PG_INT64_MAX / 1000 ? PG_INT64_MAX : v * 1000;
 			if (!isalpha((unsigned char) *p) || *p == 'k' || *p == 'K')
 				last = v;
 			continue;
@@ -254,7 +254,7 @@ classify_logs_cap(const char *msg, int64 from, EwFailure *f)
 	if (to >= from)
 	{
 		/* a range that would work: sized to these blocks' logs */
-		f->shrink_blocks = to - from + 1;
+		f->shrink_blocks = to - from < PG_INT64_MAX ? to - from + 1 : PG_INT64_MAX;
 		f->shrink_keeps_ceiling = true;
 	}
 	else if (has_any(msg, results_texts))
