@@ -165,6 +165,7 @@ rpc_hash_request(EwScanState *st, const char *hash)
 {
 	StringInfoData buf;
 
+	ew_rpc_state(st)->asked_hash = pstrdup(hash);
 	start_batch(st, &buf);
 	begin_call(st, &buf, 0, EW_RPC_TX);
 	appendStringInfo(&buf, "[\"%s\"]}", hash);
@@ -775,6 +776,10 @@ rpc_answer_tx(EwScanState *st, json_t *data)
 
 	if (!json_is_object(t))
 		return NULL;
+	if (!json_is_string(json_object_get(t, "hash")) || rs->asked_hash == NULL ||
+		pg_strcasecmp(json_string_value(json_object_get(t, "hash")), rs->asked_hash) != 0)
+		bad_answer(st, "the transaction", psprintf("another transaction than %s",
+												   rs->asked_hash ? rs->asked_hash : "?"), t);
 	n = quantity(json_object_get(t, "blockNumber"));
 	if (n < 0)
 		return NULL;			/* pending */

@@ -70,14 +70,15 @@ static const char *const batch_texts[] = {
 
 static const char *const size_texts[] = {
 	"response too large", "response is too big", "batch response was too large",
+	"request is too big",
 	"maxbatchresponsebodysize", "response size should not", "response too big",
 	NULL
 };
 
 /* eth_getLogs over a cap on results (the range may grow again later) */
 static const char *const results_texts[] = {
-	"more than", "too many logs", "max results", "exceeds limit of",
-	"logs matched", "too many results", "result limit", NULL
+	"more than", "too many logs", "max results", "logs matched",
+	"too many results", "result limit", NULL
 };
 
 /* eth_getLogs over a cap on blocks */
@@ -284,9 +285,10 @@ classify_error(EwScanState *st, const EwResponse *resp, json_t *error,
 	if (!json_is_object(error))
 		code = 0;
 	appendStringInfo(&f->reason, "%s: %s (code %lld)", name, msg, (long long) code);
+	/* -32007 is QuickNode's rate limit, and jsonrpsee's request too big */
 	if (resp->http_status == 429 || code == 429 || code == -32029 ||
-		code == -32007 || (code == -32005 && has(raw, "rate")) ||
-		has_any(raw, rate_texts))
+		(code == -32007 && !has(raw, "too big")) ||
+		(code == -32005 && has(raw, "rate")) || has_any(raw, rate_texts))
 	{
 		EwSetFailure(f, EW_FAIL_TRANSIENT, ERRCODE_FDW_ERROR);
 		appendStringInfoString(&f->detail, "The node refused the request for its rate limit.");
