@@ -668,7 +668,7 @@ def main():
     print("srv s = the server's own time on those requests (request log: arrival to last byte); "
           "for a sequential client, seconds - srv s is the client's share.")
     print("MB/s = JSON bytes of the answers before gzip (server's request log) per second; "
-          "peak MB = VmHWM of the backend for (b)/(c), ru_maxrss of the client process for (a)/(d)/(e).")
+          "peak MB = VmHWM of the backend for (b)/(c)/(g), ru_maxrss of the client process for (a)/(d)/(e)/(f).")
 
     # ---------------------------------------------------------- targets
     print()
