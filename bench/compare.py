@@ -102,13 +102,18 @@ def log_sizes(entries):
         "wire_bytes": sum(e.get("bytes") or 0 for e in entries),
         # time the server spent on the requests (arrival to last byte written)
         "server_s": sum(e.get("ms") or 0 for e in entries) / 1000.0,
+        # JSON-RPC calls answered with an error object (inside an HTTP 200)
+        "rpc_errors": sum(e.get("rpcErrors") or 0 for e in entries),
     }
 
 
 # --------------------------------------------------------------- the wrapper
 
 class Wrapper:
-    def __init__(self, endpoint, batch, concurrencies, prices):
+    """Foreign servers bench_cC (GraphQL at /graphql) and, with rpc_endpoint,
+    bench_rpc_cC (api 'jsonrpc' at /) for each concurrency C, on one chain."""
+
+    def __init__(self, endpoint, batch, concurrencies, prices, rpc_endpoint=None):
         self.endpoint = endpoint
         self.batch = batch
         with psycopg.connect(autocommit=True) as c:
@@ -118,13 +123,23 @@ class Wrapper:
                 self.price_days = n
             for conc in concurrencies:
                 self.add_server(c, f"bench_c{conc}", endpoint, conc)
+                if rpc_endpoint:
+                    self.add_server(c, f"bench_rpc_c{conc}", rpc_endpoint, conc, api="jsonrpc")
 
-    def add_server(self, c, name, endpoint, conc):
+    def add_server(self, c, name, endpoint, conc, api=None):
         c.execute(f"DROP SERVER IF EXISTS {name} CASCADE")
         c.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        c.execute(f"CREATE SERVER {name} FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS "
-                  f"(endpoint '{endpoint}', batch_blocks '{self.batch}', concurrency '{conc}', "
-                  f"timeout_ms '300000')")
+        opt_api = f", api '{api}'" if api else ""
+        try:
+            c.execute(f"CREATE SERVER {name} FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS "
+                      f"(endpoint '{endpoint}'{opt_api}, batch_blocks '{self.batch}', concurrency '{conc}', "
+                      f"timeout_ms '300000')")
+        except psycopg.Error as e:
+            if api:
+                raise SystemExit(f"bench/compare: the installed ethwhale_fdw refuses the server option api '{api}' "
+                                 f"({e.diag.message_primary}): it predates the JSON-RPC API; install a newer build "
+                                 "(or leave out --no-build), or run with --skip-rpc")
+            raise
         c.execute(f"CREATE USER MAPPING FOR CURRENT_USER SERVER {name}")
         c.execute(f"CREATE SCHEMA {name}")
         c.execute(f"IMPORT FOREIGN SCHEMA ethereum FROM SERVER {name} INTO {name}")
@@ -172,17 +187,72 @@ class Wrapper:
 
 # --------------------------------------------------------------- the floor
 
-def curl_config(entries, url, workdir):
-    """A curl config (-K) that sends each logged request again, answer to /dev/null."""
-    os.makedirs(workdir, exist_ok=True)
-    lines = []
-    for i, e in enumerate(entries):
+# The test server keeps a JSON-RPC request's raw body in its log entry's
+# "query" only up to this many characters (lib/rpc-http.js); "rpc" has every
+# call, uncut.
+RPC_QUERY_CUT = 10000
+
+
+def rpc_body(e):
+    """The body of a logged JSON-RPC request, and how it was obtained.
+
+    Rebuilt from the entry's calls ("rpc": method, params, id, in the order
+    sent) the way the wrapper writes them (jsonrpc.c begin_call: keys
+    jsonrpc, id, method, params; no spaces), an array when the request was a
+    batch.  When the logged raw body is complete (shorter than the cut), that
+    is sent as it is, and the rebuilt body must equal it; when it was cut, the
+    rebuilt body must begin with it.  Returns (body, "raw" | "rebuilt", ok)."""
+    calls = e.get("rpc") or []
+    msgs = []
+    for c in calls:
+        if c.get("method") is None:
+            msgs = None  # not a call object: only the raw body can say what it was
+            break
+        m = {"jsonrpc": "2.0"}
+        if c.get("id") is not None:
+            m["id"] = c["id"]
+        m["method"] = c["method"]
+        if c.get("params") is not None:
+            m["params"] = c["params"]
+        msgs.append(m)
+    raw = e.get("query") or ""
+    rebuilt = None
+    if msgs is not None and (msgs or e.get("batch")):
+        rebuilt = json.dumps(msgs if e.get("batch") else msgs[0], separators=(",", ":"), ensure_ascii=False)
+    if len(raw) < RPC_QUERY_CUT:
+        return raw, "raw", rebuilt == raw
+    if rebuilt is None:
+        return raw, "cut", False
+    return rebuilt, "rebuilt", rebuilt.startswith(raw)
+
+
+def request_body(e):
+    """(body text, how, ok) of a logged GraphQL or JSON-RPC request."""
+    if e.get("path", "").startswith("/graphql"):
         body = {"query": e["query"], "variables": e["variables"]}
         if e.get("operationName"):
             body["operationName"] = e["operationName"]
+        return json.dumps(body), "graphql", True
+    return rpc_body(e)
+
+
+def curl_config(entries, url, workdir, stats=None):
+    """A curl config (-K) that sends each logged request again, answer to /dev/null.
+
+    stats (a dict), when given, counts the bodies by how they were obtained
+    ("graphql", "raw", "rebuilt") and the JSON-RPC ones whose rebuild from
+    the logged calls did not match the logged raw body ("mismatch")."""
+    os.makedirs(workdir, exist_ok=True)
+    lines = []
+    for i, e in enumerate(entries):
+        body, how, ok = request_body(e)
+        if stats is not None:
+            stats[how] = stats.get(how, 0) + 1
+            if not ok:
+                stats["mismatch"] = stats.get("mismatch", 0) + 1
         path = os.path.join(workdir, f"req{i:06d}.json")
         with open(path, "w") as f:
-            json.dump(body, f)
+            f.write(body)
         if i:
             lines.append("next")
         lines += [
@@ -202,8 +272,12 @@ def curl_config(entries, url, workdir):
     return cfg
 
 
-def floor_run(server, entries, workdir, parallel):
-    cfg = curl_config(entries, server.graphql, workdir)
+def floor_run(server, entries, workdir, parallel, url=None):
+    """Replay entries with one curl process (url: the GraphQL endpoint unless
+    given).  The result also has "bodies" (curl_config's stats) and, from the
+    replay's own log, "calls" (JSON-RPC calls sent) for the checks."""
+    stats = {}
+    cfg = curl_config(entries, url or server.graphql, workdir, stats)
     cmd = ["curl", "-sS", "-K", cfg]
     if parallel > 1:
         cmd[1:1] = ["--parallel", "--parallel-max", str(parallel)]
@@ -211,11 +285,33 @@ def floor_run(server, entries, workdir, parallel):
     secs, rss, rc, _, err = run_child(cmd)
     if rc != 0:
         raise SystemExit(f"curl failed (exit {rc}): {err.strip()[:500]}")
-    r = {"seconds": secs, "peak_kb": rss}
+    r = {"seconds": secs, "peak_kb": rss, "bodies": stats}
     entries = server.log()
     r.update(log_sizes(entries))
     r["in_flight"] = max_in_flight(entries)
+    r["calls"] = rpc_calls(entries)
     return r
+
+
+def rpc_calls(entries):
+    """The JSON-RPC calls of logged requests, as (method, params, id) JSON texts
+    in the order sent (a multiset to compare two runs' requests)."""
+    return [json.dumps([c.get("method"), c.get("params"), c.get("id")]) for e in entries for c in (e.get("rpc") or [])]
+
+
+def rpc_blocks(entries):
+    """Block numbers the eth_getBlockByNumber(n, true) calls of entries asked
+    for, and the other calls as "method(params)" texts."""
+    blocks, other = [], []
+    for e in entries:
+        for c in e.get("rpc") or []:
+            p = c.get("params") or []
+            if c.get("method") == "eth_getBlockByNumber" and len(p) == 2 and p[1] is True \
+                    and isinstance(p[0], str) and p[0].startswith("0x"):
+                blocks.append(int(p[0], 16))
+            else:
+                other.append(f"{c.get('method')}({json.dumps(c.get('params'))})")
+    return blocks, other
 
 
 # --------------------------------------------------------------- the peers
@@ -307,11 +403,22 @@ def verdict(ok):
 
 def replay_main(argv):
     """compare.py replay LOG_JSON URL WORKDIR: build the floor's curl config
-    from a /control/log dump and print its path (used by the node smoke test)."""
+    from a /control/log dump and print its path (used by the node smoke test).
+    A URL ending in /graphql replays the GraphQL entries, any other the
+    JSON-RPC ones (path "/"); a JSON-RPC body that cannot be rebuilt exactly
+    from its logged calls is an error (exit 1)."""
     log_path, url, workdir = argv
+    gql = url.rstrip("/").endswith("/graphql")
     with open(log_path) as f:
-        entries = [e for e in json.load(f) if e.get("path", "").startswith("/graphql")]
-    print(curl_config(entries, url, workdir))
+        entries = [e for e in json.load(f)
+                   if (e.get("path", "").startswith("/graphql") if gql else e.get("path") == "/")]
+    stats = {}
+    cfg = curl_config(entries, url, workdir, stats)
+    if stats.get("mismatch"):
+        print(f"compare.py replay: {stats['mismatch']} JSON-RPC bodies could not be rebuilt from their logged calls",
+              file=sys.stderr)
+        return 1
+    print(cfg)
     return 0
 
 
@@ -333,6 +440,7 @@ def main():
     ap.add_argument("--gql-python")
     ap.add_argument("--geth-url")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--skip-rpc", action="store_true", help="leave out the JSON-RPC cases (f) and (g)")
     a = ap.parse_args()
 
     N, M, B, C = a.blocks, a.peer_blocks, a.batch, a.concurrency
@@ -341,7 +449,8 @@ def main():
     info = machine()
     load0 = loadavg()
     t_start = time.monotonic()
-    w = Wrapper(a.endpoint, B, sorted({1, C}), a.prices)
+    rpc = not a.skip_rpc
+    w = Wrapper(a.endpoint, B, sorted({1, C}), a.prices, rpc_endpoint=srv.rpc if rpc else None)
     say = lambda msg: print(f"==> {msg}", file=sys.stderr, flush=True)  # noqa: E731
 
     res = {}
@@ -351,6 +460,9 @@ def main():
     warm = min(N, 1000)
     say(f"warm-up (not measured): wrapper on blocks 1..{warm}")
     w.run("bench_c1", 1, warm, False, srv)
+    if rpc:  # the server's JSON-RPC path is other code: warm it too
+        say(f"warm-up (not measured): wrapper over JSON-RPC on blocks 1..{warm}")
+        w.run("bench_rpc_c1", 1, warm, False, srv)
     # Each repetition runs the floor and wrapper cases in turn; the fastest
     # run of each case is kept (the machine is shared: other load only ever
     # makes a run slower).
@@ -379,11 +491,34 @@ def main():
             keep("cC", w.run(f"bench_c{C}", 1, N, True, srv))
         say(f"memory: wrapper, concurrency 1, blocks 1..{small} (1/10 of the range){tag}")
         keep("m", w.run("bench_c1", 1, small, False, srv))
+        if rpc:
+            # The same scan over JSON-RPC (api 'jsonrpc' at "/", the same
+            # chain and server process): batches of eth_getBlockByNumber(n, true).
+            say(f"(g) wrapper over JSON-RPC, concurrency 1, blocks 1..{N}{tag}")
+            g1 = w.run("bench_rpc_c1", 1, N, False, srv)
+            keep("g1", g1)
+            say(f"    {g1['seconds']:.1f} s, {g1['count']} rows, {g1['requests']} batches")
+            say(f"(f) JSON-RPC floor: the same {g1['requests']} batches with curl, sequential{tag}")
+            keep("f1", floor_run(srv, g1["entries"], os.path.join(a.tmp, "floor-rpc-seq"), 1, srv.rpc))
+            if C > 1:
+                say(f"(g) wrapper over JSON-RPC, concurrency {C}{tag}")
+                gC = w.run(f"bench_rpc_c{C}", 1, N, False, srv)
+                keep("gC", gC)
+                say(f"(f) JSON-RPC floor with curl --parallel-max {C} ({gC['requests']} batches){tag}")
+                keep("fC", floor_run(srv, gC["entries"], os.path.join(a.tmp, "floor-rpc-par"), C, srv.rpc))
+            say(f"memory: wrapper over JSON-RPC, concurrency 1, blocks 1..{small}{tag}")
+            keep("gm", w.run("bench_rpc_c1", 1, small, False, srv))
     if M == small:
         res["ref"] = res["m"]
     else:
         say(f"reference answer for the peers: wrapper on blocks 1..{M}")
         res["ref"] = w.run("bench_c1", 1, M, False, srv)
+    if rpc:
+        if M == small:
+            res["gref"] = res["gm"]
+        else:
+            say(f"reference answer for the peers: wrapper over JSON-RPC on blocks 1..{M}")
+            res["gref"] = w.run("bench_rpc_c1", 1, M, False, srv)
     if a.etl_python:
         say(f"(d) ethereum-etl, 1 worker, blocks 1..{M}")
         res["d1"] = etl_run(a.etl_python, srv, 1, M, B, 1)
@@ -423,6 +558,49 @@ def main():
     if remote and logged_query not in remote[0]:
         problems.append("the logged query is not EXPLAIN VERBOSE's Remote GraphQL")
 
+    # JSON-RPC: the same answers as GraphQL and ethereum-etl, and a floor
+    # that sent exactly the wrapper's calls.
+    remote_rpc = []
+    if rpc:
+        gql_ans = (res["b1"]["count"], res["b1"]["sum"])
+        for k, what in (("g1", "concurrency 1"), ("gC", f"concurrency {C}")):
+            if k in res and (res[k]["count"], res[k]["sum"]) != gql_ans:
+                problems.append(f"JSON-RPC wrapper at {what} answered count {res[k]['count']} sum(value) {res[k]['sum']}, "
+                                f"GraphQL {gql_ans[0]} / {gql_ans[1]} (blocks 1..{N})")
+        if (res["gm"]["count"], res["gm"]["sum"]) != (res["m"]["count"], res["m"]["sum"]):
+            problems.append(f"blocks 1..{small}: JSON-RPC wrapper {res['gm']['count']}/{res['gm']['sum']}, "
+                            f"GraphQL {res['m']['count']}/{res['m']['sum']}")
+        if (res["gref"]["count"], res["gref"]["sum"]) != (res["ref"]["count"], res["ref"]["sum"]):
+            problems.append(f"blocks 1..{M}: JSON-RPC wrapper {res['gref']['count']}/{res['gref']['sum']}, "
+                            f"GraphQL {res['ref']['count']}/{res['ref']['sum']}")
+        for k in ("d1", "dC"):
+            if k in res and res[k]["count"] != res["gref"]["count"]:
+                problems.append(f"{k}: ethereum-etl exported {res[k]['count']} transactions, "
+                                f"the JSON-RPC wrapper counted {res['gref']['count']} (blocks 1..{M})")
+        for k in ("g1", "gC", "gm", "f1", "fC"):
+            if k in res and res[k].get("failed"):
+                problems.append(f"{k}: {res[k]['failed']} requests did not answer 200")
+            if k in res and res[k].get("rpc_errors"):
+                problems.append(f"{k}: {res[k]['rpc_errors']} JSON-RPC calls were answered with an error")
+        for f, g in (("f1", "g1"), ("fC", "gC")):
+            if f not in res:
+                continue
+            if res[f]["json_bytes"] != res[g]["json_bytes"]:
+                problems.append(f"JSON-RPC floor {f} and wrapper {g} received different JSON sizes: "
+                                f"{res[f]['json_bytes']} vs {res[g]['json_bytes']}")
+            if sorted(res[f]["calls"]) != sorted(rpc_calls(res[g]["entries"])):
+                problems.append(f"JSON-RPC floor {f} did not send the calls (method, params, id) of {g}")
+            if res[f]["bodies"].get("mismatch"):
+                problems.append(f"JSON-RPC floor {f}: {res[f]['bodies']['mismatch']} bodies rebuilt from the logged "
+                                "calls differ from the logged raw body")
+        blocks, other = rpc_blocks(res["g1"]["entries"])
+        if sorted(blocks) != list(range(1, N + 1)) or other:
+            problems.append(f"the JSON-RPC wrapper's requests are not one eth_getBlockByNumber(n, true) per block 1..{N}: "
+                            f"{len(blocks)} block calls, {len(set(blocks))} distinct, other calls {other[:3]}")
+        remote_rpc = [l for l in w.explain("bench_rpc_c1", 1, N, False) if "Remote JSON-RPC" in l]
+        if not remote_rpc or "eth_getBlockByNumber(full)" not in remote_rpc[0]:
+            problems.append(f"EXPLAIN VERBOSE over JSON-RPC does not say eth_getBlockByNumber(full): {remote_rpc}")
+
     # ---------------------------------------------------------- print
     print()
     print(f"bench/compare, {info['date']}: {info['nproc']} x {info['cpu']}, {info['ram_gib']} GiB RAM, "
@@ -433,6 +611,15 @@ def main():
     for l in remote_usd:
         if "Wrapper Filter" in l:
             print(f"with value_usd: {l.strip()}")
+    if rpc:
+        print(f"over JSON-RPC (api 'jsonrpc', {srv.rpc}): {remote_rpc[0].strip() if remote_rpc else '?'}")
+        sizes = [len(e.get("rpc") or []) for e in res["g1"]["entries"]]
+        gjb, bjb = res["g1"]["json_bytes"], res["b1"]["json_bytes"]
+        bodies = res["f1"]["bodies"]
+        print(f"JSON-RPC batches: {len(sizes)} requests of {min(sizes, default=0)}..{max(sizes, default=0)} calls "
+              f"(the chunk aims at 4 MB per answer); JSON per block {gjb / N / 1000:.0f} kB over JSON-RPC, "
+              f"{bjb / N / 1000:.1f} kB over GraphQL ({gjb / bjb:.1f}x); floor bodies: {bodies.get('raw', 0)} complete in the log "
+              f"(each equal to its rebuild from the logged calls), {bodies.get('rebuilt', 0)} cut in the log and rebuilt")
     print()
     print(HEADER)
     nrows = res["b1"]["count"]
@@ -453,18 +640,35 @@ def main():
     if "e" in res:
         print(fmt_row("(e) gql script, blocks(from,to) per 100", M, res["e"], ref_rows))
     print(fmt_row("(b) wrapper, concurrency 1, 1/10 range", small, res["m"], res["m"]["count"]))
+    if rpc:
+        print(fmt_row("(f) JSON-RPC floor: curl, sequential", N, res["f1"], nrows))
+        if "fC" in res:
+            print(fmt_row(f"(f) JSON-RPC floor: curl --parallel-max {C}", N, res["fC"], nrows))
+        print(fmt_row("(g) wrapper over JSON-RPC, concurrency 1", N, res["g1"], nrows))
+        if "gC" in res:
+            print(fmt_row(f"(g) wrapper over JSON-RPC, concurrency {C}", N, res["gC"], nrows))
+        print(fmt_row("(g) JSON-RPC, concurrency 1, 1/10 range", small, res["gm"], res["gm"]["count"]))
     print()
     print(f"answers: (b) count {res['b1']['count']} sum(value) {res['b1']['sum']}; "
           f"(c) count {res['c1']['count']}; blocks 1..{M}: wrapper {res['ref']['count']}"
           + (f", ethereum-etl {res['d1']['count']}" if "d1" in res else "")
           + (f", gql {res['e']['count']}" if "e" in res else ""))
+    if rpc:
+        print(f"JSON-RPC answers: (g) count {res['g1']['count']} sum(value) {res['g1']['sum']}"
+              + (f", at concurrency {C} {res['gC']['count']} / {res['gC']['sum']}" if "gC" in res else "")
+              + f"; blocks 1..{M}: JSON-RPC wrapper {res['gref']['count']}"
+              + (f", ethereum-etl {res['d1']['count']}" if "d1" in res else "")
+              + (" (equal to GraphQL's)" if (res["g1"]["count"], res["g1"]["sum"]) == (res["b1"]["count"], res["b1"]["sum"])
+                 else " (NOT equal to GraphQL's)"))
     if "bC" in res:
         print(f"requests in flight at the server: wrapper at concurrency {C}: up to {max_in_flight(res['bC']['entries'])}"
-              + (f", curl --parallel-max {C}: up to {res['aC']['in_flight']}" if "aC" in res else ""))
+              + (f", curl --parallel-max {C}: up to {res['aC']['in_flight']}" if "aC" in res else "")
+              + (f"; over JSON-RPC: wrapper up to {max_in_flight(res['gC']['entries'])}" if "gC" in res else "")
+              + (f", curl up to {res['fC']['in_flight']}" if "fC" in res else ""))
     print("srv s = the server's own time on those requests (request log: arrival to last byte); "
           "for a sequential client, seconds - srv s is the client's share.")
     print("MB/s = JSON bytes of the answers before gzip (server's request log) per second; "
-          "peak MB = VmHWM of the backend for (b)/(c), ru_maxrss of the client process for (a)/(d)/(e).")
+          "peak MB = VmHWM of the backend for (b)/(c)/(g), ru_maxrss of the client process for (a)/(d)/(e)/(f).")
 
     # ---------------------------------------------------------- targets
     print()
@@ -492,19 +696,42 @@ def main():
               f"{small} blocks, {res['b1']['peak_kb'] / 1024:.1f} MB at {N} ({mr:.2f}x)"))
     for ok, text in t:
         print(f"  [{verdict(ok)}] {text}")
+    if rpc:
+        print()
+        print("issue 13 targets (JSON-RPC)")
+        t = []
+        r1 = res["g1"]["seconds"] / res["f1"]["seconds"]
+        t.append((r1 <= 1.3, f"(g) at concurrency 1 within 1.3x of the sequential JSON-RPC floor (f): {r1:.2f}x"))
+        if "gC" in res:
+            rC = res["gC"]["seconds"] / res["f1"]["seconds"]
+            t.append((rC < 1.0, f"(g) at concurrency {C} faster than the sequential JSON-RPC floor: {rC:.2f}x of its time"
+                      + (f" (parallel floor: {res['gC']['seconds'] / res['fC']['seconds']:.2f}x)" if "fC" in res else "")))
+        for g, d, name in (("g1", "d1", "concurrency 1 vs 1 worker"), ("gC", "dC", f"concurrency {C} vs {C} workers")):
+            if g in res and d in res:
+                x = (N / res[g]["seconds"]) / (M / res[d]["seconds"])
+                t.append((x >= 10, f"JSON-RPC wrapper >= 10x ethereum-etl's blocks/s ({name}): {x:.1f}x"))
+        mr = res["g1"]["peak_kb"] / res["gm"]["peak_kb"]
+        t.append((mr <= 1.2, f"backend peak memory over JSON-RPC flat as the range grows 10x: "
+                  f"{res['gm']['peak_kb'] / 1024:.1f} MB at {small} blocks, {res['g1']['peak_kb'] / 1024:.1f} MB at {N} ({mr:.2f}x)"))
+        for ok, text in t:
+            print(f"  [{verdict(ok)}] {text}")
     if problems:
         print()
         for p in problems:
             print(f"  PROBLEM: {p}")
 
     if a.geth_url:
-        geth_section(a, w)
+        if geth_section(a, w, rpc):
+            problems.append("real geth: answers differ (see above)")
     print(f"\n(total {time.monotonic() - t_start:.0f} s)")
+    if problems:
+        print(f"bench/compare: FAILED: {len(problems)} PROBLEM(s) above (answers or requests that differ)", file=sys.stderr)
     return 1 if problems else 0
 
 
-def geth_section(a, w):
-    """The same clients against a real geth --dev node (a few dozen blocks)."""
+def geth_section(a, w, rpc=True):
+    """The same clients against a real geth --dev node (a few dozen blocks).
+    Returns True when an answer differs."""
     url = a.geth_url.rstrip("/")
     head = int(http_json(url, "POST", {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})["result"], 16)
     with psycopg.connect(autocommit=True) as c:
@@ -514,6 +741,15 @@ def geth_section(a, w):
     r = w.run("bench_geth", 1, head, False)
     print(f"  (b) wrapper: {r['count']} transactions, sum(value) {r['sum']}, {r['seconds']:.2f} s, "
           f"peak {r['peak_kb'] / 1024:.1f} MB")
+    bad = False
+    if rpc:
+        with psycopg.connect(autocommit=True) as c:
+            w.add_server(c, "bench_geth_rpc", url, 1, api="jsonrpc")
+        g = w.run("bench_geth_rpc", 1, head, False)
+        same = (g["count"], g["sum"]) == (r["count"], r["sum"])
+        bad |= not same
+        print(f"  (g) wrapper over JSON-RPC: {g['count']} transactions, sum(value) {g['sum']}, {g['seconds']:.2f} s, "
+              f"peak {g['peak_kb'] / 1024:.1f} MB" + ("" if same else "  PROBLEM: differs from GraphQL"))
     remote = [l for l in w.explain("bench_geth", 1, head, False) if "Remote GraphQL" in l]
     q = remote[0].split("Remote GraphQL:", 1)[1].strip()
     body = json.dumps({"query": q, "variables": {"from": hex(1), "to": hex(head)}})
@@ -532,10 +768,13 @@ def geth_section(a, w):
         d = etl_run(a.etl_python, G(), 1, head, a.batch, 1)
         print(f"  (d) ethereum-etl: {d['count']} transactions exported, {d['seconds']:.2f} s"
               + ("" if d["count"] == r["count"] else "  PROBLEM: differs from the wrapper"))
+        bad |= d["count"] != r["count"]
     if a.gql_python:
         e = gql_run(a.gql_python, a.root, None, 1, head, a.batch, endpoint=url + "/graphql")
         print(f"  (e) gql script: {e['count']} transactions, sum(value) {e['sum']}, {e['seconds']:.2f} s"
               + ("" if (e["count"], e["sum"]) == (r["count"], r["sum"]) else "  PROBLEM: differs from the wrapper"))
+        bad |= (e["count"], e["sum"]) != (r["count"], r["sum"])
+    return bad
 
 
 if __name__ == "__main__":

@@ -52,6 +52,52 @@ test('the floor replays the logged requests byte for byte', { skip: !have('curl'
     'same queries, variables, answers and gzip as the original requests');
 });
 
+test('the JSON-RPC floor replays the logged batches: same calls, ids and answers, bodies over the log cut rebuilt',
+  { skip: !have('curl') && 'curl not installed' }, async () => {
+    await srv.control('DELETE', 'log');
+    // the wrapper's body format (jsonrpc.c begin_call); enough calls make a body
+    // longer than the 10,000 characters the log keeps of it (the third)
+    const batch = (from, n, full) => '[' + Array.from({ length: n }, (_, i) =>
+      `{"jsonrpc":"2.0","id":${(from + i) * 16},"method":"eth_getBlockByNumber","params":["0x${(from + i).toString(16)}",${full}]}`).join(',') + ']';
+    const once = batch(1, 59, false).slice(1, -1);
+    // the third: 177 calls, each block three times with the same id (as a
+    // retried chunk's would be), a body over the cut
+    const bodies = [batch(1, 20, true), batch(21, 39, true), `[${once},${once},${once}]`];
+    assert.ok(bodies[2].length > 10000 && bodies[0].length < 10000);
+    for (const b of bodies) {
+      const r = await srv.request({ path: '/', body: b, headers: { 'Accept-Encoding': 'gzip' } });
+      assert.equal(r.status, 200);
+    }
+    const sent = (await srv.control('GET', 'log')).filter((e) => e.path === '/');
+    assert.equal(sent.length, 3);
+    assert.equal(sent[2].query.length, 10000, 'the log cut the long body');
+    const logFile = path.join(tmp, 'rpclog.json');
+    fs.writeFileSync(logFile, JSON.stringify(sent));
+    const rpcUrl = srv.url.replace(/graphql$/, '');
+    const cfg = execFileSync('python3', [path.join(ROOT, 'bench', 'compare.py'), 'replay', logFile, rpcUrl, path.join(tmp, 'floor-rpc')])
+      .toString().trim();
+    const files = fs.readdirSync(path.dirname(cfg)).filter((f) => f.endsWith('.json')).sort();
+    assert.deepEqual(files.map((f) => fs.readFileSync(path.join(path.dirname(cfg), f), 'utf8')), bodies,
+      'every body byte for byte, the cut one rebuilt from its calls');
+    await srv.control('DELETE', 'log');
+    execFileSync('curl', ['-sS', '--parallel', '--parallel-max', '2', '-K', cfg]);
+    const replayed = (await srv.control('GET', 'log')).filter((e) => e.path === '/');
+    const key = (e) => JSON.stringify([e.rpc, e.batch, e.status, e.jsonBytes, e.bytes, e.rpcErrors]);
+    assert.deepEqual(replayed.map(key).sort(), sent.map(key).sort(),
+      'same calls (method, params, id), answers and gzip as the original requests');
+  });
+
+test('the JSON-RPC replay refuses a cut body its calls do not rebuild', async () => {
+  const body = '[' + Array.from({ length: 130 }, (_, i) => `{"jsonrpc": "2.0", "id": ${i}, "method": "eth_chainId"}`).join(', ') + ']';
+  await srv.control('DELETE', 'log');
+  assert.equal((await srv.request({ path: '/', body })).status, 200);
+  const logFile = path.join(tmp, 'rpclog-spaced.json');
+  fs.writeFileSync(logFile, JSON.stringify(await srv.control('GET', 'log')));
+  assert.throws(() => execFileSync('python3', [path.join(ROOT, 'bench', 'compare.py'), 'replay', logFile,
+    srv.url.replace(/graphql$/, ''), path.join(tmp, 'floor-rpc-spaced')], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  /could not be rebuilt/);
+});
+
 test('ethereum-etl exports every transaction from the JSON-RPC endpoint',
   { skip: !fs.existsSync(ETL_PY) && 'no ethereum-etl venv (bench/compare creates it)' }, async () => {
     const out = path.join(tmp, 'txs.csv');
