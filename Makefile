@@ -1,12 +1,12 @@
-# ethwhale_fdw - PostgreSQL foreign-data wrapper for Ethereum GraphQL (EIP-1767)
+# ethwhale_fdw - PostgreSQL foreign-data wrapper for Ethereum nodes (JSON-RPC and GraphQL)
 #
 #   make && make install          build and install with PGXS
 #   make installcheck             pg_regress (needs the test servers: use test/run)
 
 MODULE_big = ethwhale_fdw
 OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
-	pipeline.o request.o graphql.o transport.o decode.o hexnum.o prices.o
-PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum GraphQL"
+	pipeline.o request.o graphql.o jsonrpc.o rpcerrors.o transport.o decode.o hexnum.o prices.o
+PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum nodes"
 
 EXTENSION = ethwhale_fdw
 # $(srcdir): the source tree, also in a VPATH build (pg_buildext, debian/rules)
@@ -30,6 +30,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): ethwhale_fdw.h hexnum.h scan.h compat.h
+jsonrpc.o rpcerrors.o: jsonrpc.h
 
 # sql_parts/NN_*.sql, in order, make the install script of EXTVERSION.
 ethwhale_fdw--$(EXTVERSION).sql: $(sort $(wildcard $(srcdir)/sql_parts/*.sql)) $(srcdir)/ethwhale_fdw.control

@@ -73,7 +73,12 @@ fetch_account_batch(EwScanState *st)
 			continue;
 		}
 		n = Min(EW_ACCOUNTS_PER_REQUEST, st->naccounts - st->acct_next);
-		/* the head's number once known, so that all batches agree */
+		/*
+		 * The head's number once known, so that all batches agree; a node
+		 * API that cannot learn it from the answer asks for it first.
+		 */
+		if (st->at_head && st->head_block < 0 && st->api->accounts_need_head)
+			st->head_block = EwFetchHead(st);
 		block = st->at_head ? st->head_block : st->next_block;
 
 		oldcxt = MemoryContextSwitchTo(st->batch_cxt);

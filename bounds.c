@@ -204,7 +204,7 @@ EwEvalAddresses(EwScanState *st, ExprContext *econtext)
 			st->lists_unsent++;
 		}
 	}
-	st->log_vars = EwDeparseLogVariables(sets, nsets);
+	st->log_vars = EwDeparseLogVariables(sets, nsets, st->opts.api == EW_API_JSONRPC);
 	return true;
 }
 

@@ -7,6 +7,11 @@
  *		  FOREIGN SCHEMA, which creates the tables of SPEC.md from the same
  *		  lists.
  *
+ * Each field names where GraphQL's answer holds it (key, subkey) and where
+ * JSON-RPC's does (rpc_key: eth_getBlockByNumber's block and transaction
+ * objects, the receipt fields jsonrpc.c merges into each transaction, and
+ * eth_getLogs' log objects).
+ *
  * A field's role in planning (the block number, the hash, a pushed address,
  * an amount the wrapper filters) is a flag of the field, so no code decides
  * by comparing column names.
@@ -31,35 +36,35 @@
 
 /* Columns of eth_block.  Order matches IMPORT FOREIGN SCHEMA. */
 static const EwField block_fields[] = {
-	{"number", "number", "bigint", "number", "number", NULL, EW_SRC_BLOCK, EW_KIND_INT, F_KEY | F_ALW, 0, NO},
-	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_BLOCK, EW_KIND_TEXT, 0, 0, NO},
-	{"parent_hash", "parent", "text", "parent{hash}", "parent", "hash", EW_SRC_BLOCK, EW_KIND_TEXT, 0, 0, NO},
-	{"timestamp", "timestamp", "timestamptz", "timestamp", "timestamp", NULL, EW_SRC_BLOCK, EW_KIND_TIME, 0, 0, NO},
-	{"miner", "miner", "text", "miner{address}", "miner", "address", EW_SRC_BLOCK, EW_KIND_TEXT, F_ADDR, 0, NO},
-	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_BLOCK, EW_KIND_INT, 0, 0, NO},
-	{"gas_limit", "gasLimit", "bigint", "gasLimit", "gasLimit", NULL, EW_SRC_BLOCK, EW_KIND_INT, 0, 0, NO},
-	{"base_fee_per_gas", "baseFeePerGas", "numeric", "baseFeePerGas", "baseFeePerGas", NULL, EW_SRC_BLOCK, EW_KIND_BIGNUM, 0, 0, NO},
-	{"tx_count", "transactionCount", "int", "transactionCount", "transactionCount", NULL, EW_SRC_BLOCK, EW_KIND_INT, 0, 0, NO},
+	{"number", "number", "bigint", "number", "number", NULL, "number", EW_SRC_BLOCK, EW_KIND_INT, F_KEY | F_ALW, 0, NO},
+	{"hash", "hash", "text", "hash", "hash", NULL, "hash", EW_SRC_BLOCK, EW_KIND_TEXT, 0, 0, NO},
+	{"parent_hash", "parent", "text", "parent{hash}", "parent", "hash", "parentHash", EW_SRC_BLOCK, EW_KIND_TEXT, 0, 0, NO},
+	{"timestamp", "timestamp", "timestamptz", "timestamp", "timestamp", NULL, "timestamp", EW_SRC_BLOCK, EW_KIND_TIME, 0, 0, NO},
+	{"miner", "miner", "text", "miner{address}", "miner", "address", "miner", EW_SRC_BLOCK, EW_KIND_TEXT, F_ADDR, 0, NO},
+	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, "gasUsed", EW_SRC_BLOCK, EW_KIND_INT, 0, 0, NO},
+	{"gas_limit", "gasLimit", "bigint", "gasLimit", "gasLimit", NULL, "gasLimit", EW_SRC_BLOCK, EW_KIND_INT, 0, 0, NO},
+	{"base_fee_per_gas", "baseFeePerGas", "numeric", "baseFeePerGas", "baseFeePerGas", NULL, "baseFeePerGas", EW_SRC_BLOCK, EW_KIND_BIGNUM, 0, 0, NO},
+	{"tx_count", "transactionCount", "int", "transactionCount", "transactionCount", NULL, "transactionCount", EW_SRC_BLOCK, EW_KIND_INT, 0, 0, NO},
 };
 
 /* Columns of eth_tx.  Order matches IMPORT FOREIGN SCHEMA. */
 static const EwField tx_fields[] = {
-	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, F_KEY, 0, NO},
-	{"tx_index", "index", "int", "index", "index", NULL, EW_SRC_ROW, EW_KIND_INT, F_ALW, 0, NO},
-	{"hash", "hash", "text", "hash", "hash", NULL, EW_SRC_ROW, EW_KIND_TEXT, F_HASH, 0, NO},
-	{"from_address", "from", "text", "from{address}", "from", "address", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, NO},
-	{"to_address", "to", "text", "to{address}", "to", "address", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, NO},
-	{"value", "value", "numeric", "value", "value", NULL, EW_SRC_ROW, EW_KIND_BIGNUM, F_AMT, 0, NO},
-	{"value_eth", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, F_AMT, 0, NO},
-	{"value_usd", NULL, "numeric", "value", "value", NULL, EW_SRC_VALUE_USD, EW_KIND_BIGNUM, F_AMT, 0, NO},
-	{"gas", "gas", "bigint", "gas", "gas", NULL, EW_SRC_ROW, EW_KIND_INT, 0, 0, NO},
-	{"gas_price", "gasPrice", "numeric", "gasPrice", "gasPrice", NULL, EW_SRC_ROW, EW_KIND_BIGNUM, 0, 0, NO},
-	{"nonce", "nonce", "bigint", "nonce", "nonce", NULL, EW_SRC_ROW, EW_KIND_INT, 0, 0, NO},
-	{"input_selector", "inputData", "text", "inputData", "inputData", NULL, EW_SRC_SELECTOR, EW_KIND_TEXT, 0, 0, NO},
-	{"status", "status", "int", "status", "status", NULL, EW_SRC_ROW, EW_KIND_INT, F_RCPT, 0, NO},
-	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, EW_SRC_ROW, EW_KIND_INT, F_RCPT, 0, NO},
-	{"created_contract", "createdContract", "text", "createdContract{address}", "createdContract", "address", EW_SRC_ROW, EW_KIND_TEXT, F_RCPT | F_ADDR, 0, NO},
-	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, 0, 0, NO},
+	{"block", "number", "bigint", NULL, "number", NULL, "number", EW_SRC_BLOCK_NUMBER, EW_KIND_INT, F_KEY, 0, NO},
+	{"tx_index", "index", "int", "index", "index", NULL, "transactionIndex", EW_SRC_ROW, EW_KIND_INT, F_ALW, 0, NO},
+	{"hash", "hash", "text", "hash", "hash", NULL, "hash", EW_SRC_ROW, EW_KIND_TEXT, F_HASH, 0, NO},
+	{"from_address", "from", "text", "from{address}", "from", "address", "from", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, NO},
+	{"to_address", "to", "text", "to{address}", "to", "address", "to", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, NO},
+	{"value", "value", "numeric", "value", "value", NULL, "value", EW_SRC_ROW, EW_KIND_BIGNUM, F_AMT, 0, NO},
+	{"value_eth", NULL, "numeric", "value", "value", NULL, "value", EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, F_AMT, 0, NO},
+	{"value_usd", NULL, "numeric", "value", "value", NULL, "value", EW_SRC_VALUE_USD, EW_KIND_BIGNUM, F_AMT, 0, NO},
+	{"gas", "gas", "bigint", "gas", "gas", NULL, "gas", EW_SRC_ROW, EW_KIND_INT, 0, 0, NO},
+	{"gas_price", "gasPrice", "numeric", "gasPrice", "gasPrice", NULL, "gasPrice", EW_SRC_ROW, EW_KIND_BIGNUM, 0, 0, NO},
+	{"nonce", "nonce", "bigint", "nonce", "nonce", NULL, "nonce", EW_SRC_ROW, EW_KIND_INT, 0, 0, NO},
+	{"input_selector", "inputData", "text", "inputData", "inputData", NULL, "input", EW_SRC_SELECTOR, EW_KIND_TEXT, 0, 0, NO},
+	{"status", "status", "int", "status", "status", NULL, "status", EW_SRC_ROW, EW_KIND_INT, F_RCPT, 0, NO},
+	{"gas_used", "gasUsed", "bigint", "gasUsed", "gasUsed", NULL, "gasUsed", EW_SRC_ROW, EW_KIND_INT, F_RCPT, 0, NO},
+	{"created_contract", "createdContract", "text", "createdContract{address}", "createdContract", "address", "contractAddress", EW_SRC_ROW, EW_KIND_TEXT, F_RCPT | F_ADDR, 0, NO},
+	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, "timestamp", EW_SRC_BLOCK_TIME, EW_KIND_TIME, 0, 0, NO},
 };
 
 /*
@@ -69,15 +74,15 @@ static const EwField tx_fields[] = {
  * them.
  */
 static const EwField transfer_fields[] = {
-	{"block", "number", "bigint", NULL, "number", NULL, EW_SRC_BLOCK_NUMBER, EW_KIND_INT, F_KEY, 0, NO},
-	{"tx_hash", "transaction", "text", "transaction{hash}", "transaction", "hash", EW_SRC_ROW, EW_KIND_TEXT, EW_FIELD_TX_KEY, 0, NO},
-	{"log_index", "index", "int", "index", "index", NULL, EW_SRC_ROW, EW_KIND_INT, F_ALW, 0, NO},
-	{"token", "account", "text", "account{address}", "account", "address", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, EW_ADDR_TOKEN},
-	{"from_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, F_ALW | F_ADDR, 1, EW_ADDR_FROM},
-	{"to_address", NULL, "text", "topics", "topics", NULL, EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, F_ALW | F_ADDR, 2, EW_ADDR_TO},
-	{"amount", "data", "numeric", "data", "data", NULL, EW_SRC_AMOUNT, EW_KIND_BIGNUM, F_ALW | F_AMT, 0, NO},
-	{"amount_usd", NULL, "numeric", "data", "data", NULL, EW_SRC_AMOUNT_USD, EW_KIND_BIGNUM, F_ALW | F_AMT, 0, NO},
-	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, EW_SRC_BLOCK_TIME, EW_KIND_TIME, 0, 0, NO},
+	{"block", "number", "bigint", NULL, "number", NULL, "number", EW_SRC_BLOCK_NUMBER, EW_KIND_INT, F_KEY, 0, NO},
+	{"tx_hash", "transaction", "text", "transaction{hash}", "transaction", "hash", "transactionHash", EW_SRC_ROW, EW_KIND_TEXT, EW_FIELD_TX_KEY, 0, NO},
+	{"log_index", "index", "int", "index", "index", NULL, "logIndex", EW_SRC_ROW, EW_KIND_INT, F_ALW, 0, NO},
+	{"token", "account", "text", "account{address}", "account", "address", "address", EW_SRC_ROW, EW_KIND_TEXT, F_ADDR, 0, EW_ADDR_TOKEN},
+	{"from_address", NULL, "text", "topics", "topics", NULL, "topics", EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, F_ALW | F_ADDR, 1, EW_ADDR_FROM},
+	{"to_address", NULL, "text", "topics", "topics", NULL, "topics", EW_SRC_TOPIC_ADDRESS, EW_KIND_TEXT, F_ALW | F_ADDR, 2, EW_ADDR_TO},
+	{"amount", "data", "numeric", "data", "data", NULL, "data", EW_SRC_AMOUNT, EW_KIND_BIGNUM, F_ALW | F_AMT, 0, NO},
+	{"amount_usd", NULL, "numeric", "data", "data", NULL, "data", EW_SRC_AMOUNT_USD, EW_KIND_BIGNUM, F_ALW | F_AMT, 0, NO},
+	{"block_time", "timestamp", "timestamptz", NULL, "timestamp", NULL, "timestamp", EW_SRC_BLOCK_TIME, EW_KIND_TIME, 0, 0, NO},
 };
 
 /*
@@ -85,13 +90,13 @@ static const EwField transfer_fields[] = {
  * alias; "address" is always requested.
  */
 static const EwField account_fields[] = {
-	{"address", "address", "text", "address", "address", NULL, EW_SRC_ROW, EW_KIND_TEXT, F_ALW | F_ADDR, 0, EW_ADDR_ACCOUNT},
-	{"block", NULL, "bigint", NULL, "number", NULL, EW_SRC_ACCOUNT_BLOCK, EW_KIND_INT, F_KEY, 0, NO},
-	{"balance", "balance", "numeric", "balance", "balance", NULL, EW_SRC_ROW, EW_KIND_BIGNUM, F_AMT, 0, NO},
-	{"balance_eth", NULL, "numeric", "balance", "balance", NULL, EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, F_AMT, 0, NO},
-	{"nonce", "transactionCount", "bigint", "transactionCount", "transactionCount", NULL, EW_SRC_ROW, EW_KIND_INT, 0, 0, NO},
-	{"code_size", "code", "int", "code", "code", NULL, EW_SRC_CODE_SIZE, EW_KIND_INT, 0, 0, NO},
-	{"is_contract", NULL, "bool", "code", "code", NULL, EW_SRC_IS_CONTRACT, EW_KIND_BOOL, 0, 0, NO},
+	{"address", "address", "text", "address", "address", NULL, "address", EW_SRC_ROW, EW_KIND_TEXT, F_ALW | F_ADDR, 0, EW_ADDR_ACCOUNT},
+	{"block", NULL, "bigint", NULL, "number", NULL, "number", EW_SRC_ACCOUNT_BLOCK, EW_KIND_INT, F_KEY, 0, NO},
+	{"balance", "balance", "numeric", "balance", "balance", NULL, "balance", EW_SRC_ROW, EW_KIND_BIGNUM, F_AMT, 0, NO},
+	{"balance_eth", NULL, "numeric", "balance", "balance", NULL, "balance", EW_SRC_VALUE_ETH, EW_KIND_BIGNUM, F_AMT, 0, NO},
+	{"nonce", "transactionCount", "bigint", "transactionCount", "transactionCount", NULL, "transactionCount", EW_SRC_ROW, EW_KIND_INT, 0, 0, NO},
+	{"code_size", "code", "int", "code", "code", NULL, "code", EW_SRC_CODE_SIZE, EW_KIND_INT, 0, 0, NO},
+	{"is_contract", NULL, "bool", "code", "code", NULL, "code", EW_SRC_IS_CONTRACT, EW_KIND_BOOL, 0, 0, NO},
 };
 
 /* The one list of table kinds, in EwTableKind order. */

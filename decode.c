@@ -184,12 +184,14 @@ EwJsonGetUint64(json_t *j, uint64 *result)
  */
 void
 EwInitColumn(EwColumn *col, Form_pg_attribute attr, const EwField *field,
-			 int attidx)
+			 int attidx, bool rpc)
 {
 	Oid			natural[2] = {InvalidOid, InvalidOid};
 
 	col->attidx = attidx;
 	col->field = field;
+	col->key = rpc ? field->rpc_key : field->key;
+	col->subkey = rpc ? NULL : field->subkey;
 	col->nested = false;
 	col->typid = attr->atttypid;
 	col->typmod = attr->atttypmod;
@@ -224,6 +226,21 @@ EwInitColumn(EwColumn *col, Form_pg_attribute attr, const EwField *field,
 	}
 }
 
+/* The key of a field in the answers of the decoder's node API. */
+static const char *
+key_of(EwDecoder *d, const EwField *f)
+{
+	return d->rpc ? f->rpc_key : f->key;
+}
+
+/* The hint of an answer that does not have the expected shape. */
+static const char *
+node_hint(EwDecoder *d)
+{
+	return d->rpc ? "The node may not follow the Ethereum JSON-RPC specification as Geth serves it." :
+		"The node may not follow EIP-1767 as Geth serves it.";
+}
+
 /*
  * bad_value
  *		Report a field whose JSON does not have the expected form.
@@ -236,7 +253,7 @@ bad_value(EwDecoder *d, const char *key, json_t *j, const char *expected)
 			 errmsg("unexpected value for field \"%s\" in the answer of server \"%s\"",
 					key, d->servername),
 			 errdetail("Expected %s, got %s.", expected, EwJsonExcerpt(j)),
-			 errhint("The node may not follow EIP-1767 as Geth serves it.")));
+			 errhint("%s", node_hint(d))));
 }
 
 /*
@@ -257,7 +274,7 @@ field_json(EwDecoder *d, json_t *obj, const char *key, const char *subkey)
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("field \"%s\" is missing from the answer of server \"%s\"",
 						key, d->servername),
-				 errhint("The node may not follow EIP-1767 as Geth serves it.")));
+				 errhint("%s", node_hint(d))));
 	if (json_is_null(j))
 		return NULL;
 	if (subkey)
@@ -415,7 +432,7 @@ decode_value_usd(EwDecoder *d, const EwColumn *col, json_t *block, json_t *j,
 	}
 	numeric_value(col,
 				  DirectFunctionCall2(numeric_mul,
-									  numeric_from_text(EwWeiToEth(get_bignum(d, col->field->key, j))),
+									  numeric_from_text(EwWeiToEth(get_bignum(d, col->key, j))),
 									  price),
 				  out);
 }
@@ -429,7 +446,8 @@ static void
 decode_amount_usd(EwDecoder *d, const EwColumn *col, json_t *block,
 				  json_t *row, json_t *j, EwValue *out)
 {
-	json_t	   *tj = field_json(d, row, "account", "address");
+	json_t	   *tj = d->rpc ? field_json(d, row, "address", NULL) :
+		field_json(d, row, "account", "address");
 	EwTokenEntry *te;
 	Datum		price;
 
@@ -446,7 +464,7 @@ decode_amount_usd(EwDecoder *d, const EwColumn *col, json_t *block,
 		price = te->peg;
 	numeric_value(col,
 				  DirectFunctionCall2(numeric_mul,
-									  numeric_from_text(EwShiftDecimal(get_bignum(d, col->field->key, j),
+									  numeric_from_text(EwShiftDecimal(get_bignum(d, col->key, j),
 																	   te->decimals)),
 									  price),
 				  out);
@@ -462,7 +480,7 @@ decode_topic_address(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
 {
 	j = json_array_get(j, f->topic);
 	if (!json_is_string(j) || strlen(json_string_value(j)) != 66)
-		bad_value(d, f->key, j, "a 32-byte topic");
+		bad_value(d, key_of(d, f), j, "a 32-byte topic");
 	out->text = EwLowerHex(json_string_value(j) + 24);
 	out->text[0] = '0';
 	out->text[1] = 'x';
@@ -479,7 +497,7 @@ decode_code(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 	int64		size;
 
 	if (!is_hex_bytes(j))
-		bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
+		bad_value(d, key_of(d, f), j, "bytes in hex (\"0x\" and an even number of hex digits)");
 	size = (int64) (strlen(json_string_value(j)) - 2) / 2;
 	if (f->source == EW_SRC_IS_CONTRACT)
 	{
@@ -506,7 +524,7 @@ decode_selector(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
 	const char *s;
 
 	if (!is_hex_bytes(j))
-		bad_value(d, f->key, j, "bytes in hex (\"0x\" and an even number of hex digits)");
+		bad_value(d, key_of(d, f), j, "bytes in hex (\"0x\" and an even number of hex digits)");
 	s = json_string_value(j);
 	if (strlen(s) <= 2)
 	{
@@ -525,7 +543,7 @@ decode_selector(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
 static void
 decode_int(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 {
-	const char *key = col->field->key;
+	const char *key = col->key;
 	int64		iv = get_int(d, key, j);
 
 	if (col->direct && col->typid == INT8OID)
@@ -556,7 +574,7 @@ decode_bignum(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 		small <= (uint64) PG_INT64_MAX)
 		out->datum = NumericGetDatum(int64_to_numeric((int64) small));
 	else
-		out->text = get_bignum(d, col->field->key, j);
+		out->text = get_bignum(d, col->key, j);
 }
 
 /*
@@ -569,7 +587,7 @@ decode_hex_text(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
 	bool		is_addr = (f->flags & EW_FIELD_ADDRESS) != 0;
 
 	if (!is_hex_string(j, is_addr ? 40 : 64))
-		bad_value(d, f->key, j, is_addr ?
+		bad_value(d, key_of(d, f), j, is_addr ?
 				  "an address (\"0x\" and 40 hex digits)" :
 				  "a hash (\"0x\" and 64 hex digits)");
 	out->text = EwLowerHex(json_string_value(j));
@@ -582,7 +600,7 @@ decode_hex_text(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
 static void
 decode_time(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 {
-	const char *key = col->field->key;
+	const char *key = col->key;
 	int64		secs = get_int(d, key, j);
 
 	if (col->direct)
@@ -612,11 +630,11 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 	}
 	if (f->source == EW_SRC_BLOCK || f->source == EW_SRC_BLOCK_NUMBER ||
 		f->source == EW_SRC_BLOCK_TIME)
-		j = field_json(d, block, f->key, f->subkey);
+		j = field_json(d, block, col->key, col->subkey);
 	else if (col->nested)
-		j = field_json(d, field_json(d, row, "transaction", NULL), f->key, f->subkey);
+		j = field_json(d, field_json(d, row, "transaction", NULL), col->key, col->subkey);
 	else
-		j = field_json(d, row, f->key, f->subkey);
+		j = field_json(d, row, col->key, col->subkey);
 	if (j == NULL)
 	{
 		out->isnull = true;
@@ -625,7 +643,7 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 	switch (f->source)
 	{
 		case EW_SRC_VALUE_ETH:
-			out->text = EwWeiToEth(get_bignum(d, f->key, j));
+			out->text = EwWeiToEth(get_bignum(d, col->key, j));
 			break;
 		case EW_SRC_VALUE_USD:
 			decode_value_usd(d, col, block, j, out);
@@ -634,7 +652,7 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 			decode_topic_address(d, f, j, out);
 			break;
 		case EW_SRC_AMOUNT:
-			out->text = get_bignum(d, f->key, j);
+			out->text = get_bignum(d, col->key, j);
 			break;
 		case EW_SRC_AMOUNT_USD:
 			decode_amount_usd(d, col, block, row, j, out);

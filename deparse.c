@@ -695,17 +695,26 @@ append_address_list(StringInfo buf, char **v, int n, const char *prefix)
  *		without a list matches anything.
  */
 char *
-EwDeparseLogVariables(char **sets[], const int nsets[])
+EwDeparseLogVariables(char **sets[], const int nsets[], bool rpc)
 {
 	static const char pad[] = "0x000000000000000000000000";
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, ",\"addresses\":");
-	if (sets[EW_ADDR_TOKEN])
+	if (rpc && sets[EW_ADDR_TOKEN])
+	{
+		/* eth_getLogs' filter: "address", left out for any */
+		appendStringInfoString(&buf, ",\"address\":");
 		append_address_list(&buf, sets[EW_ADDR_TOKEN], nsets[EW_ADDR_TOKEN], "0x");
-	else
-		appendStringInfoString(&buf, "null");
+	}
+	else if (!rpc)
+	{
+		appendStringInfoString(&buf, ",\"addresses\":");
+		if (sets[EW_ADDR_TOKEN])
+			append_address_list(&buf, sets[EW_ADDR_TOKEN], nsets[EW_ADDR_TOKEN], "0x");
+		else
+			appendStringInfoString(&buf, "null");
+	}
 	appendStringInfoString(&buf, ",\"topics\":[[\"" EW_TRANSFER_TOPIC "\"]");
 	if (sets[EW_ADDR_FROM] || sets[EW_ADDR_TO])
 	{

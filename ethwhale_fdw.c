@@ -266,25 +266,18 @@ explain_filters(EwScanPlan *plan, List *dpcontext, ExplainState *es)
 
 /*
  * explain_document
- *		"Remote GraphQL": the document the scan sends.  An account scan
- *		sends one per batch of up to EW_ACCOUNTS_PER_REQUEST addresses; the
- *		first batch's is shown when plan time knows how many there are,
- *		else the one for a single address.
+ *		"Remote GraphQL" or "Remote JSON-RPC": what the scan sends, as the
+ *		node API that builds the requests describes it.  A GraphQL account
+ *		scan sends one document per batch of up to EW_ACCOUNTS_PER_REQUEST
+ *		addresses: the first batch's is shown.
  */
 static void
-explain_document(EwScanPlan *plan, ExplainState *es)
+explain_document(EwScanState *st, EwScanPlan *plan, ExplainState *es)
 {
-	if (plan->mode != EW_MODE_ACCOUNT)
-	{
-		ExplainPropertyText("Remote GraphQL", plan->document, es);
-		return;
-	}
-	ExplainPropertyText("Remote GraphQL",
-						EwDeparseAccountDocument(plan->document,
-												 plan->naddresses > 0 ?
-												 Min(plan->naddresses, EW_ACCOUNTS_PER_REQUEST) : 1),
-						es);
-	if (plan->naddresses < 0 || plan->naddresses > EW_ACCOUNTS_PER_REQUEST)
+	ExplainPropertyText(psprintf("Remote %s", st->api->name),
+						st->api->describe(st), es);
+	if (st->api == &EwGraphqlApi && plan->mode == EW_MODE_ACCOUNT &&
+		(plan->naddresses < 0 || plan->naddresses > EW_ACCOUNTS_PER_REQUEST))
 		ExplainPropertyText("Remote GraphQL Batches",
 							psprintf("one alias per address, up to %d per request",
 									 EW_ACCOUNTS_PER_REQUEST),
@@ -307,9 +300,9 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	EwUnpackScanPlan(fsplan->fdw_private, fsplan->fdw_exprs, &plan);
 	if (plan.relations[0] != '\0')
 		ExplainPropertyText("Relations", plan.relations, es);
-	if (es->verbose)
+	if (es->verbose && st != NULL)
 	{
-		explain_document(&plan, es);
+		explain_document(st, &plan, es);
 		if (plan.planned_requests >= 0)
 			ExplainPropertyInteger("Planned Requests", NULL, plan.planned_requests, es);
 		else
@@ -328,6 +321,8 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Rows Filtered in Wrapper", NULL, st->stats.rows_filtered, es);
 		if (st->stats.reused > 0)
 			ExplainPropertyInteger("Answers Reused by Rescans", NULL, st->stats.reused, es);
+		if (st->api->notes != NULL && st->api->notes(st) != NULL)
+			ExplainPropertyText("Node Notes", st->api->notes(st), es);
 		if (st->opts.table == EW_TABLE_TOKEN_TRANSFER)
 		{
 			ExplainPropertyInteger("Logs Skipped (not ERC-20)", NULL, st->stats.logs_skipped, es);

@@ -16,7 +16,10 @@
  *	account.c		eth_account: address batches at a block or the head
  *	pipeline.c		concurrent chunk requests (concurrency > 1)
  *	request.c		retry, back-off, shrinking, failure -> SQLSTATE
- *	graphql.c		the GraphQL (EIP-1767) node API: answers to rows
+ *	graphql.c		the GraphQL (EIP-1767) node API: documents to requests,
+ *					answers checked
+ *	jsonrpc.c		the JSON-RPC node API: batches of eth_* calls, answers
+ *					assembled into blocks and rows, the node's limits
  *	transport.c		libcurl, the only file that includes curl.h
  *	decode.c		JSON values to Datums
  *	hexnum.c		hex and decimal arithmetic, free of the backend
@@ -41,6 +44,13 @@
 #include "utils/fmgrprotos.h"
 #undef json_object
 #include <jansson.h>
+
+/*
+ * A new empty jansson object.  jansson's json_object() cannot be called
+ * from here: the backend exports PostgreSQL's json_object (the SQL
+ * function) and the dynamic linker binds this library's calls to it.
+ */
+#define ew_json_object() json_pack("{}")
 
 #include "access/tupdesc.h"
 #include "foreign/foreign.h"
@@ -127,6 +137,7 @@ typedef struct EwField
 	const char *selection;		/* GraphQL selection text, NULL if derived */
 	const char *key;			/* JSON key of the selection in the answer */
 	const char *subkey;			/* nested key (e.g. "address"), or NULL */
+	const char *rpc_key;		/* JSON-RPC: the key in the call's result */
 	EwSource	source;
 	EwValueKind kind;
 	int			flags;			/* EW_FIELD_* */
@@ -144,10 +155,19 @@ typedef struct EwTableKindInfo
 	int			nfields;
 } EwTableKindInfo;
 
+/* The protocol a server speaks (server option "api"). */
+typedef enum EwApiKind
+{
+	EW_API_AUTO,				/* unset: from the endpoint's path */
+	EW_API_GRAPHQL,
+	EW_API_JSONRPC
+} EwApiKind;
+
 /* Server, user mapping and table options, merged. */
 typedef struct EwOptions
 {
 	char	   *endpoint;
+	EwApiKind	api;			/* never EW_API_AUTO once merged */
 	char	   *ca_file;		/* CA certificates for https, NULL: system's */
 	int			timeout_ms;
 	int			connect_timeout_ms;
@@ -229,6 +249,8 @@ typedef struct EwColumn
 	Oid			typid;
 	int32		typmod;
 	bool		direct;			/* type is the field's natural type */
+	const char *key;			/* where the value is in the row or block */
+	const char *subkey;			/* ... (GraphQL: e.g. from{address}) */
 	bool		nested;			/* read from the row's "transaction" (a
 								 * pushed eth_token_transfer JOIN eth_tx) */
 	FmgrInfo	infunc;			/* otherwise: the type's input function */
@@ -239,6 +261,7 @@ typedef struct EwColumn
 typedef struct EwDecoder
 {
 	const char *servername;
+	bool		rpc;			/* JSON-RPC shapes (rpc_key), else GraphQL */
 	EwColumn   *cols;			/* only the columns the query needs */
 	int			ncols;
 	HTAB	   *prices;			/* day -> ETH/USD, NULL if not needed */
@@ -287,6 +310,8 @@ extern void EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid,
 						 EwOptions *opts);
 extern int	EwParseHeaders(const char *value, EwHeader **headers);
 extern int	EwParseIntOption(const char *name, const char *value, int min, int max);
+extern EwApiKind EwParseApi(const char *value);
+extern EwApiKind EwApiOfEndpoint(const char *endpoint);
 
 /* in decode.c */
 extern void EwJsonInit(void);
@@ -296,7 +321,7 @@ extern char *EwJsonExcerpt(json_t *j);
 extern bool EwJsonGetUint64(json_t *j, uint64 *result);
 extern bool EwIsErc20Transfer(json_t *log);
 extern void EwInitColumn(EwColumn *col, Form_pg_attribute attr,
-						 const EwField *field, int attidx);
+						 const EwField *field, int attidx, bool rpc);
 extern void EwDecodeColumns(EwDecoder *d, json_t *block, json_t *row,
 							Datum *values, bool *nulls, int first, int last);
 extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *row,

@@ -77,11 +77,17 @@ gql_accounts_request(EwScanState *st, int first, int n, int64 block)
  *		error "request timed out": fewer blocks may fit.
  */
 static EwFailureClass
-gql_check_answer(json_t *root, json_t **data, EwFailure *f)
+gql_check_answer(EwScanState *st, const EwResponse *resp, json_t *root,
+				 const json_error_t *jerr, json_t **data, EwFailure *f)
 {
-	json_t	   *errors = json_object_get(root, "errors");
+	json_t	   *errors;
 
 	*data = NULL;
+	if (resp->http_status == 429 || resp->http_status >= 500)
+		return EwHttpFailure(resp, EW_FAIL_TRANSIENT, f);
+	if (root == NULL || !json_is_object(root))
+		return EwMalformedFailure(resp, root, jerr, "a JSON object", f);
+	errors = json_object_get(root, "errors");
 	if (errors != NULL && !json_is_null(errors) && !json_is_array(errors))
 	{
 		/* the GraphQL specification makes "errors" a list */
@@ -120,6 +126,11 @@ gql_check_answer(json_t *root, json_t **data, EwFailure *f)
 		*data = NULL;
 		return f->cls;
 	}
+	if (resp->http_status != 200)
+	{
+		*data = NULL;
+		return EwHttpFailure(resp, EW_FAIL_FATAL, f);
+	}
 	return EW_OK;
 }
 
@@ -130,7 +141,7 @@ gql_check_answer(json_t *root, json_t **data, EwFailure *f)
  */
 static json_t *
 gql_answer_blocks(EwScanState *st, json_t *data, int64 from, int64 to,
-				  const char *what)
+				  const char *what, int64 *covered_to)
 {
 	json_t	   *blocks = json_object_get(data, "blocks");
 	size_t		i;
@@ -160,6 +171,8 @@ gql_answer_blocks(EwScanState *st, json_t *data, int64 from, int64 to,
 		prev = (int64) n;
 		st->cur_block = prev;
 	}
+	/* Geth cuts "to" at the head: a short answer ends there */
+	*covered_to = json_array_size(blocks) > 0 ? prev : from - 1;
 	return blocks;
 }
 
@@ -250,8 +263,29 @@ gql_account_row(EwScanState *st, json_t *block, int i)
 	return a;
 }
 
+/*
+ * gql_describe
+ *		EXPLAIN VERBOSE: the document itself; in account mode, the first
+ *		batch's (as many aliases as plan time knows addresses, up to
+ *		EW_ACCOUNTS_PER_REQUEST; one when it does not know).
+ */
+static char *
+gql_describe(EwScanState *st)
+{
+	EwScanPlan *plan = &st->plan;
+
+	if (plan->mode != EW_MODE_ACCOUNT)
+		return plan->document;
+	return EwDeparseAccountDocument(plan->document,
+									plan->naddresses > 0 ?
+									Min(plan->naddresses, EW_ACCOUNTS_PER_REQUEST) : 1);
+}
+
 const EwNodeApi EwGraphqlApi = {
 	.name = "GraphQL",
+	.hint_transient = "Check that the node is running and that endpoint is its /graphql URL; max_retries sets how often a request is retried.",
+	.hint_fatal = "Check that endpoint points at a GraphQL (EIP-1767) node such as geth --http --graphql, or set the server option api 'jsonrpc'.",
+	.describe = gql_describe,
 	.chunk_request = gql_chunk_request,
 	.hash_request = gql_hash_request,
 	.head_request = gql_head_request,

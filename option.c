@@ -47,7 +47,8 @@ typedef enum EwOptionType
 {
 	EW_OPT_STRING,
 	EW_OPT_INT,
-	EW_OPT_KIND
+	EW_OPT_KIND,
+	EW_OPT_API
 } EwOptionType;
 
 /* Where an option may appear (EwOption.contexts). */
@@ -75,6 +76,7 @@ typedef struct EwOption
 static const EwOption ew_options[] = {
 	{"table", CTX_TABLE, EW_OPT_KIND, 0, 0, OPT_AT(table)},
 	{"endpoint", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(endpoint)},
+	{"api", CTX_SERVER, EW_OPT_API, 0, 0, OPT_AT(api)},
 	{"ca_file", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(ca_file)},
 	{"timeout_ms", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
 	{"connect_timeout_ms", CTX_SERVER, EW_OPT_INT, 1, 600000, OPT_AT(connect_timeout_ms)},
@@ -160,6 +162,8 @@ ethwhale_fdw_validator(PG_FUNCTION_ARGS)
 			(void) EwParseIntOption(opt->name, value, opt->min, opt->max);
 		else if (opt->type == EW_OPT_KIND)
 			(void) EwParseTableKind(value);
+		else if (opt->type == EW_OPT_API)
+			(void) EwParseApi(value);
 		else if (strcmp(opt->name, "endpoint") == 0)
 		{
 			check_endpoint(value);
@@ -273,6 +277,46 @@ EwParseIntOption(const char *name, const char *value, int min, int max)
 				 errdetail("The value must be an integer between %d and %d.",
 						   min, max)));
 	return (int) v;
+}
+
+/*
+ * EwParseApi
+ *		The value of the server option "api".
+ */
+EwApiKind
+EwParseApi(const char *value)
+{
+	if (strcmp(value, "graphql") == 0)
+		return EW_API_GRAPHQL;
+	if (strcmp(value, "jsonrpc") == 0)
+		return EW_API_JSONRPC;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"api\": \"%s\"", value),
+			 errhint("Valid values are: graphql (Geth's EIP-1767 endpoint, .../graphql), jsonrpc (any node's or provider's JSON-RPC URL).")));
+	return EW_API_AUTO;			/* keep compiler quiet */
+}
+
+/*
+ * EwApiOfEndpoint
+ *		The API of a server without the option "api": GraphQL when the
+ *		endpoint's path ends in /graphql (Geth serves it there), else
+ *		JSON-RPC, which every node and provider serves.
+ */
+EwApiKind
+EwApiOfEndpoint(const char *endpoint)
+{
+	const char *p = strstr(endpoint, "://");
+	size_t		len;
+
+	p = p ? p + 3 : endpoint;
+	p += strcspn(p, "/?#");		/* the path starts after the authority */
+	len = strcspn(p, "?#");
+	while (len > 0 && p[len - 1] == '/')
+		len--;
+	if (len >= 8 && pg_strncasecmp(p + len - 8, "/graphql", 8) == 0)
+		return EW_API_GRAPHQL;
+	return EW_API_JSONRPC;
 }
 
 /*
@@ -546,6 +590,9 @@ apply_options(List *options, Oid context, EwOptions *opts)
 			case EW_OPT_KIND:
 				*(EwTableKind *) at = EwParseTableKind(defGetString(def));
 				break;
+			case EW_OPT_API:
+				*(EwApiKind *) at = EwParseApi(defGetString(def));
+				break;
 			case EW_OPT_STRING:
 				*(char **) at = defGetString(def);
 				break;
@@ -632,6 +679,8 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 							 EwTableKindList())));
 	}
 
+	if (opts->endpoint != NULL && opts->api == EW_API_AUTO)
+		opts->api = EwApiOfEndpoint(opts->endpoint);
 	if (opts->endpoint == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),

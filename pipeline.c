@@ -152,6 +152,14 @@ top_up(EwScanState *st)
 		int64		from = st->next_block;
 		int64		to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
 
+		if (!EwClipChunk(st, from, &to))
+		{
+			/* beyond the head: nothing more to read in this range */
+			st->npipe--;
+			if (++st->cur_range < st->nranges)
+				st->next_block = st->ranges[st->cur_range].lo;
+			continue;
+		}
 		p->from = from;
 		p->to = to;
 		p->range = st->cur_range;
@@ -187,10 +195,8 @@ static void
 split_first(EwScanState *st)
 {
 	EwPending  *p = &st->pipe[0];
-	int64		mid = p->from + (p->to - p->from) / 2;
+	int64		mid = p->from + EwShrinkChunk(st, p->from, p->to) - 1;
 
-	st->chunk = Max(1, (int) (mid - p->from + 1));
-	st->chunk_ceiling = st->chunk;
 	if (st->npipe >= st->pipe_cap)
 		elog(ERROR, "ethwhale_fdw: too many chunk requests pending");
 	memmove(&st->pipe[2], &st->pipe[1], sizeof(EwPending) * (st->npipe - 1));
@@ -243,6 +249,7 @@ EwFetchChunkConcurrent(EwScanState *st)
 		json_t	   *data;
 		char	   *what;
 		size_t		n;
+		int64		covered;
 
 		CHECK_FOR_INTERRUPTS();
 		top_up(st);
@@ -273,10 +280,10 @@ EwFetchChunkConcurrent(EwScanState *st)
 				break;
 		}
 
-		EwTakeBlocks(st, data, p->from, p->to, what);
+		covered = EwTakeBlocks(st, data, p->from, p->to, what);
 		n = json_array_size(st->blocks);
-		if ((int64) n == p->to - p->from + 1)
-			EwAdaptChunk(st, (int64) n, resp.body_len);
+		if (covered == p->to)
+			EwAdaptChunk(st, p->to - p->from + 1, resp.body_len);
 		else
 			head_reached(st);
 		drop_pending(st, 0);

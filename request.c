@@ -204,12 +204,12 @@ classify_transport(EwScanState *st, const EwResponse *resp, EwFailure *f)
 }
 
 /*
- * http_failure
+ * EwHttpFailure
  *		An answer with an HTTP status that is not success: the node's own
  *		error (HV000), its body quoted.
  */
-static EwFailureClass
-http_failure(const EwResponse *resp, EwFailureClass cls, EwFailure *f)
+EwFailureClass
+EwHttpFailure(const EwResponse *resp, EwFailureClass cls, EwFailure *f)
 {
 	EwSetFailure(f, cls, ERRCODE_FDW_ERROR);
 	appendStringInfo(&f->reason, "HTTP %ld", resp->http_status);
@@ -218,9 +218,35 @@ http_failure(const EwResponse *resp, EwFailureClass cls, EwFailure *f)
 }
 
 /*
+ * EwMalformedFailure
+ *		An answer of HTTP 200 that is not the JSON the protocol answers with
+ *		(root NULL: not JSON at all, jerr says where; else not of the
+ *		protocol's shape); with another status, the status is the failure.
+ */
+EwFailureClass
+EwMalformedFailure(const EwResponse *resp, json_t *root,
+				   const json_error_t *jerr, const char *shape, EwFailure *f)
+{
+	if (resp->http_status != 200)
+		return EwHttpFailure(resp, EW_FAIL_FATAL, f);
+	EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_INVALID_DATA_TYPE);
+	appendStringInfoString(&f->reason, "malformed JSON in the answer");
+	if (root == NULL)
+		appendStringInfo(&f->detail, "%s at byte %d of %zu%s.", jerr->text,
+						 jerr->position, resp->body_len,
+						 jerr->position >= (int) resp->body_len ?
+						 " (the answer is truncated)" : "");
+	else
+		appendStringInfo(&f->detail, "The answer is not %s.", shape);
+	return f->cls;
+}
+
+/*
  * classify_response
  *		Decide what one answer means.  On success returns EW_OK and sets
- *		*data; otherwise describes the failure in f.
+ *		*data; otherwise describes the failure in f.  What the HTTP status
+ *		and the JSON mean is the node API's to say: a JSON-RPC provider
+ *		sends its rate limits as HTTP 429 with an error object.
  */
 static EwFailureClass
 classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
@@ -232,33 +258,8 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 	*data = NULL;
 	if (resp->status != EW_NET_OK)
 		return classify_transport(st, resp, f);
-	if (resp->http_status == 429 || resp->http_status >= 500)
-		return http_failure(resp, EW_FAIL_TRANSIENT, f);
-
 	root = EwParseJson(st->batch_cxt, resp->body, resp->body_len, &jerr);
-	if (root == NULL || !json_is_object(root))
-	{
-		if (resp->http_status != 200)
-			return http_failure(resp, EW_FAIL_FATAL, f);
-		EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_INVALID_DATA_TYPE);
-		appendStringInfoString(&f->reason, "malformed JSON in the answer");
-		if (root == NULL)
-			appendStringInfo(&f->detail, "%s at byte %d of %zu%s.", jerr.text,
-							 jerr.position, resp->body_len,
-							 jerr.position >= (int) resp->body_len ?
-							 " (the answer is truncated)" : "");
-		else
-			appendStringInfoString(&f->detail, "The answer is not a JSON object.");
-		return f->cls;
-	}
-	if (st->api->check_answer(root, data, f) != EW_OK)
-		return f->cls;
-	if (resp->http_status != 200)
-	{
-		*data = NULL;
-		return http_failure(resp, EW_FAIL_FATAL, f);
-	}
-	return EW_OK;
+	return st->api->check_answer(st, resp, root, &jerr, data, f);
 }
 
 /*
@@ -329,9 +330,8 @@ raise_failure(EwScanState *st, EwFailure *f, const char *what, int attempt)
 		hint = f->cls == EW_FAIL_SHRINK ?
 			psprintf("Lower batch_blocks, or raise timeout_ms or max_response_mb, with ALTER SERVER %s OPTIONS (SET ...).",
 					 quote_identifier(st->server->servername)) :
-			f->cls == EW_FAIL_TRANSIENT ?
-			"Check that the node is running and that endpoint is its /graphql URL; max_retries sets how often a request is retried." :
-			"Check that endpoint points at a GraphQL (EIP-1767) node such as geth --http --graphql.";
+			f->cls == EW_FAIL_TRANSIENT ? st->api->hint_transient :
+			st->api->hint_fatal;
 	ereport(ERROR,
 			(errcode(f->sqlstate),
 			 errmsg("could not read %s from server \"%s\": %s",
@@ -373,6 +373,8 @@ EwAfterResponse(EwScanState *st, const EwResponse *resp, const char *what,
 	 */
 	if (f.cls == EW_FAIL_SHRINK && can_shrink)
 	{
+		st->shrink_blocks = f.shrink_blocks;
+		st->shrink_keeps_ceiling = f.shrink_keeps_ceiling;
 		elog(DEBUG1, "ethwhale_fdw: %s from server \"%s\" for %s; asking for fewer blocks",
 			 f.reason.data, st->server->servername, what);
 		return EW_STEP_SHRINK;

@@ -69,7 +69,7 @@ init_decoder(EwScanState *st, EState *estate, int eflags)
 			if (list_member_int(st->plan.filter_attnos, attno) != (pass == 0))
 				continue;
 			EwInitColumn(&st->dec.cols[st->dec.ncols], TupleDescAttr(desc, attno - 1),
-						 f, attno - 1);
+						 f, attno - 1, st->dec.rpc);
 			st->dec.cols[st->dec.ncols++].nested = EwFieldInLogTransaction(st->opts.table, f);
 			need_prices |= f->source == EW_SRC_VALUE_USD || f->source == EW_SRC_AMOUNT_USD;
 			need_tokens |= f->source == EW_SRC_AMOUNT_USD;
@@ -142,7 +142,8 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	userid = ew_scan_userid(fsplan, estate);
 	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
 	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
-	st->api = &EwGraphqlApi;
+	st->api = st->opts.api == EW_API_JSONRPC ? &EwJsonRpcApi : &EwGraphqlApi;
+	st->dec.rpc = st->opts.api == EW_API_JSONRPC;
 
 	/* the document is sent as a JSON string: escape it once */
 	if (st->plan.mode != EW_MODE_ACCOUNT)
@@ -176,6 +177,8 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	st->cur_block = -1;
 	/* the head an account scan reads at holds for all its rescans */
 	st->head_block = -1;
+	if (st->api->begin != NULL)
+		st->api->begin(st);
 }
 
 /*
@@ -392,16 +395,66 @@ EwChunkWhat(int64 from, int64 to)
 }
 
 /*
- * EwTakeBlocks
- *		Make the blocks of an answer for from..to the current chunk.
+ * EwShrinkChunk
+ *		The node needs fewer blocks than from..to: the next request asks for
+ *		the number it named, else half.  A cap on the blocks (or a time-out)
+ *		lowers the ceiling; a cap on the results lets the chunk grow again
+ *		where the answers are small.  Returns the new chunk.
  */
-void
+int64
+EwShrinkChunk(EwScanState *st, int64 from, int64 to)
+{
+	int64		n = to - from + 1;
+	int64		want = Max(1, n / 2);
+
+	if (st->shrink_blocks > 0 && st->shrink_blocks < n)
+		want = st->shrink_blocks;
+	st->chunk = (int) want;
+	if (!st->shrink_keeps_ceiling)
+		st->chunk_ceiling = st->chunk;
+	st->shrink_blocks = 0;
+	st->shrink_keeps_ceiling = false;
+	return want;
+}
+
+/*
+ * EwClipChunk
+ *		Cut from..*to at the last block the node may be asked for (the node
+ *		API's clip_to); false when not even from may be.
+ */
+bool
+EwClipChunk(EwScanState *st, int64 from, int64 *to)
+{
+	int64		hi;
+
+	if (st->api->clip_to == NULL)
+		return true;
+	hi = st->api->clip_to(st, from, *to);
+	if (hi < from)
+		return false;
+	*to = Min(*to, hi);
+	return true;
+}
+
+/*
+ * EwTakeBlocks
+ *		Make the blocks of an answer for from..to the current chunk; returns
+ *		the last block the answer covers (below to: the head was reached).
+ */
+int64
 EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 			 const char *what)
 {
-	st->blocks = st->api->answer_blocks(st, data, from, to, what);
+	int64		covered;
+
+	/* the blocks may be assembled from the answer: in its memory */
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+
+	st->blocks = st->api->answer_blocks(st, data, from, to, what, &covered);
+	MemoryContextSwitchTo(oldcxt);
 	st->block_idx = 0;
-	st->blocks_read += json_array_size(st->blocks);
+	st->blocks_read += covered - from + 1;
+	return covered;
 }
 
 /*
@@ -432,6 +485,7 @@ fetch_next_chunk(EwScanState *st)
 		char	   *what;
 		json_t	   *data;
 		size_t		n;
+		int64		covered;
 		bool		shrink;
 		MemoryContext oldcxt;
 
@@ -451,6 +505,13 @@ fetch_next_chunk(EwScanState *st)
 			/* written so that nothing overflows near PG_INT64_MAX */
 			to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
 		}
+		if (!EwClipChunk(st, from, &to))
+		{
+			/* beyond the head: nothing more to read in this range */
+			if (++st->cur_range < st->nranges)
+				st->next_block = st->ranges[st->cur_range].lo;
+			continue;
+		}
 
 		oldcxt = MemoryContextSwitchTo(st->batch_cxt);
 		what = EwChunkWhat(from, to);
@@ -459,16 +520,15 @@ fetch_next_chunk(EwScanState *st)
 		MemoryContextSwitchTo(oldcxt);
 		if (shrink)
 		{
-			st->chunk = Max(1, (int) ((to - from + 1) / 2));
-			st->chunk_ceiling = st->chunk;
+			(void) EwShrinkChunk(st, from, to);
 			EwResetBatch(st);
 			continue;
 		}
 		attempt = 0;
 
-		EwTakeBlocks(st, data, from, to, what);
+		covered = EwTakeBlocks(st, data, from, to, what);
 		n = json_array_size(st->blocks);
-		if ((int64) n == to - from + 1)
+		if (covered == to)
 			EwAdaptChunk(st, to - from + 1, st->last_body_len);
 
 		/*
@@ -477,7 +537,7 @@ fetch_next_chunk(EwScanState *st)
 		 */
 		if (st->plan.mode == EW_MODE_BACKWARD)
 			st->next_block = from - 1;
-		else if (to == r->hi || n == 0 || st->cur_block < to)
+		else if (to == r->hi || covered < to)
 		{
 			if (++st->cur_range < st->nranges)
 				st->next_block = st->ranges[st->cur_range].lo;

@@ -140,6 +140,10 @@ typedef struct EwFailure
 	StringInfoData reason;
 	StringInfoData detail;
 	const char *hint;			/* NULL: the class's hint */
+	/* EW_FAIL_SHRINK: blocks the node says would work (0: halve) ... */
+	int64		shrink_blocks;
+	/* ... and whether more may work again later (a cap on results) */
+	bool		shrink_keeps_ceiling;
 } EwFailure;
 
 
@@ -147,31 +151,57 @@ typedef struct EwFailure
  * The node-API seam.  The scan core plans ranges, filters and rows; an
  * EwNodeApi builds the requests for a chunk of blocks, a transaction hash,
  * a batch of accounts and the head, and turns the answers into the objects
- * the scan walks.  Those objects have the EIP-1767 shape: a block with
- * "number", "timestamp" and "transactions", "logs" or "transactionCount";
- * rows with the keys of EwField.key.  A second protocol (JSON-RPC) builds
- * the same shape from its own answers.  Request bodies are palloc'd in the
- * current memory context; answers are checked and an unexpected one is an
- * ERROR (HV004) naming the server and what was asked for.
+ * the scan walks: a block with "number", "timestamp" and "transactions",
+ * "logs" or "transactionCount"; rows whose keys the decoder reads
+ * (EwField.key for GraphQL, EwField.rpc_key for JSON-RPC).  GraphQL's
+ * answers already have that shape; JSON-RPC's are assembled from the calls
+ * of a batch.  Request bodies are palloc'd in the current memory context;
+ * an unexpected answer is an ERROR (HV004) naming the server and what was
+ * asked for.
  */
 typedef struct EwNodeApi
 {
-	const char *name;			/* for EXPLAIN: "GraphQL" */
+	const char *name;			/* for EXPLAIN: "GraphQL", "JSON-RPC" */
+	/* hints of a final failure: transient (node down?), and any other */
+	const char *hint_transient;
+	const char *hint_fatal;
+	/* optional: set up the API's own state of a scan (st->api_state) */
+	void		(*begin) (EwScanState *st);
+	/* what each request asks for, for EXPLAIN VERBOSE */
+	char	   *(*describe) (EwScanState *st);
+	/* optional: facts learnt about the node, for EXPLAIN ANALYZE */
+	char	   *(*notes) (EwScanState *st);
+	/*
+	 * optional: the last block of from..to the node can be asked for (a
+	 * node refuses a log range beyond its head); below from: none
+	 */
+	int64		(*clip_to) (EwScanState *st, int64 from, int64 to);
 	char	   *(*chunk_request) (EwScanState *st, int64 from, int64 to);
 	char	   *(*hash_request) (EwScanState *st, const char *hash);
 	char	   *(*head_request) (EwScanState *st);
 	char	   *(*accounts_request) (EwScanState *st, int first, int n,
 									 int64 block);
-	/* protocol-level outcome of a parsed answer: its data, or a failure */
-	EwFailureClass (*check_answer) (json_t *root, json_t **data,
-									EwFailure *f);
+	/*
+	 * The protocol-level outcome of an answer (root: its parsed JSON, or
+	 * NULL when it is not JSON; jerr says why): the data, or a failure.
+	 */
+	EwFailureClass (*check_answer) (EwScanState *st, const EwResponse *resp,
+									json_t *root, const json_error_t *jerr,
+									json_t **data, EwFailure *f);
+	/*
+	 * The blocks of an answer for from..to, in order; *covered_to is the
+	 * last block the answer covers (below to at the head; from - 1 when it
+	 * covers none).  Blocks without rows may be left out (logs).
+	 */
 	json_t	   *(*answer_blocks) (EwScanState *st, json_t *data, int64 from,
-								  int64 to, const char *what);
+								  int64 to, const char *what,
+								  int64 *covered_to);
 	int64		(*answer_head) (EwScanState *st, json_t *data);
 	json_t	   *(*answer_tx) (EwScanState *st, json_t *data);
 	json_t	   *(*answer_accounts) (EwScanState *st, json_t *data,
 									const char *what, int64 expect);
 	json_t	   *(*account_row) (EwScanState *st, json_t *block, int i);
+	bool		accounts_need_head;	/* ask for the head's number first */
 } EwNodeApi;
 
 /* Execution state of a foreign scan. */
@@ -183,6 +213,7 @@ struct EwScanState
 	ForeignServer *server;
 	EwOptions	opts;
 	const EwNodeApi *api;
+	void	   *api_state;		/* the API's own, in the query's memory */
 	EwConnection *conn;
 	EwScanPlan	plan;			/* as unpacked from the ForeignScan */
 	char	   *query_json;		/* the document as a JSON string */
@@ -220,6 +251,8 @@ struct EwScanState
 	int64		next_block;		/* next block to request */
 	int			chunk;			/* blocks per request, adapted */
 	int			chunk_ceiling;	/* below the size that timed out */
+	int64		shrink_blocks;	/* from the last EW_FAIL_SHRINK */
+	bool		shrink_keeps_ceiling;
 	bool		exhausted;
 
 	/* concurrency > 1: chunk requests in flight, in block order */
@@ -302,11 +335,12 @@ extern char *EwDeparseDocument(EwTableKind kind, EwScanMode mode,
 							   int nfields);
 extern char *EwDeparseAccountDocument(const char *selection, int n);
 extern char *EwDeparseHeadDocument(void);
-extern char *EwDeparseLogVariables(char **sets[], const int nsets[]);
+extern char *EwDeparseLogVariables(char **sets[], const int nsets[], bool rpc);
 extern char *EwJsonQuote(const char *text);
 
-/* in graphql.c */
+/* in graphql.c and jsonrpc.c */
 extern const EwNodeApi EwGraphqlApi;
+extern const EwNodeApi EwJsonRpcApi;
 
 /* in request.c */
 extern EwNextStep EwAfterResponse(EwScanState *st, const EwResponse *resp,
@@ -314,6 +348,11 @@ extern EwNextStep EwAfterResponse(EwScanState *st, const EwResponse *resp,
 								  int *attempt, json_t **data);
 extern json_t *EwRequest(EwScanState *st, const char *body, const char *what,
 						 bool can_shrink, int *attempt, bool *shrink);
+extern EwFailureClass EwHttpFailure(const EwResponse *resp, EwFailureClass cls,
+									EwFailure *f);
+extern EwFailureClass EwMalformedFailure(const EwResponse *resp, json_t *root,
+										 const json_error_t *jerr, const char *shape,
+										 EwFailure *f);
 extern void EwRedactSecrets(const EwOptions *opts, StringInfo buf);
 extern void EwSetFailure(EwFailure *f, EwFailureClass cls, int sqlstate);
 extern char *EwPrintableMessage(const char *msg);
@@ -330,9 +369,11 @@ extern void EwBeginScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *EwIterateScan(ForeignScanState *node);
 extern void EwRescan(EwScanState *st);
 extern void EwEndScan(EwScanState *st);
-extern void EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
+extern int64 EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 						 const char *what);
 extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
+extern int64 EwShrinkChunk(EwScanState *st, int64 from, int64 to);
+extern bool EwClipChunk(EwScanState *st, int64 from, int64 *to);
 extern void EwResetBatch(EwScanState *st);
 extern char *EwChunkWhat(int64 from, int64 to);
 

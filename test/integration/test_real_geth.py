@@ -610,7 +610,8 @@ def test_fdw_backward_scan_matches_json_rpc(geth, make_fdw, pg):
     assert txs[0][2] == failing["hash"]
 
 
-def test_fdw_sync_matches_json_rpc(geth, pg, extension_ready):
+@pytest.mark.parametrize("api", ["graphql", "jsonrpc"])
+def test_fdw_sync_matches_json_rpc(geth, pg, extension_ready, api):
     import psycopg
     import uuid as _uuid
     from psycopg import sql as _sql
@@ -622,8 +623,9 @@ def test_fdw_sync_matches_json_rpc(geth, pg, extension_ready):
     try:
         with psycopg.connect(dbname=db, autocommit=True) as c:
             c.execute("CREATE EXTENSION ethwhale_fdw")
-            c.execute(_sql.SQL("CREATE SERVER geth FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {})")
-                      .format(_sql.Literal(geth.graphql)))
+            c.execute(_sql.SQL("CREATE SERVER geth FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {}, api {})")
+                      .format(_sql.Literal(geth.graphql if api == "graphql" else geth.url),
+                              _sql.Literal(api)))
             c.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER geth")
             c.execute("SET ethwhale.sync_batch_blocks = 3")
             c.execute("CALL ethwhale.sync('geth', %s, %s)", (lo, hi))
@@ -651,3 +653,76 @@ def test_fdw_sync_matches_json_rpc(geth, pg, extension_ready):
                 Decimal(int(l["data"], 16)))
                for l in logs if len(l["topics"]) == 3 and len(l["data"]) == 66]
     assert len(want_tt) >= 3 and tts == want_tt
+
+
+# --------------------------------------------------------------------------
+# the two node APIs (issue 13): every column of every table read through
+# Geth's GraphQL and through its JSON-RPC is the same, and the JSON-RPC side
+# is what Geth's own JSON-RPC answers
+
+
+def _both_apis(geth: Geth, make_fdw):
+    g = make_fdw(geth.graphql, api="graphql")
+    r = make_fdw(geth.url, api="jsonrpc")
+    return g, r
+
+
+def test_fdw_apis_agree_on_every_column(geth, make_fdw, pg):
+    failing = _failing_creation(geth)
+    lo, hi = geth.lo - 1, failing["block"] + 1
+    g, r = _both_apis(geth, make_fdw)
+    for table, order, where in (("eth_block", "number", "number BETWEEN %s AND %s"),
+                                ("eth_tx", "block, tx_index", "block BETWEEN %s AND %s"),
+                                ("eth_token_transfer", "block, log_index", "block BETWEEN %s AND %s")):
+        got = [pg.execute(f"SELECT * FROM {f.t(table)} WHERE {where} ORDER BY {order}",
+                          (lo, hi)).fetchall() for f in (g, r)]
+        assert got[0] == got[1], table
+        assert len(got[0]) >= (3 if table == "eth_token_transfer" else 10), table
+    # the JSON-RPC side against Geth's own answers
+    want = _rpc_tx_truth(geth, lo, hi)
+    got = {row[0]: tuple(row[1:]) for row in pg.execute(
+        f"SELECT hash, {TX_TRUTH_COLUMNS} FROM {r.t('eth_tx')} WHERE block BETWEEN %s AND %s", (lo, hi))}
+    assert got == want
+    # hash lookups, and the pushed joins
+    for h in want:
+        rows = [pg.execute(f"SELECT * FROM {f.t('eth_tx')} WHERE hash = %s", (h,)).fetchall() for f in (g, r)]
+        assert rows[0] == rows[1] and len(rows[0]) == 1, h
+    for f_sql in ("SELECT x.hash, x.value, b.miner, b.timestamp, b.base_fee_per_gas FROM {s}.eth_tx x "
+                  "JOIN {s}.eth_block b ON b.number = x.block WHERE x.block BETWEEN %s AND %s "
+                  "ORDER BY x.block, x.tx_index",
+                  "SELECT t.tx_hash, t.amount, x.from_address, x.gas_used, x.status FROM {s}.eth_token_transfer t "
+                  "JOIN {s}.eth_tx x ON x.hash = t.tx_hash WHERE t.block BETWEEN %s AND %s "
+                  "ORDER BY t.block, t.log_index"):
+        rows = [pg.execute(f_sql.format(s=f.schema), (lo, hi)).fetchall() for f in (g, r)]
+        assert rows[0] == rows[1] and rows[0], f_sql
+
+
+def test_fdw_apis_agree_on_accounts(geth, make_fdw, pg):
+    g, r = _both_apis(geth, make_fdw)
+    addrs = sorted({DEV_ACCOUNT, geth.manifest["token"]["address"],
+                    *(t["to"] for t in geth.manifest["transactions"] if t["to"]),
+                    *(t["contract"] for t in geth.manifest["transactions"] if t["contract"])})
+    for cond, args in (("", ()), (" AND block = %s", (geth.lo,)),
+                       (" AND block BETWEEN %s AND %s", (geth.lo, geth.hi))):
+        rows = [pg.execute(f"SELECT * FROM {f.t('eth_account')} WHERE address = ANY(%s){cond} "
+                           "ORDER BY address, block", (addrs, *args)).fetchall() for f in (g, r)]
+        assert rows[0] == rows[1] and len(rows[0]) >= len(addrs), cond
+    # the JSON-RPC side at a block, against eth_getBalance / eth_getCode
+    for a, bal, code_size in pg.execute(
+            f"SELECT address, balance, code_size FROM {r.t('eth_account')} "
+            "WHERE address = ANY(%s) AND block = %s", (addrs, geth.hi)).fetchall():
+        assert bal == int(geth.rpc("eth_getBalance", a, hex(geth.hi)), 16)
+        assert code_size == (len(geth.rpc("eth_getCode", a, hex(geth.hi))) - 2) // 2
+
+
+def test_fdw_jsonrpc_explain_names_the_calls(geth, make_fdw, pg):
+    _, r = _both_apis(geth, make_fdw)
+    plan = "\n".join(row[0] for row in pg.execute(
+        f"EXPLAIN (VERBOSE, ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+        f"SELECT hash, status FROM {r.t('eth_tx')} WHERE block BETWEEN %s AND %s",
+        (geth.lo, geth.hi)).fetchall())
+    assert "Remote JSON-RPC: eth_getBlockByNumber(full) x100 per batch, eth_getBlockReceipts x100" in plan
+    # Geth 1.17 serves eth_getBlockReceipts: no fallback
+    assert "not served" not in plan
+    n = geth.hi - geth.lo + 1
+    assert f"Node Notes: {2 * n} calls" in plan, plan

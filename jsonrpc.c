@@ -1,0 +1,1026 @@
+/*-------------------------------------------------------------------------
+ *
+ * jsonrpc.c
+ *		  The JSON-RPC node API of ethwhale_fdw, which every node (Geth,
+ *		  Reth, Nethermind, Erigon, Besu) and every hosted provider serves:
+ *		  the batches of eth_* calls a scan sends, and the blocks and rows
+ *		  assembled from their answers.
+ *
+ * Per table (the shapes are go-ethereum's internal/ethapi and the
+ * execution-apis specification):
+ *	eth_block, eth_tx	a batch of eth_getBlockByNumber per chunk of blocks,
+ *						with transaction objects only when a transaction
+ *						column is needed (count(*) asks
+ *						eth_getBlockTransactionCountByNumber); the receipt
+ *						columns add eth_getBlockReceipts per block, or, on a
+ *						node without it, batches of eth_getTransactionReceipt
+ *	hash = ...			eth_getTransactionByHash (+ its receipt)
+ *	eth_token_transfer	eth_getLogs over the chunk with the pushed address
+ *						lists and the Transfer topic; the block's time from
+ *						each log's blockTimestamp, or the headers when the
+ *						node does not send it; a pushed join to eth_tx asks
+ *						for the blocks with logs in full
+ *	eth_account			batches of eth_getBalance, eth_getTransactionCount
+ *						and eth_getCode at the block (or the head, read
+ *						first with eth_blockNumber)
+ * The scan walks blocks with "number", "timestamp" and their rows; a
+ * transaction gets the fields of its receipt (status, gasUsed,
+ * contractAddress) merged in.  The decoder reads EwField.rpc_key.  The
+ * objects are assembled in the answer's memory (batch_cxt): jansson
+ * allocates in CurrentMemoryContext, and the scan calls the answer
+ * functions in that context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <inttypes.h>
+
+#include "jsonrpc.h"
+#include "utils/memutils.h"
+
+/* Calls in one batch until the node says fewer (Geth allows 1,000). */
+#define EW_RPC_DEFAULT_MAX_CALLS 1000
+
+static const char *const method_names[EW_RPC_NUM_METHODS] = {
+	"eth_getBlockByNumber", "eth_getBlockReceipts",
+	"eth_getBlockTransactionCountByNumber", "eth_getLogs",
+	"eth_getTransactionByHash", "eth_getTransactionReceipt",
+	"eth_getBalance", "eth_getTransactionCount", "eth_getCode",
+	"eth_blockNumber"
+};
+
+const char *
+EwRpcMethodName(EwRpcMethod m)
+{
+	return method_names[m];
+}
+
+/*
+ * EwRpcDecodeId
+ *		The number and method a reply's id names; false for an id that is
+ *		not one of ours.
+ */
+bool
+EwRpcDecodeId(json_t *id, int64 *n, EwRpcMethod *m)
+{
+	json_int_t	v;
+
+	if (!json_is_integer(id) || (v = json_integer_value(id)) < 0)
+		return false;
+	*n = v / EW_RPC_ID_STRIDE;
+	*m = (EwRpcMethod) (v % EW_RPC_ID_STRIDE);
+	return *m < EW_RPC_NUM_METHODS;
+}
+
+/* ---------------------------------------------------------------------
+ * Requests
+ * ---------------------------------------------------------------------
+ */
+
+/* Start a call in a batch: {"jsonrpc":"2.0","id":…,"method":…,"params": */
+static void
+begin_call(EwScanState *st, StringInfo buf, int64 n, EwRpcMethod m)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+
+	appendStringInfo(buf, "%s{\"jsonrpc\":\"2.0\",\"id\":" INT64_FORMAT ",\"method\":\"%s\",\"params\":",
+					 buf->len > 1 ? "," : "", n * EW_RPC_ID_STRIDE + m, method_names[m]);
+	rs->calls++;
+	rs->last_calls++;
+}
+
+static void
+start_batch(EwScanState *st, StringInfo buf)
+{
+	initStringInfo(buf);
+	appendStringInfoChar(buf, '[');
+	ew_rpc_state(st)->last_calls = 0;
+}
+
+/* Block calls for each of nums[0..n-1], in one batch. */
+static char *
+blocks_batch(EwScanState *st, const int64 *nums, int n,
+			 EwRpcBlockShape shape, bool receipts)
+{
+	StringInfoData buf;
+	int			i;
+
+	start_batch(st, &buf);
+	for (i = 0; i < n; i++)
+	{
+		if (shape == EW_RPC_COUNT)
+		{
+			begin_call(st, &buf, nums[i], EW_RPC_TX_COUNT);
+			appendStringInfo(&buf, "[\"0x%" PRIx64 "\"]}", (uint64_t) nums[i]);
+			continue;
+		}
+		begin_call(st, &buf, nums[i], EW_RPC_BLOCK);
+		appendStringInfo(&buf, "[\"0x%" PRIx64 "\",%s]}", (uint64_t) nums[i],
+						 shape == EW_RPC_FULL ? "true" : "false");
+		if (receipts)
+		{
+			begin_call(st, &buf, nums[i], EW_RPC_BLOCK_RECEIPTS);
+			appendStringInfo(&buf, "[\"0x%" PRIx64 "\"]}", (uint64_t) nums[i]);
+		}
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/* from, from + 1, ..., to */
+static int64 *
+block_numbers(int64 from, int64 to)
+{
+	int64	   *nums = palloc(sizeof(int64) * (to - from + 1));
+	int64		b;
+
+	for (b = from; b <= to; b++)
+		nums[b - from] = b;
+	return nums;
+}
+
+static char *
+rpc_chunk_request(EwScanState *st, int64 from, int64 to)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+
+	if (st->opts.table == EW_TABLE_TOKEN_TRANSFER)
+	{
+		StringInfoData buf;
+
+		start_batch(st, &buf);
+		resetStringInfo(&buf);	/* one call, not a batch */
+		begin_call(st, &buf, from, EW_RPC_LOGS);
+		appendStringInfo(&buf, "[{\"fromBlock\":\"0x%" PRIx64 "\",\"toBlock\":\"0x%" PRIx64 "\"%s}]}",
+						 (uint64_t) from, (uint64_t) to, st->log_vars ? st->log_vars : "");
+		return buf.data;
+	}
+	return blocks_batch(st, block_numbers(from, to), (int) (to - from + 1),
+						rs->shape, rs->receipts && !rs->no_block_receipts);
+}
+
+static char *
+rpc_hash_request(EwScanState *st, const char *hash)
+{
+	StringInfoData buf;
+
+	start_batch(st, &buf);
+	begin_call(st, &buf, 0, EW_RPC_TX);
+	appendStringInfo(&buf, "[\"%s\"]}", hash);
+	if (ew_rpc_state(st)->receipts)
+	{
+		begin_call(st, &buf, 0, EW_RPC_RECEIPT);
+		appendStringInfo(&buf, "[\"%s\"]}", hash);
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+static char *
+rpc_head_request(EwScanState *st)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	begin_call(st, &buf, 0, EW_RPC_HEAD);
+	appendStringInfoString(&buf, "[]}");
+	return buf.data;
+}
+
+/*
+ * rpc_accounts_request
+ *		The accounts first .. first+n-1 at block: the calls the columns
+ *		need, for each.  The head's number is known by then
+ *		(accounts_need_head).
+ */
+static char *
+rpc_accounts_request(EwScanState *st, int first, int n, int64 block)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	StringInfoData buf;
+	EwRpcMethod ms[3];
+	int			nm = 0;
+	int			i,
+				k;
+
+	if (rs->acct_balance)
+		ms[nm++] = EW_RPC_BALANCE;
+	if (rs->acct_nonce)
+		ms[nm++] = EW_RPC_NONCE;
+	if (rs->acct_code)
+		ms[nm++] = EW_RPC_CODE;
+	if (nm == 0)
+		ms[nm++] = EW_RPC_NONCE;	/* the address alone: any call says the
+									 * block exists */
+	rs->acct_first = first;
+	start_batch(st, &buf);
+	for (i = first; i < first + n; i++)
+		for (k = 0; k < nm; k++)
+		{
+			begin_call(st, &buf, i, ms[k]);
+			appendStringInfo(&buf, "[\"%s\",\"0x%" PRIx64 "\"]}",
+							 st->accounts[i], (uint64_t) block);
+		}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Answers
+ * ---------------------------------------------------------------------
+ */
+
+static void
+bad_answer(EwScanState *st, const char *what, const char *problem, json_t *j)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("server \"%s\" answered %s %s", st->server->servername,
+					what, problem),
+			 errdetail("Got %s.", EwJsonExcerpt(j)),
+			 errhint("The node may not follow the Ethereum JSON-RPC specification as Geth serves it.")));
+}
+
+/*
+ * replies_of
+ *		The replies of method m to the calls for keys[0..n-1] (ascending):
+ *		the reply objects by position, NULL where the answer has none.
+ *		Unless missing_ok, a missing reply is an error.
+ */
+static json_t **
+replies_of(EwScanState *st, json_t *data, EwRpcMethod m, const int64 *keys,
+		   int n, bool missing_ok, const char *what)
+{
+	json_t	  **out = palloc0(sizeof(json_t *) * Max(n, 1));
+	size_t		i;
+	int			k;
+
+	for (i = 0; i < json_array_size(data); i++)
+	{
+		json_t	   *r = json_array_get(data, i);
+		int64		key;
+		EwRpcMethod rm;
+		int			lo = 0,
+					hi = n - 1;
+
+		if (!EwRpcDecodeId(json_object_get(r, "id"), &key, &rm))
+			bad_answer(st, what, "with a reply to no call it was sent", r);
+		if (rm != m)
+			continue;
+		while (lo <= hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (keys[mid] == key)
+			{
+				lo = mid;
+				break;
+			}
+			if (keys[mid] < key)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		if (lo > hi || lo >= n || keys[lo] != key || out[lo] != NULL)
+			bad_answer(st, what, "with a reply to no call it was sent", r);
+		out[lo] = r;
+	}
+	if (!missing_ok)
+		for (k = 0; k < n; k++)
+			if (out[k] == NULL)
+				bad_answer(st, what, psprintf("without the reply to %s for " INT64_FORMAT,
+											  method_names[m], keys[k]), data);
+	return out;
+}
+
+/* A reply's result; NULL for an error left in the answer (benign). */
+static json_t *
+result_of(json_t *reply)
+{
+	json_t	   *error = json_object_get(reply, "error");
+
+	if (error != NULL && !json_is_null(error))
+		return NULL;
+	return json_object_get(reply, "result");
+}
+
+/* The value of a hex quantity, or -1. */
+static int64
+quantity(json_t *j)
+{
+	uint64		v;
+
+	if (!json_is_string(j) || !EwParseUint64(json_string_value(j), &v) ||
+		v > (uint64) PG_INT64_MAX)
+		return -1;
+	return (int64) v;
+}
+
+/* Set key to null unless the object has it (an optional field left out). */
+static void
+default_null(json_t *obj, const char *key)
+{
+	if (json_object_get(obj, key) == NULL)
+		json_object_set_new(obj, key, json_null());
+}
+
+/*
+ * merge_receipt
+ *		The receipt fields of a transaction, into the transaction object:
+ *		status (absent before Byzantium, which has "root"), gasUsed and
+ *		contractAddress.
+ */
+static void
+merge_receipt(EwScanState *st, json_t *tx, json_t *receipt, const char *what)
+{
+	json_t	   *h = json_object_get(tx, "hash");
+	json_t	   *rh = json_is_object(receipt) ? json_object_get(receipt, "transactionHash") : NULL;
+	json_t	   *status;
+
+	if (!json_is_string(h) || !json_is_string(rh) ||
+		pg_strcasecmp(json_string_value(h), json_string_value(rh)) != 0)
+		bad_answer(st, what, psprintf("with a receipt that is not of transaction %s",
+									  json_is_string(h) ? json_string_value(h) : "?"),
+				   receipt);
+	status = json_object_get(receipt, "status");
+	json_object_set(tx, "status", status ? status : json_null());
+	json_object_set(tx, "gasUsed", json_object_get(receipt, "gasUsed") ?
+					json_object_get(receipt, "gasUsed") : json_null());
+	json_object_set(tx, "contractAddress", json_object_get(receipt, "contractAddress") ?
+					json_object_get(receipt, "contractAddress") : json_null());
+}
+
+/* A follow-up request of the answer being read (receipts, headers). */
+static json_t *
+follow_up(EwScanState *st, const char *body, const char *what, bool *shrink)
+{
+	int			attempt = 0;
+	size_t		len = st->last_body_len;
+	json_t	   *data;
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+
+	data = EwRequest(st, body, what, true, &attempt, shrink);
+	MemoryContextSwitchTo(oldcxt);
+	/* the chunk is sized by its own answer */
+	st->last_body_len = len;
+	return data;
+}
+
+/*
+ * receipts_by_hash
+ *		The receipts of txs[0..n-1] by eth_getTransactionReceipt, for a node
+ *		without eth_getBlockReceipts: in batches of at most max_calls,
+ *		halved when the node refuses one as too large.
+ */
+static void
+receipts_by_hash(EwScanState *st, json_t **txs, int n, const char *what)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	int			first = 0;
+
+	while (first < n)
+	{
+		int			cnt = Min(n - first, rs->max_calls);
+		StringInfoData buf;
+		int64	   *keys = palloc(sizeof(int64) * cnt);
+		json_t	   *data;
+		json_t	  **replies;
+		bool		shrink;
+		int			i;
+
+		start_batch(st, &buf);
+		for (i = 0; i < cnt; i++)
+		{
+			json_t	   *h = json_object_get(txs[first + i], "hash");
+
+			if (!json_is_string(h) || !EwIsHash(EwLowerHex(json_string_value(h))))
+				bad_answer(st, what, "with a transaction without a hash", txs[first + i]);
+			keys[i] = first + i;
+			begin_call(st, &buf, first + i, EW_RPC_RECEIPT);
+			appendStringInfo(&buf, "[\"%s\"]}", EwLowerHex(json_string_value(h)));
+		}
+		appendStringInfoChar(&buf, ']');
+		rs->receipt_calls += cnt;
+		data = follow_up(st, buf.data, psprintf("the receipts of %s", what), &shrink);
+		if (shrink)
+		{
+			if (cnt == 1)
+				elog(ERROR, "ethwhale_fdw: server \"%s\" refuses a batch of one call",
+					 st->server->servername);
+			rs->max_calls = Max(1, cnt / 2);
+			continue;
+		}
+		replies = replies_of(st, data, EW_RPC_RECEIPT, keys, cnt, false, what);
+		for (i = 0; i < cnt; i++)
+		{
+			json_t	   *r = result_of(replies[i]);
+
+			if (!json_is_object(r))
+				bad_answer(st, what, psprintf("no receipt for transaction %s",
+											  json_string_value(json_object_get(txs[first + i], "hash"))),
+						   replies[i]);
+			merge_receipt(st, txs[first + i], r, what);
+		}
+		first += cnt;
+	}
+}
+
+/*
+ * take_block
+ *		Check the block answered for number n and make it what the scan
+ *		walks: transactionCount set, optional keys present.
+ */
+static json_t *
+take_block(EwScanState *st, json_t *res, int64 n, EwRpcBlockShape shape,
+		   const char *what)
+{
+	json_t	   *txs;
+	size_t		i;
+
+	if (shape == EW_RPC_COUNT)
+	{
+		json_t	   *b = ew_json_object();
+		int64		c = quantity(res);
+
+		if (c < 0 || c > PG_INT32_MAX)
+			bad_answer(st, what, psprintf("a transaction count for block " INT64_FORMAT
+										  " that is not a hex number", n), res);
+		json_object_set_new(b, "number", json_integer(n));
+		json_object_set_new(b, "transactionCount", json_integer(c));
+		return b;
+	}
+	if (!json_is_object(res) || quantity(json_object_get(res, "number")) != n)
+		bad_answer(st, what, psprintf("another block for block " INT64_FORMAT, n), res);
+	txs = json_object_get(res, "transactions");
+	if (!json_is_array(txs))
+		bad_answer(st, what, psprintf("block " INT64_FORMAT " without a transaction list", n), res);
+	json_object_set_new(res, "transactionCount", json_integer(json_array_size(txs)));
+	default_null(res, "baseFeePerGas");
+	if (shape == EW_RPC_FULL)
+		for (i = 0; i < json_array_size(txs); i++)
+		{
+			json_t	   *tx = json_array_get(txs, i);
+
+			if (!json_is_object(tx))
+				bad_answer(st, what, psprintf("block " INT64_FORMAT " with a transaction that is not an object", n), tx);
+			default_null(tx, "to");
+		}
+	return res;
+}
+
+/*
+ * block_receipts
+ *		Merge the eth_getBlockReceipts reply into block b's transactions;
+ *		false when the node does not serve that method.
+ */
+static bool
+block_receipts(EwScanState *st, json_t *b, json_t *reply, const char *what)
+{
+	json_t	   *txs = json_object_get(b, "transactions");
+	json_t	   *r;
+	size_t		i;
+
+	if (reply == NULL)
+		return false;			/* asked for before the node said it has none */
+	r = result_of(reply);
+	if (r == NULL)
+	{
+		ew_rpc_state(st)->no_block_receipts = true;
+		return false;
+	}
+	if (!json_is_array(r) || json_array_size(r) != json_array_size(txs))
+		bad_answer(st, what, psprintf("receipts that do not match the transactions of block %s",
+									  EwJsonExcerpt(json_object_get(b, "number"))), r);
+	for (i = 0; i < json_array_size(txs); i++)
+		merge_receipt(st, json_array_get(txs, i), json_array_get(r, i), what);
+	return true;
+}
+
+/*
+ * take_blocks
+ *		The blocks nums[0..n-1] (ascending) of an answer to blocks_batch,
+ *		into out; returns how many lead the list (a null reply is a block
+ *		beyond the head, and ends it).  Receipts a node did not send come
+ *		by transaction hash.
+ */
+static int
+take_blocks(EwScanState *st, json_t *data, const int64 *nums, int n,
+			EwRpcBlockShape shape, bool receipts, json_t **out, const char *what)
+{
+	json_t	  **blocks = replies_of(st, data, shape == EW_RPC_COUNT ? EW_RPC_TX_COUNT : EW_RPC_BLOCK,
+									nums, n, false, what);
+	json_t	  **rcpts = receipts ? replies_of(st, data, EW_RPC_BLOCK_RECEIPTS, nums, n, true, what) : NULL;
+	json_t	  **missing = NULL;
+	int			nmissing = 0;
+	int			got;
+
+	for (got = 0; got < n; got++)
+	{
+		json_t	   *res = result_of(blocks[got]);
+
+		if (res == NULL || json_is_null(res))
+			break;
+		out[got] = take_block(st, res, nums[got], shape, what);
+		st->cur_block = nums[got];
+		if (receipts && !block_receipts(st, out[got], rcpts[got], what))
+		{
+			json_t	   *txs = json_object_get(out[got], "transactions");
+			size_t		i;
+
+			if (missing == NULL)
+				missing = palloc(sizeof(json_t *) * 1024);
+			for (i = 0; i < json_array_size(txs); i++)
+			{
+				if (nmissing > 0 && nmissing % 1024 == 0)
+					missing = repalloc(missing, sizeof(json_t *) * (nmissing + 1024));
+				missing[nmissing++] = json_array_get(txs, i);
+			}
+		}
+	}
+	if (nmissing > 0)
+		receipts_by_hash(st, missing, nmissing, what);
+	return got;
+}
+
+/*
+ * take_logs
+ *		The logs of an eth_getLogs answer for from..to, grouped into blocks
+ *		of "number", "timestamp" (from blockTimestamp) and "logs"; the
+ *		block numbers into *nums.
+ */
+static json_t *
+take_logs(EwScanState *st, json_t *logs, int64 from, int64 to,
+		  int64 **nums, int *nblocks, bool *timeless, const char *what)
+{
+	json_t	   *blocks = json_array();
+	json_t	   *cur = NULL;
+	int64		prev = -1;
+	size_t		i;
+
+	if (!json_is_array(logs))
+		bad_answer(st, what, "with eth_getLogs' result not a list", logs);
+	*nums = palloc(sizeof(int64) * Max(1, Min(json_array_size(logs), (size_t) (to - from + 1))));
+	*nblocks = 0;
+	*timeless = false;
+	for (i = 0; i < json_array_size(logs); i++)
+	{
+		json_t	   *log = json_array_get(logs, i);
+		int64		n = json_is_object(log) ? quantity(json_object_get(log, "blockNumber")) : -1;
+		json_t	   *ts;
+
+		if (n < from || n > to || n < prev)
+			bad_answer(st, what, "a log outside the blocks asked for, or out of order", log);
+		if (json_is_true(json_object_get(log, "removed")))
+			continue;
+		if (n != prev)
+		{
+			cur = ew_json_object();
+			json_object_set(cur, "number", json_object_get(log, "blockNumber"));
+			ts = json_object_get(log, "blockTimestamp");
+			if (ts != NULL && !json_is_null(ts))
+				json_object_set(cur, "timestamp", ts);
+			else
+				*timeless = true;
+			json_object_set_new(cur, "logs", json_array());
+			json_array_append_new(blocks, cur);
+			(*nums)[(*nblocks)++] = n;
+			prev = n;
+		}
+		json_array_append(json_object_get(cur, "logs"), log);
+	}
+	return blocks;
+}
+
+/*
+ * log_blocks
+ *		The blocks nums[0..n-1] that have logs, asked for after eth_getLogs:
+ *		their headers for the time (a node that sends no blockTimestamp), or
+ *		in full for a pushed join to eth_tx; their data set into blocks.
+ */
+static void
+log_blocks(EwScanState *st, json_t *blocks, const int64 *nums, int n,
+		   const char *what)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	EwRpcBlockShape shape = rs->log_txs ? EW_RPC_FULL : EW_RPC_HASHES;
+	bool		receipts = rs->log_txs && rs->receipts;
+	int			per_block = receipts && !rs->no_block_receipts ? 2 : 1;
+	int			first = 0;
+
+	while (first < n)
+	{
+		int			cnt = Min(n - first, Max(1, rs->max_calls / per_block));
+		json_t	  **got = palloc0(sizeof(json_t *) * cnt);
+		json_t	   *data;
+		bool		shrink;
+		int			i;
+
+		rs->header_calls += cnt;
+		data = follow_up(st, blocks_batch(st, nums + first, cnt, shape,
+										  receipts && !rs->no_block_receipts),
+						 psprintf("the blocks of the logs of %s", what), &shrink);
+		if (shrink)
+		{
+			if (cnt == 1)
+				elog(ERROR, "ethwhale_fdw: server \"%s\" refuses a batch of one block",
+					 st->server->servername);
+			rs->max_calls = Max(1, cnt * per_block / 2);
+			continue;
+		}
+		if (take_blocks(st, data, nums + first, cnt, shape, receipts, got, what) < cnt)
+			bad_answer(st, what, "no block for blocks it has logs of", data);
+		for (i = 0; i < cnt; i++)
+		{
+			json_t	   *b = json_array_get(blocks, first + i);
+			json_t	   *logs = json_object_get(b, "logs");
+			size_t		k;
+
+			json_object_set(b, "timestamp", json_object_get(got[i], "timestamp"));
+			if (!rs->log_txs)
+				continue;
+			for (k = 0; k < json_array_size(logs); k++)
+			{
+				json_t	   *log = json_array_get(logs, k);
+				int64		idx = quantity(json_object_get(log, "transactionIndex"));
+				json_t	   *tx = json_array_get(json_object_get(got[i], "transactions"), idx);
+
+				if (!json_is_object(tx) || !json_is_string(json_object_get(tx, "hash")) ||
+					!json_is_string(json_object_get(log, "transactionHash")) ||
+					pg_strcasecmp(json_string_value(json_object_get(tx, "hash")),
+								  json_string_value(json_object_get(log, "transactionHash"))) != 0)
+					bad_answer(st, what, "a log whose transaction is not in its block", log);
+				json_object_set(log, "transaction", tx);
+			}
+		}
+		first += cnt;
+	}
+}
+
+static json_t *
+rpc_answer_blocks(EwScanState *st, json_t *data, int64 from, int64 to,
+				  const char *what, int64 *covered_to)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	json_t	   *blocks;
+	int64	   *nums;
+	int			n;
+
+	if (st->opts.table == EW_TABLE_TOKEN_TRANSFER)
+	{
+		json_t	  **reply = replies_of(st, data, EW_RPC_LOGS, &from, 1, false, what);
+		bool		timeless;
+
+		blocks = take_logs(st, result_of(reply[0]), from, to, &nums, &n, &timeless, what);
+		if (timeless && rs->need_time)
+			rs->no_log_time = true;
+		if (n > 0 && (rs->log_txs || (timeless && rs->need_time)))
+			log_blocks(st, blocks, nums, n, what);
+		st->cur_block = to;
+		*covered_to = to;
+		return blocks;
+	}
+	else
+	{
+		json_t	  **got = palloc0(sizeof(json_t *) * (to - from + 1));
+		int			i;
+
+		nums = block_numbers(from, to);
+		n = take_blocks(st, data, nums, (int) (to - from + 1), rs->shape,
+						rs->receipts, got, what);
+		blocks = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append(blocks, got[i]);
+		*covered_to = from + n - 1;
+		return blocks;
+	}
+}
+
+static int64
+rpc_answer_head(EwScanState *st, json_t *data)
+{
+	int64		n;
+	EwRpcMethod m;
+	json_t	   *r = json_array_get(data, 0);
+	int64		head = -1;
+
+	if (EwRpcDecodeId(json_object_get(r, "id"), &n, &m) && m == EW_RPC_HEAD)
+		head = quantity(result_of(r));
+	if (head < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("could not read the head block number from server \"%s\"",
+						st->server->servername),
+				 errdetail("Answer: %s", EwJsonExcerpt(data))));
+	return head;
+}
+
+/* The head's number, for the answer being read (no batch reset). */
+static int64
+fetch_head(EwScanState *st)
+{
+	bool		shrink;
+	json_t	   *data;
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->batch_cxt);
+
+	data = follow_up(st, rpc_head_request(st), "the head block", &shrink);
+	MemoryContextSwitchTo(oldcxt);
+	return rpc_answer_head(st, data);
+}
+
+/*
+ * rpc_clip_to
+ *		Nodes refuse eth_getLogs beyond their head (Geth: "block range
+ *		extends beyond current head block"): log ranges stop at the head,
+ *		read when a range reaches past the last one read.
+ */
+static int64
+rpc_clip_to(EwScanState *st, int64 from, int64 to)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+
+	if (st->opts.table != EW_TABLE_TOKEN_TRANSFER)
+		return to;
+	if (rs->head < 0 || to > rs->head)
+		rs->head = fetch_head(st);
+	return Min(to, rs->head);
+}
+
+/*
+ * rpc_answer_tx
+ *		The transaction of a hash lookup with its block ("number" and
+ *		"timestamp", or the header when block columns are needed), or NULL
+ *		when the node does not know it or it is pending.
+ */
+static json_t *
+rpc_answer_tx(EwScanState *st, json_t *data)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	int64		zero = 0;
+	json_t	  **tx = replies_of(st, data, EW_RPC_TX, &zero, 1, false, "the transaction");
+	json_t	   *t = result_of(tx[0]);
+	json_t	   *blk;
+	json_t	   *ts;
+	int64		n;
+
+	if (!json_is_object(t))
+		return NULL;
+	n = quantity(json_object_get(t, "blockNumber"));
+	if (n < 0)
+		return NULL;			/* pending */
+	st->cur_block = n;
+	default_null(t, "to");
+	if (rs->receipts)
+	{
+		json_t	  **r = replies_of(st, data, EW_RPC_RECEIPT, &zero, 1, false, "the transaction");
+
+		if (!json_is_object(result_of(r[0])))
+			bad_answer(st, "the transaction", "without its receipt", r[0]);
+		merge_receipt(st, t, result_of(r[0]), "the transaction");
+	}
+	ts = json_object_get(t, "blockTimestamp");
+	if (rs->hash_block || ((ts == NULL || json_is_null(ts)) && rs->need_time))
+	{
+		bool		shrink;
+		json_t	   *got = NULL;
+
+		rs->header_calls++;
+		data = follow_up(st, blocks_batch(st, &n, 1, EW_RPC_HASHES, false),
+						 psprintf("block " INT64_FORMAT, n), &shrink);
+		if (shrink || take_blocks(st, data, &n, 1, EW_RPC_HASHES, false, &got,
+								  "the transaction's block") < 1)
+			bad_answer(st, "the transaction", "without its block", data);
+		blk = got;
+	}
+	else
+	{
+		blk = ew_json_object();
+		json_object_set(blk, "number", json_object_get(t, "blockNumber"));
+		json_object_set(blk, "timestamp", ts ? ts : json_null());
+	}
+	json_object_set_new(t, "block", blk);
+	return t;
+}
+
+/*
+ * rpc_answer_accounts
+ *		The accounts of an answer, as a block {"number", "accounts": [...]}
+ *		of objects with address, balance, transactionCount and code; NULL
+ *		when the block is beyond the head.
+ */
+static json_t *
+rpc_answer_accounts(EwScanState *st, json_t *data, const char *what,
+					int64 expect)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	static const EwRpcMethod ms[3] = {EW_RPC_BALANCE, EW_RPC_NONCE, EW_RPC_CODE};
+	static const char *const keys[3] = {"balance", "transactionCount", "code"};
+	int			n = json_array_size(data);
+	json_t	   *blk = ew_json_object();
+	json_t	   *list = json_array();
+	int64	   *idx;
+	int			na = st->naccounts - rs->acct_first;
+	int			i,
+				k;
+
+	na = Min(na, EW_ACCOUNTS_PER_REQUEST);
+	idx = palloc(sizeof(int64) * na);
+	for (i = 0; i < na; i++)
+	{
+		idx[i] = rs->acct_first + i;
+		json_array_append_new(list, ew_json_object());
+		json_object_set_new(json_array_get(list, i), "address",
+							json_string(st->accounts[rs->acct_first + i]));
+	}
+	for (k = 0; k < 3; k++)
+	{
+		json_t	  **r = replies_of(st, data, ms[k], idx, na, true, what);
+
+		for (i = 0; i < na; i++)
+		{
+			json_t	   *res;
+
+			if (r[i] == NULL)
+				continue;
+			res = result_of(r[i]);
+			if (res == NULL)
+				return NULL;	/* "header not found": beyond the head */
+			json_object_set(json_array_get(list, i), keys[k], res);
+		}
+	}
+	(void) n;
+	json_object_set_new(blk, "number", json_integer(expect));
+	json_object_set_new(blk, "accounts", list);
+	st->cur_block = expect;
+	return blk;
+}
+
+static json_t *
+rpc_account_row(EwScanState *st, json_t *block, int i)
+{
+	json_t	   *a = json_array_get(json_object_get(block, "accounts"), i);
+
+	if (!json_is_object(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("the answer of server \"%s\" has no account %d in block " INT64_FORMAT,
+						st->server->servername, i, st->cur_block)));
+	return a;
+}
+
+/* ---------------------------------------------------------------------
+ * Set-up and EXPLAIN
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * rpc_begin
+ *		What the scan's columns need of each block, transaction or account.
+ */
+static void
+rpc_begin(EwScanState *st)
+{
+	EwRpcState *rs = palloc0(sizeof(EwRpcState));	/* the query's memory */
+	bool		row_fields = false;
+	bool		block_fields = false;
+	int			i;
+
+	st->api_state = rs;
+	rs->max_calls = EW_RPC_DEFAULT_MAX_CALLS;
+	rs->head = -1;
+	for (i = 0; i < st->dec.ncols; i++)
+	{
+		const EwColumn *c = &st->dec.cols[i];
+		const EwField *f = c->field;
+
+		if (f->flags & EW_FIELD_RECEIPT)
+			rs->receipts = true;
+		if (c->nested)
+			rs->log_txs = true;
+		if (f->source == EW_SRC_BLOCK_TIME || f->source == EW_SRC_VALUE_USD ||
+			f->source == EW_SRC_AMOUNT_USD)
+			rs->need_time = true;
+		if (f->source == EW_SRC_BLOCK)
+			block_fields = true;
+		else if (f->source != EW_SRC_BLOCK_NUMBER && f->source != EW_SRC_BLOCK_TIME)
+			row_fields = true;
+		if (strcmp(f->rpc_key, "balance") == 0)
+			rs->acct_balance = true;
+		else if (strcmp(f->rpc_key, "transactionCount") == 0 && f->source == EW_SRC_ROW)
+			rs->acct_nonce = true;
+		else if (strcmp(f->rpc_key, "code") == 0)
+			rs->acct_code = true;
+	}
+	if (st->opts.table == EW_TABLE_BLOCK)
+		rs->shape = EW_RPC_HASHES;
+	else if (st->plan.count_only)
+		rs->shape = rs->need_time ? EW_RPC_HASHES : EW_RPC_COUNT;
+	else
+		rs->shape = row_fields ? EW_RPC_FULL : EW_RPC_HASHES;
+	rs->hash_block = block_fields && st->plan.mode == EW_MODE_HASH;
+}
+
+/*
+ * rpc_describe
+ *		EXPLAIN VERBOSE: the calls of each request, from the same state the
+ *		requests are built from.
+ */
+static char *
+rpc_describe(EwScanState *st)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	int			b = st->opts.batch_blocks;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	switch (st->plan.mode)
+	{
+		case EW_MODE_HASH:
+			appendStringInfoString(&buf, "eth_getTransactionByHash");
+			if (rs->receipts)
+				appendStringInfoString(&buf, ", eth_getTransactionReceipt");
+			if (rs->hash_block)
+				appendStringInfoString(&buf, ", then eth_getBlockByNumber(hashes) of its block");
+			return buf.data;
+		case EW_MODE_ACCOUNT:
+			appendStringInfo(&buf, "%s%s%s%s x%d accounts per batch, at %s",
+							 rs->acct_balance ? "eth_getBalance" : "",
+							 rs->acct_nonce ? (rs->acct_balance ? ", eth_getTransactionCount" : "eth_getTransactionCount") : "",
+							 rs->acct_code ? (rs->acct_balance || rs->acct_nonce ? ", eth_getCode" : "eth_getCode") : "",
+							 !(rs->acct_balance || rs->acct_nonce || rs->acct_code) ? "eth_getTransactionCount" : "",
+							 EW_ACCOUNTS_PER_REQUEST,
+							 st->bound_states == NIL ? "the head (eth_blockNumber first)" : "each block");
+			return buf.data;
+		default:
+			break;
+	}
+	if (st->opts.table == EW_TABLE_TOKEN_TRANSFER)
+	{
+		appendStringInfo(&buf, "eth_getLogs(topics: [Transfer%s%s]%s) per %d blocks",
+						 list_member_int(st->plan.addr_slots, EW_ADDR_FROM) ? ", from" :
+						 list_member_int(st->plan.addr_slots, EW_ADDR_TO) ? ", any" : "",
+						 list_member_int(st->plan.addr_slots, EW_ADDR_TO) ? ", to" : "",
+						 list_member_int(st->plan.addr_slots, EW_ADDR_TOKEN) ? ", address: token" : "",
+						 b);
+		if (rs->log_txs)
+			appendStringInfo(&buf, ", then eth_getBlockByNumber(full)%s of the blocks with logs",
+							 rs->receipts ? " and eth_getBlockReceipts" : "");
+		else if (rs->need_time)
+			appendStringInfoString(&buf, ", block time from blockTimestamp");
+		return buf.data;
+	}
+	if (rs->shape == EW_RPC_COUNT)
+		appendStringInfo(&buf, "eth_getBlockTransactionCountByNumber x%d per batch", b);
+	else
+		appendStringInfo(&buf, "eth_getBlockByNumber(%s) x%d per batch",
+						 rs->shape == EW_RPC_FULL ? "full" : "hashes", b);
+	if (rs->receipts)
+		appendStringInfo(&buf, ", eth_getBlockReceipts x%d", b);
+	return buf.data;
+}
+
+/*
+ * rpc_notes
+ *		EXPLAIN ANALYZE: the calls sent and what the node made the scan do.
+ */
+static char *
+rpc_notes(EwScanState *st)
+{
+	EwRpcState *rs = ew_rpc_state(st);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, INT64_FORMAT " calls", rs->calls);
+	if (rs->no_block_receipts)
+		appendStringInfo(&buf, "; eth_getBlockReceipts not served, " INT64_FORMAT " receipts by eth_getTransactionReceipt",
+						 rs->receipt_calls);
+	if (rs->no_log_time)
+		appendStringInfoString(&buf, "; logs without blockTimestamp, block times from the headers");
+	if (rs->header_calls > 0)
+		appendStringInfo(&buf, "; " INT64_FORMAT " blocks asked for after the logs or the transaction",
+						 rs->header_calls);
+	if (rs->max_calls < EW_RPC_DEFAULT_MAX_CALLS)
+		appendStringInfo(&buf, "; batches of at most %d calls", rs->max_calls);
+	return buf.data;
+}
+
+const EwNodeApi EwJsonRpcApi = {
+	.name = "JSON-RPC",
+	.hint_transient = "Check that the node is running and that endpoint is its JSON-RPC URL (e.g. http://127.0.0.1:8545); max_retries sets how often a request is retried.",
+	.hint_fatal = "Check that endpoint is an Ethereum JSON-RPC URL (a node's --http endpoint or a provider's), or set the server option api 'graphql' for a GraphQL endpoint.",
+	.begin = rpc_begin,
+	.describe = rpc_describe,
+	.notes = rpc_notes,
+	.clip_to = rpc_clip_to,
+	.chunk_request = rpc_chunk_request,
+	.hash_request = rpc_hash_request,
+	.head_request = rpc_head_request,
+	.accounts_request = rpc_accounts_request,
+	.check_answer = EwRpcCheckAnswer,
+	.answer_blocks = rpc_answer_blocks,
+	.answer_head = rpc_answer_head,
+	.answer_tx = rpc_answer_tx,
+	.answer_accounts = rpc_answer_accounts,
+	.account_row = rpc_account_row,
+	.accounts_need_head = true,
+};
