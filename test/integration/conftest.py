@@ -110,7 +110,11 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
-        if module in GRAPHQL_ONLY_MODULES:
+        own_api_param = any("api" in [a.strip() for a in (m.args[0].split(",") if isinstance(m.args[0], str)
+                                                            else m.args[0])]
+                            for m in item.iter_markers("parametrize") if m.args)
+        if module in GRAPHQL_ONLY_MODULES and not own_api_param:
+            # the api fixture's variants; a test's own parametrize("api", ...) is its own
             item.add_marker(pytest.mark.graphql_only(GRAPHQL_ONLY_MODULES[module]))
         only = set()
         for name, api in _ONLY.items():
@@ -308,13 +312,15 @@ def make_fdw(pg, api):
     Creates a server with a unique name, a user mapping for the current user,
     and a schema filled by IMPORT FOREIGN SCHEMA ethereum; drops them after
     the test.  `endpoint` is a test server's GraphQL URL (or any URL); the
-    server gets api_endpoint(endpoint, node_api or the test's `api`).
+    server gets api_endpoint(endpoint, node_api or the option api= or the
+    test's `api`).
     """
     created: list[Fdw] = []
 
     def make(endpoint: str, node_api: str | None = None, **options) -> Fdw:
         tag = uuid.uuid4().hex[:10]
-        which = node_api or api
+        # an explicit server option api= decides too (its endpoint is then the caller's)
+        which = node_api or options.get("api") or api
         f = Fdw(server=f"ew_srv_{tag}", schema=f"ew_{tag}", endpoint=api_endpoint(endpoint, which),
                 options={k: str(v) for k, v in options.items()}, api=which)
         endpoint = f.endpoint
