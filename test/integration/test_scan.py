@@ -286,7 +286,7 @@ def test_jsonrpc_methods_follow_the_columns(pg, csv_fdw, csv_blocks, range_txs):
     (status, gas_used, created_contract): eth_getBlockReceipts of each block,
     once.  Every answer still equals the CSV files."""
     f, ctl = csv_fdw
-    lo, hi = 500000, 500049
+    lo, hi = 500000, 500099
     txs = [r for r in range_txs if lo <= int(r["block"]) <= hi]
     assert len(txs) > 50
 
