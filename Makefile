@@ -17,7 +17,7 @@ PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
 DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql
 DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
-REGRESS = options scan pushdown plan errors tokens security
+REGRESS = options scan pushdown plan errors tokens security jsonrpc
 
 SHLIB_LINK = -lcurl -ljansson
 # Warnings are errors; the -Wno- flags silence what PostgreSQL's own headers

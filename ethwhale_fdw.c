@@ -200,7 +200,7 @@ ethwhaleEndForeignScan(ForeignScanState *node)
  *		context (a parameter of an initplan or an outer query needs it).
  */
 static void
-explain_bounds(EwScanPlan *plan, List *dpcontext, ExplainState *es)
+explain_bounds(EwScanState *st, EwScanPlan *plan, List *dpcontext, ExplainState *es)
 {
 	static const char *const opnames[] = {"", "<", "<=", "=", ">=", ">"};
 	StringInfoData bounds;
@@ -209,7 +209,8 @@ explain_bounds(EwScanPlan *plan, List *dpcontext, ExplainState *es)
 
 	if (plan->mode == EW_MODE_HASH)
 	{
-		ExplainPropertyText("Lookup", "transaction(hash:)", es);
+		ExplainPropertyText("Lookup", st != NULL && st->opts.api == EW_API_JSONRPC ?
+							"eth_getTransactionByHash" : "transaction(hash:)", es);
 		return;
 	}
 	initStringInfo(&bounds);
@@ -237,11 +238,15 @@ explain_bounds(EwScanPlan *plan, List *dpcontext, ExplainState *es)
  *		"Remote Filter" (addresses sent to the node).
  */
 static void
-explain_filters(EwScanPlan *plan, List *dpcontext, ExplainState *es)
+explain_filters(EwScanState *st, EwScanPlan *plan, List *dpcontext,
+				ExplainState *es)
 {
-	static const char *const slotvars[] = {
-		"addresses", "topics[1] (from)", "topics[2] (to)", "account(address:)"
+	/* where each address slot goes: GraphQL's names, and JSON-RPC's */
+	static const char *const slotvars[2][EW_NUM_ADDR_SLOTS] = {
+		{"addresses", "topics[1] (from)", "topics[2] (to)", "account(address:)"},
+		{"address", "topics[1] (from)", "topics[2] (to)", "eth_getBalance & co. (address)"}
 	};
+	int			rpc = st != NULL && st->opts.api == EW_API_JSONRPC;
 	StringInfoData f;
 	ListCell   *lt,
 			   *le,
@@ -256,7 +261,7 @@ explain_filters(EwScanPlan *plan, List *dpcontext, ExplainState *es)
 
 	resetStringInfo(&f);
 	forthree(lt, plan->addr_slots, la, plan->addr_arrays, le, plan->addr_exprs)
-		appendStringInfo(&f, "%s%s %s%s%s", f.len ? ", " : "", slotvars[lfirst_int(lt)],
+		appendStringInfo(&f, "%s%s %s%s%s", f.len ? ", " : "", slotvars[rpc][lfirst_int(lt)],
 						 lfirst_int(la) ? "= ANY(" : "= ",
 						 deparse_expression((Node *) lfirst(le), dpcontext, false, false),
 						 lfirst_int(la) ? ")" : "");
@@ -309,8 +314,8 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyText("Planned Requests", "known when the scan starts", es);
 	}
 	dpcontext = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
-	explain_filters(&plan, dpcontext, es);
-	explain_bounds(&plan, dpcontext, es);
+	explain_filters(st, &plan, dpcontext, es);
+	explain_bounds(st, &plan, dpcontext, es);
 
 	if (es->analyze && st != NULL)
 	{

@@ -500,9 +500,10 @@ block_receipts(EwScanState *st, json_t *b, json_t *reply, const char *what)
 /*
  * take_blocks
  *		The blocks nums[0..n-1] (ascending) of an answer to blocks_batch,
- *		into out; returns how many lead the list (a null reply is a block
- *		beyond the head, and ends it).  Receipts a node did not send come
- *		by transaction hash.
+ *		into out; returns how many there are.  A null reply is a block the
+ *		node does not have: beyond its head (or a gap in a test chain, as
+ *		GraphQL's blocks() leaves it out).  Receipts a node did not send
+ *		come by transaction hash.
  */
 static int
 take_blocks(EwScanState *st, json_t *data, const int64 *nums, int n,
@@ -513,30 +514,32 @@ take_blocks(EwScanState *st, json_t *data, const int64 *nums, int n,
 	json_t	  **rcpts = receipts ? replies_of(st, data, EW_RPC_BLOCK_RECEIPTS, nums, n, true, what) : NULL;
 	json_t	  **missing = NULL;
 	int			nmissing = 0;
-	int			got;
+	int			got = 0;
+	int			i;
 
-	for (got = 0; got < n; got++)
+	for (i = 0; i < n; i++)
 	{
-		json_t	   *res = result_of(blocks[got]);
+		json_t	   *res = result_of(blocks[i]);
 
 		if (res == NULL || json_is_null(res))
-			break;
-		out[got] = take_block(st, res, nums[got], shape, what);
-		st->cur_block = nums[got];
-		if (receipts && !block_receipts(st, out[got], rcpts[got], what))
+			continue;
+		out[got] = take_block(st, res, nums[i], shape, what);
+		st->cur_block = nums[i];
+		if (receipts && !block_receipts(st, out[got], rcpts[i], what))
 		{
 			json_t	   *txs = json_object_get(out[got], "transactions");
-			size_t		i;
+			size_t		k;
 
 			if (missing == NULL)
 				missing = palloc(sizeof(json_t *) * 1024);
-			for (i = 0; i < json_array_size(txs); i++)
+			for (k = 0; k < json_array_size(txs); k++)
 			{
 				if (nmissing > 0 && nmissing % 1024 == 0)
 					missing = repalloc(missing, sizeof(json_t *) * (nmissing + 1024));
-				missing[nmissing++] = json_array_get(txs, i);
+				missing[nmissing++] = json_array_get(txs, k);
 			}
 		}
+		got++;
 	}
 	if (nmissing > 0)
 		receipts_by_hash(st, missing, nmissing, what);
@@ -691,7 +694,8 @@ rpc_answer_blocks(EwScanState *st, json_t *data, int64 from, int64 to,
 		blocks = json_array();
 		for (i = 0; i < n; i++)
 			json_array_append(blocks, got[i]);
-		*covered_to = from + n - 1;
+		/* the blocks after the last one the node has are beyond its head */
+		*covered_to = n > 0 ? st->cur_block : from - 1;
 		return blocks;
 	}
 }

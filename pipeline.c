@@ -151,8 +151,9 @@ top_up(EwScanState *st)
 		EwPending  *p = &st->pipe[st->npipe++];
 		int64		from = st->next_block;
 		int64		to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
+		bool		clipped;
 
-		if (!EwClipChunk(st, from, &to))
+		if (!EwClipChunk(st, from, &to, &clipped))
 		{
 			/* beyond the head: nothing more to read in this range */
 			st->npipe--;
@@ -166,7 +167,7 @@ top_up(EwScanState *st)
 		p->body = pipe_body(st, from, to);
 		p->slot = NULL;
 		p->attempt = 0;
-		if (to == r->hi)
+		if (to == r->hi || clipped)
 		{
 			if (++st->cur_range < st->nranges)
 				st->next_block = st->ranges[st->cur_range].lo;

@@ -410,8 +410,16 @@ EwShrinkChunk(EwScanState *st, int64 from, int64 to)
 	if (st->shrink_blocks > 0 && st->shrink_blocks < n)
 		want = st->shrink_blocks;
 	st->chunk = (int) want;
-	if (!st->shrink_keeps_ceiling)
+
+	/*
+	 * A cap on results is sized to the blocks at hand, so the chunk may grow
+	 * back; but the same suggestion twice in a row is a fixed cap on blocks
+	 * (a free tier's ten blocks), and growing back would only be refused.
+	 */
+	if (!st->shrink_keeps_ceiling ||
+		(st->shrink_blocks > 0 && st->shrink_blocks == st->last_suggestion))
 		st->chunk_ceiling = st->chunk;
+	st->last_suggestion = st->shrink_blocks;
 	st->shrink_blocks = 0;
 	st->shrink_keeps_ceiling = false;
 	return want;
@@ -420,18 +428,21 @@ EwShrinkChunk(EwScanState *st, int64 from, int64 to)
 /*
  * EwClipChunk
  *		Cut from..*to at the last block the node may be asked for (the node
- *		API's clip_to); false when not even from may be.
+ *		API's clip_to: its head); false when not even from may be.  *clipped
+ *		says the chunk now ends at the head, and so does its range.
  */
 bool
-EwClipChunk(EwScanState *st, int64 from, int64 *to)
+EwClipChunk(EwScanState *st, int64 from, int64 *to, bool *clipped)
 {
 	int64		hi;
 
+	*clipped = false;
 	if (st->api->clip_to == NULL)
 		return true;
 	hi = st->api->clip_to(st, from, *to);
 	if (hi < from)
 		return false;
+	*clipped = hi < *to;
 	*to = Min(*to, hi);
 	return true;
 }
@@ -487,6 +498,7 @@ fetch_next_chunk(EwScanState *st)
 		size_t		n;
 		int64		covered;
 		bool		shrink;
+		bool		clipped;
 		MemoryContext oldcxt;
 
 		if (st->plan.mode == EW_MODE_BACKWARD)
@@ -505,7 +517,7 @@ fetch_next_chunk(EwScanState *st)
 			/* written so that nothing overflows near PG_INT64_MAX */
 			to = (r->hi - from >= st->chunk - 1) ? from + st->chunk - 1 : r->hi;
 		}
-		if (!EwClipChunk(st, from, &to))
+		if (!EwClipChunk(st, from, &to, &clipped))
 		{
 			/* beyond the head: nothing more to read in this range */
 			if (++st->cur_range < st->nranges)
@@ -537,7 +549,7 @@ fetch_next_chunk(EwScanState *st)
 		 */
 		if (st->plan.mode == EW_MODE_BACKWARD)
 			st->next_block = from - 1;
-		else if (to == r->hi || covered < to)
+		else if (to == r->hi || covered < to || clipped)
 		{
 			if (++st->cur_range < st->nranges)
 				st->next_block = st->ranges[st->cur_range].lo;

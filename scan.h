@@ -253,6 +253,7 @@ struct EwScanState
 	int			chunk_ceiling;	/* below the size that timed out */
 	int64		shrink_blocks;	/* from the last EW_FAIL_SHRINK */
 	bool		shrink_keeps_ceiling;
+	int64		last_suggestion;	/* the blocks the last refusal named */
 	bool		exhausted;
 
 	/* concurrency > 1: chunk requests in flight, in block order */
@@ -373,7 +374,7 @@ extern int64 EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 						 const char *what);
 extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
 extern int64 EwShrinkChunk(EwScanState *st, int64 from, int64 to);
-extern bool EwClipChunk(EwScanState *st, int64 from, int64 *to);
+extern bool EwClipChunk(EwScanState *st, int64 from, int64 *to, bool *clipped);
 extern void EwResetBatch(EwScanState *st);
 extern char *EwChunkWhat(int64 from, int64 to);
 

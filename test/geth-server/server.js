@@ -8,11 +8,12 @@ const path = require('path');
 const { GethServer } = require('./lib/http-server');
 const { CsvSource } = require('./lib/source-csv');
 const { GenSource } = require('./lib/source-gen');
+const { resolveSettings } = require('./lib/rpc-limits');
 
 const USAGE = `usage: node server.js (--data DIR | --generate N [--seed S] [--txs-per-block MIN-MAX])
                       [--port 8545] [--host 127.0.0.1] [--chain-id ID] [--faults FILE] [--log FILE]
                       [--vhosts localhost,...] [--write-timeout MS] [--cache-blocks N] [--head N]
-                      [--max-log N]`;
+                      [--max-log N] [--rpc-profile NAME] [--rpc-options JSON]`;
 
 function parseArgs(argv) {
   const o = {
@@ -57,6 +58,13 @@ function parseArgs(argv) {
       case '--cache-blocks': o.cacheBlocks = Number(val()); break;
       case '--head': o.head = Number(val()); break;
       case '--max-log': o.maxLog = Number(val()); break;
+      case '--rpc-profile': o.rpcProfile = val(); break;
+      case '--rpc-options': {
+        const v = val();
+        try { o.rpcOptions = JSON.parse(v); } catch (e) { throw new Error(`--rpc-options is not JSON: ${e.message}`); }
+        if (!o.rpcOptions || typeof o.rpcOptions !== 'object' || Array.isArray(o.rpcOptions)) throw new Error('--rpc-options wants a JSON object');
+        break;
+      }
       case '-h':
       case '--help':
         process.stdout.write(USAGE + '\n');
@@ -68,6 +76,14 @@ function parseArgs(argv) {
   }
   if ((o.data === undefined) === (o.generate === undefined)) throw new Error('give exactly one of --data DIR or --generate N');
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error('bad --port');
+  // JSON-RPC node profile: --rpc-profile, then the keys of --rpc-options
+  const opt = Object.assign({}, o.rpcOptions || {});
+  if (o.rpcProfile !== undefined) {
+    if (opt.profile !== undefined && opt.profile !== o.rpcProfile) throw new Error('--rpc-profile and the profile of --rpc-options differ');
+    opt.profile = o.rpcProfile;
+  }
+  resolveSettings(opt); // validate now: a bad value exits 2
+  o.rpc = opt;
   return o;
 }
 
@@ -118,7 +134,7 @@ async function main() {
   }
   try {
     srv = new GethServer({
-      source, vhosts: o.vhosts, writeTimeoutMs: o.writeTimeoutMs, logFile: o.log, maxLog: o.maxLog, faults: rules,
+      source, vhosts: o.vhosts, writeTimeoutMs: o.writeTimeoutMs, logFile: o.log, maxLog: o.maxLog, faults: rules, rpc: o.rpc,
     });
   } catch (e) {
     process.stderr.write(`geth-server: ${e.message}\n`);

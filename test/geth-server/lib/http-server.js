@@ -1,7 +1,7 @@
 'use strict';
 // HTTP front end: Geth's /graphql handler (graphql/service.go + the node's
-// vhost and gzip handlers), the test control API under /control/, and a
-// JSON-RPC stub at "/" (extension point).
+// vhost and gzip handlers), the test control API under /control/, and
+// JSON-RPC at "/" (lib/rpc-http.js).
 
 const http = require('http');
 const zlib = require('zlib');
@@ -13,7 +13,8 @@ const { loadSchema, DocumentCache, executeRequest, serializeResponse, deserializ
 const { TimeoutSignal, parseLong, parseHash } = require('./geth-values');
 const { makeResolvers } = require('./resolvers');
 const faults = require('./faults');
-const { handleJsonRpc } = require('./jsonrpc');
+const { handleRpc, controlRpc } = require('./rpc-http');
+const { resolveSettings } = require('./rpc-limits');
 
 const MAX_REQUEST_BODY = 5 * 1024 * 1024; // graphql/service.go maxRequestBodySize
 const MAX_DRAIN = 64 * 1024 * 1024;
@@ -324,6 +325,7 @@ class GethServer {
     this.resolvers = makeResolvers();
     this.faults = new faults.FaultSet();
     if (opts.faults) this.faults.replace(opts.faults);
+    this.setRpcSettings(opts.rpc || {}); // node profile of JSON-RPC (lib/rpc-limits.js)
     this.log = [];
     this.seq = 0;
     this.logStream = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : null;
@@ -331,6 +333,13 @@ class GethServer {
     this.server.keepAliveTimeout = 120000; // Geth's IdleTimeout
     this.server.headersTimeout = 125000;
     this.server.requestTimeout = 0;
+  }
+
+  // Replace the JSON-RPC settings (profile first, then keys); the rate-limit
+  // count starts again.
+  setRpcSettings(o) {
+    this.rpcSettings = resolveSettings(o);
+    this.rpcRequests = 0;
   }
 
   listen(port, host) {
@@ -457,7 +466,7 @@ class GethServer {
       text = piecesToBuffer(text);
     }
     let buf = Buffer.isBuffer(text) ? text : Buffer.from(text);
-    const headers = { 'Content-Type': opts.contentType || 'application/json' };
+    const headers = Object.assign({ 'Content-Type': opts.contentType || 'application/json' }, opts.headers || {});
     if (!opts.identity && this.acceptsGzip(req)) {
       buf = await gzipAsync(buf);
       headers['Content-Encoding'] = 'gzip';
@@ -513,7 +522,7 @@ class GethServer {
     try {
       if (path === '/graphql' || path === '/graphql/') return await this.handleGraphql(req, res, path);
       if (path.startsWith('/control/')) return await this.handleControl(req, res, path, url);
-      if (path === '/') return await this.handleRoot(req, res, path);
+      if (path === '/') return await handleRpc(this, req, res, path);
       this.sendPlain(res, 404, '404 page not found');
     } catch (e) {
       if (!res.headersSent && !res.destroyed) {
@@ -521,21 +530,6 @@ class GethServer {
       }
       if (!process.env.ETHWHALE_QUIET) process.stderr.write(`geth-server: ${e && e.stack}\n`);
     }
-  }
-
-  async handleRoot(req, res, path) {
-    // JSON-RPC extension point (Geth serves eth_* at "/" with --http).
-    const e = this.newEntry(req, path);
-    if (!this.hostAllowed(req.headers.host)) return this.finish(e, 403, this.sendPlain(res, 403, 'invalid host specified'));
-    if (req.method !== 'POST') return this.finish(e, 405, this.sendPlain(res, 405, 'method not allowed'));
-    let body;
-    try { body = await this.readBody(req); } catch (err) {
-      return this.finish(e, 413, this.sendPlain(res, 413, err.message, { Connection: 'close' }));
-    }
-    e.query = body.length > 10000 ? body.slice(0, 10000) : body;
-    const r = handleJsonRpc(this.source, body);
-    const jsonBytes = Buffer.byteLength(r.body);
-    return this.finish(e, r.status, await this.sendBody(req, res, r.status, r.body), { jsonBytes });
   }
 
   async handleGraphql(req, res, path) {
@@ -562,7 +556,7 @@ class GethServer {
 
     const compiled = this.docs.get(params.query);
     e.range = compiled.doc ? requestedRange(compiled.doc, params.operationName, params.variables, this.source) : null;
-    const rule = this.faults.pick({ query: params.query, operationName: params.operationName, range: e.range });
+    const rule = this.faults.pick({ path: '/graphql', query: params.query, operationName: params.operationName, range: e.range });
     if (rule) e.fault = rule.fault;
 
     let aborted = false;
@@ -738,9 +732,16 @@ class GethServer {
 
   async sendOversize(req, res, status, text, rule) {
     const target = Math.floor((rule.mb !== undefined ? rule.mb : 16) * 1024 * 1024);
+    // blanks before the closing bracket, or an "extensions" member in the
+    // object (the last object of a JSON-RPC batch)
     const useExt = rule.padding === 'extensions';
-    const head = useExt ? text.slice(0, -1) + ',"extensions":{"padding":"' : text.slice(0, -1);
-    const tail = useExt ? '"}}' : '}';
+    const last = text[text.length - 1];
+    let head = text.slice(0, -1);
+    let tail = last;
+    if (useExt) {
+      head = (last === ']' ? text.slice(0, -2) : head) + ',"extensions":{"padding":"';
+      tail = last === ']' ? '"}}]' : '"}}';
+    }
     let padLen = Math.max(0, target - head.length - tail.length);
     const headers = { 'Content-Type': 'application/json' };
     let sink = res;
@@ -815,6 +816,10 @@ class GethServer {
             else this.faults.replace(rules || []);
             return this.sendJSON(res, 200, { rules: this.faults.rules.length });
           }
+          break;
+        case '/control/rpc':
+          if (m === 'GET' || m === 'DELETE') return this.sendJSON(res, 200, controlRpc(this, m));
+          if (m === 'POST' || m === 'PUT') return this.sendJSON(res, 200, controlRpc(this, m, await this.readJSON(req)));
           break;
         case '/control/fork':
           if (m === 'POST') {
