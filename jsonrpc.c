@@ -236,8 +236,8 @@ bad_answer(EwScanState *st, const char *what, const char *problem, json_t *j)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("server \"%s\" answered %s %s", st->server->servername,
-					what, problem),
+			 errmsg("unexpected answer of server \"%s\" for %s: %s",
+					st->server->servername, what, problem),
 			 errdetail("Got %s.", EwJsonExcerpt(j)),
 			 errhint("The node may not follow the Ethereum JSON-RPC specification as Geth serves it.")));
 }
@@ -265,7 +265,7 @@ replies_of(EwScanState *st, json_t *data, EwRpcMethod m, const int64 *keys,
 					hi = n - 1;
 
 		if (!EwRpcDecodeId(json_object_get(r, "id"), &key, &rm))
-			bad_answer(st, what, "with a reply to no call it was sent", r);
+			bad_answer(st, what, "a reply to no call that was sent", r);
 		if (rm != m)
 			continue;
 		while (lo <= hi)
@@ -283,13 +283,13 @@ replies_of(EwScanState *st, json_t *data, EwRpcMethod m, const int64 *keys,
 				hi = mid - 1;
 		}
 		if (lo > hi || lo >= n || keys[lo] != key || out[lo] != NULL)
-			bad_answer(st, what, "with a reply to no call it was sent", r);
+			bad_answer(st, what, "a reply to no call that was sent", r);
 		out[lo] = r;
 	}
 	if (!missing_ok)
 		for (k = 0; k < n; k++)
 			if (out[k] == NULL)
-				bad_answer(st, what, psprintf("without the reply to %s for " INT64_FORMAT,
+				bad_answer(st, what, psprintf("no reply to %s for " INT64_FORMAT,
 											  method_names[m], keys[k]), data);
 	return out;
 }
@@ -340,7 +340,7 @@ merge_receipt(EwScanState *st, json_t *tx, json_t *receipt, const char *what)
 
 	if (!json_is_string(h) || !json_is_string(rh) ||
 		pg_strcasecmp(json_string_value(h), json_string_value(rh)) != 0)
-		bad_answer(st, what, psprintf("with a receipt that is not of transaction %s",
+		bad_answer(st, what, psprintf("a receipt that is not of transaction %s",
 									  json_is_string(h) ? json_string_value(h) : "?"),
 				   receipt);
 	status = json_object_get(receipt, "status");
@@ -395,7 +395,7 @@ receipts_by_hash(EwScanState *st, json_t **txs, int n, const char *what)
 			json_t	   *h = json_object_get(txs[first + i], "hash");
 
 			if (!json_is_string(h) || !EwIsHash(EwLowerHex(json_string_value(h))))
-				bad_answer(st, what, "with a transaction without a hash", txs[first + i]);
+				bad_answer(st, what, "a transaction without a hash", txs[first + i]);
 			keys[i] = first + i;
 			begin_call(st, &buf, first + i, EW_RPC_RECEIPT);
 			appendStringInfo(&buf, "[\"%s\"]}", EwLowerHex(json_string_value(h)));
@@ -562,7 +562,7 @@ take_logs(EwScanState *st, json_t *logs, int64 from, int64 to,
 	size_t		i;
 
 	if (!json_is_array(logs))
-		bad_answer(st, what, "with eth_getLogs' result not a list", logs);
+		bad_answer(st, what, "eth_getLogs' result is not a list", logs);
 	*nums = palloc(sizeof(int64) * Max(1, Min(json_array_size(logs), (size_t) (to - from + 1))));
 	*nblocks = 0;
 	*timeless = false;
@@ -632,7 +632,7 @@ log_blocks(EwScanState *st, json_t *blocks, const int64 *nums, int n,
 			continue;
 		}
 		if (take_blocks(st, data, nums + first, cnt, shape, receipts, got, what) < cnt)
-			bad_answer(st, what, "no block for blocks it has logs of", data);
+			bad_answer(st, what, "no block for a block with logs", data);
 		for (i = 0; i < cnt; i++)
 		{
 			json_t	   *b = json_array_get(blocks, first + i);
@@ -779,7 +779,7 @@ rpc_answer_tx(EwScanState *st, json_t *data)
 		json_t	  **r = replies_of(st, data, EW_RPC_RECEIPT, &zero, 1, false, "the transaction");
 
 		if (!json_is_object(result_of(r[0])))
-			bad_answer(st, "the transaction", "without its receipt", r[0]);
+			bad_answer(st, "the transaction", "no receipt for the transaction", r[0]);
 		merge_receipt(st, t, result_of(r[0]), "the transaction");
 	}
 	ts = json_object_get(t, "blockTimestamp");
@@ -793,7 +793,7 @@ rpc_answer_tx(EwScanState *st, json_t *data)
 						 psprintf("block " INT64_FORMAT, n), &shrink);
 		if (shrink || take_blocks(st, data, &n, 1, EW_RPC_HASHES, false, &got,
 								  "the transaction's block") < 1)
-			bad_answer(st, "the transaction", "without its block", data);
+			bad_answer(st, "the transaction", "no block for the transaction", data);
 		blk = got;
 	}
 	else

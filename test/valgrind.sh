@@ -29,7 +29,9 @@ echo "timezone = 'UTC'" >>"$WORK/data/postgresql.conf"
 
 
 # One statement per paragraph (postgres --single -j).
-sed -e "s#@CSV@#$EW_CSV_ENDPOINT#" -e "s#@FAULT@#$EW_FAULT_ENDPOINT#" >"$WORK/script.sql" <<'SQL'
+# The same servers' JSON-RPC (at / instead of /graphql) for the JSON-RPC node API.
+sed -e "s#@CSV@#$EW_CSV_ENDPOINT#" -e "s#@FAULT@#$EW_FAULT_ENDPOINT#" \
+	-e "s#@CSVRPC@#${EW_CSV_ENDPOINT%/graphql}/#" -e "s#@FAULTRPC@#${EW_FAULT_ENDPOINT%/graphql}/#" >"$WORK/script.sql" <<'SQL'
 CREATE EXTENSION ethwhale_fdw;
 
 CREATE SERVER csv FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@CSV@', batch_blocks '100');
@@ -131,6 +133,64 @@ ALTER SERVER faulty OPTIONS (ADD concurrency '3');
 SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1000 AND 1049;
 
 SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1 AND 50;
+
+CREATE SERVER csvrpc FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@CSVRPC@', batch_blocks '100');
+
+CREATE SERVER faultyrpc FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@FAULTRPC@', batch_blocks '10', max_retries '1', timeout_ms '5000', max_response_mb '1');
+
+CREATE SCHEMA r;
+
+CREATE SCHEMA fr;
+
+IMPORT FOREIGN SCHEMA ethereum FROM SERVER csvrpc INTO r;
+
+IMPORT FOREIGN SCHEMA ethereum FROM SERVER faultyrpc INTO fr;
+
+SELECT count(*), sum(value), sum(value_eth), sum(value_usd), max(input_selector), count(to_address), max(block_time) FROM r.eth_tx WHERE block BETWEEN 500000 AND 501000;
+
+SELECT count(*), max(hash), max(parent_hash), max(miner), sum(gas_used), sum(tx_count), max(timestamp) FROM r.eth_block WHERE number BETWEEN 500000 AND 501000;
+
+SELECT count(*) FROM r.eth_tx WHERE block BETWEEN 500000 AND 501000;
+
+SELECT count(*), max(status), sum(gas_used), max(created_contract) FROM r.eth_tx WHERE block IN (17173049, 17173050);
+
+SELECT block, hash FROM r.eth_tx ORDER BY block DESC LIMIT 5;
+
+SELECT * FROM r.eth_tx WHERE hash = (SELECT max(hash) FROM r.eth_tx WHERE block = 500002);
+
+SELECT count(*), sum(amount), sum(amount_usd), max(tx_hash), max(from_address), max(to_address), max(block_time) FROM r.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050;
+
+SELECT count(*) FROM r.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050 AND token = '0xdac17f958d2ee523a2206206994597c13d831ec7' AND to_address = ANY(ARRAY['0x28c6c06298d514db089934071355e5743bf21d60', 'x']) AND amount_usd > 10;
+
+SELECT count(*), max(x.gas_used), max(x.status) FROM r.eth_token_transfer t JOIN r.eth_tx x ON x.hash = t.tx_hash WHERE t.block BETWEEN 17173049 AND 17173050;
+
+SELECT count(*), bool_and(is_contract), sum(code_size), sum(balance_eth), max(nonce) FROM r.eth_account WHERE address = ANY(ARRAY(SELECT DISTINCT token FROM r.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050));
+
+SELECT address, block, balance FROM r.eth_account WHERE address = '0xdac17f958d2ee523a2206206994597c13d831ec7' AND block BETWEEN 17173049 AND 17173050;
+
+SELECT count(*) FROM fr.eth_block WHERE number BETWEEN 1000 AND 1009;
+
+SELECT max(hash) FROM fr.eth_block WHERE number BETWEEN 1020 AND 1029;
+
+SELECT max(hash) FROM fr.eth_block WHERE number BETWEEN 1030 AND 1039;
+
+SELECT max(hash) FROM fr.eth_block WHERE number BETWEEN 1040 AND 1049;
+
+SELECT max(hash) FROM fr.eth_block WHERE number BETWEEN 1050 AND 1059;
+
+SELECT max(gas_used) FROM fr.eth_block WHERE number BETWEEN 1070 AND 1079;
+
+SELECT count(*), sum(gas_used), sum(value) FROM fr.eth_tx WHERE block BETWEEN 1200 AND 1299;
+
+SELECT max(hash) FROM fr.eth_block WHERE number BETWEEN 1410 AND 1419;
+
+SELECT max(hash) FROM fr.eth_block WHERE number BETWEEN 1460 AND 1469;
+
+ALTER SERVER csvrpc OPTIONS (ADD concurrency '4');
+
+SELECT count(*), sum(value) FROM r.eth_tx WHERE block BETWEEN 500000 AND 501000;
+
+SELECT count(*), sum(amount) FROM r.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050;
 SQL
 cp "$(dirname "$0")/valgrind.supp" "$WORK/supp"
 chmod 644 "$WORK/script.sql" "$WORK/supp"
