@@ -443,7 +443,7 @@ def assert_names_field(out, api, table, key, missing=False):
                 error_text(e)
         else:
             # each call asks for one block: the answer to block 100's is another block
-            assert e.sqlstate == "HV004" and d.message_primary.startswith(f'server "{out.server}" answered ') \
+            assert e.sqlstate == "HV004" and f'server "{out.server}"' in d.message_primary \
                 and re.search(r"\bblock 100$", d.message_primary), error_text(e)
             assert (d.message_detail or "").startswith("Got {"), error_text(e)
         assert (d.context or "").startswith(f'foreign table "eth_{table}"'), error_text(e)
@@ -581,7 +581,7 @@ def test_absurd_transaction_count(pg, hostile, count, api):
     assert out[0] == "error" and e.sqlstate == "HV004", out
     if field == "result":
         # the count call's answer for block 100 is refused, quoted
-        assert e.diag.message_primary.startswith(f'server "{out.server}" answered ') and \
+        assert f'server "{out.server}"' in e.diag.message_primary and \
             "transaction count for block 100" in e.diag.message_primary, error_text(e)
         assert f'"{count}"' in (e.diag.message_detail or ""), error_text(e)
         return
