@@ -165,6 +165,7 @@ rpc_hash_request(EwScanState *st, const char *hash)
 {
 	StringInfoData buf;
 
+	ew_rpc_state(st)->asked_hash = pstrdup(hash);
 	start_batch(st, &buf);
 	begin_call(st, &buf, 0, EW_RPC_TX);
 	appendStringInfo(&buf, "[\"%s\"]}", hash);
@@ -732,17 +733,23 @@ fetch_head(EwScanState *st)
 	return rpc_answer_head(st, data);
 }
 
+/* The last block a call's id can name (no chain will get there). */
+#define EW_RPC_MAX_BLOCK ((PG_INT64_MAX - EW_RPC_ID_STRIDE) / EW_RPC_ID_STRIDE)
+
 /*
  * rpc_clip_to
  *		Nodes refuse eth_getLogs beyond their head (Geth: "block range
  *		extends beyond current head block"): log ranges stop at the head,
- *		read when a range reaches past the last one read.
+ *		read when a range reaches past the last one read.  No range goes
+ *		beyond EW_RPC_MAX_BLOCK: a bound near PG_INT64_MAX (block =
+ *		9223372036854775807) would overflow the ids and block_numbers' loop.
  */
 static int64
 rpc_clip_to(EwScanState *st, int64 from, int64 to)
 {
 	EwRpcState *rs = ew_rpc_state(st);
 
+	to = Min(to, EW_RPC_MAX_BLOCK);
 	if (st->opts.table != EW_TABLE_TOKEN_TRANSFER)
 		return to;
 	if (rs->head < 0 || to > rs->head)
@@ -769,6 +776,10 @@ rpc_answer_tx(EwScanState *st, json_t *data)
 
 	if (!json_is_object(t))
 		return NULL;
+	if (!json_is_string(json_object_get(t, "hash")) || rs->asked_hash == NULL ||
+		pg_strcasecmp(json_string_value(json_object_get(t, "hash")), rs->asked_hash) != 0)
+		bad_answer(st, "the transaction", psprintf("another transaction than %s",
+												   rs->asked_hash ? rs->asked_hash : "?"), t);
 	n = quantity(json_object_get(t, "blockNumber"));
 	if (n < 0)
 		return NULL;			/* pending */

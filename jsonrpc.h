@@ -64,6 +64,7 @@ typedef struct EwRpcState
 	/* the last request built */
 	int			last_calls;
 	int			acct_first;		/* account mode: its first address */
+	char	   *asked_hash;		/* hash mode: the transaction asked for */
 
 	/* for EXPLAIN ANALYZE */
 	int64		calls;

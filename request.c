@@ -218,6 +218,29 @@ EwHttpFailure(const EwResponse *resp, EwFailureClass cls, EwFailure *f)
 }
 
 /*
+ * ascii_text
+ *		A text that may hold any bytes, as printable ASCII: control
+ *		characters as spaces, other bytes as '?'.
+ */
+static char *
+ascii_text(const char *s)
+{
+	char	   *out = pstrdup(s);
+	char	   *p;
+
+	for (p = out; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c < 0x20 || c == 0x7f)
+			*p = ' ';
+		else if (c >= 0x80)
+			*p = '?';
+	}
+	return out;
+}
+
+/*
  * EwMalformedFailure
  *		An answer of HTTP 200 that is not the JSON the protocol answers with
  *		(root NULL: not JSON at all, jerr says where; else not of the
@@ -232,7 +255,8 @@ EwMalformedFailure(const EwResponse *resp, json_t *root,
 	EwSetFailure(f, EW_FAIL_FATAL, ERRCODE_FDW_INVALID_DATA_TYPE);
 	appendStringInfoString(&f->reason, "malformed JSON in the answer");
 	if (root == NULL)
-		appendStringInfo(&f->detail, "%s at byte %d of %zu%s.", jerr->text,
+		appendStringInfo(&f->detail, "%s at byte %d of %zu%s.",
+						 ascii_text(jerr->text),
 						 jerr->position, resp->body_len,
 						 jerr->position >= (int) resp->body_len ?
 						 " (the answer is truncated)" : "");

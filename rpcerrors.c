@@ -70,14 +70,15 @@ static const char *const batch_texts[] = {
 
 static const char *const size_texts[] = {
 	"response too large", "response is too big", "batch response was too large",
+	"request is too big",
 	"maxbatchresponsebodysize", "response size should not", "response too big",
 	NULL
 };
 
 /* eth_getLogs over a cap on results (the range may grow again later) */
 static const char *const results_texts[] = {
-	"more than", "too many logs", "max results", "exceeds limit of",
-	"logs matched", "too many results", "result limit", NULL
+	"more than", "too many logs", "max results", "logs matched",
+	"too many results", "result limit", NULL
 };
 
 /* eth_getLogs over a cap on blocks */
@@ -166,7 +167,7 @@ last_number(const char *msg)
 				p++;
 			}
 			if (*p == 'k' || *p == 'K')
-				v *= 1000;
+				v = v > PG_INT64_MAX / 1000 ? PG_INT64_MAX : v * 1000;
 			if (!isalpha((unsigned char) *p) || *p == 'k' || *p == 'K')
 				last = v;
 			continue;
@@ -254,7 +255,7 @@ classify_logs_cap(const char *msg, int64 from, EwFailure *f)
 	if (to >= from)
 	{
 		/* a range that would work: sized to these blocks' logs */
-		f->shrink_blocks = to - from + 1;
+		f->shrink_blocks = to - from < PG_INT64_MAX ? to - from + 1 : PG_INT64_MAX;
 		f->shrink_keeps_ceiling = true;
 	}
 	else if (has_any(msg, results_texts))
@@ -284,9 +285,10 @@ classify_error(EwScanState *st, const EwResponse *resp, json_t *error,
 	if (!json_is_object(error))
 		code = 0;
 	appendStringInfo(&f->reason, "%s: %s (code %lld)", name, msg, (long long) code);
+	/* -32007 is QuickNode's rate limit, and jsonrpsee's request too big */
 	if (resp->http_status == 429 || code == 429 || code == -32029 ||
-		code == -32007 || (code == -32005 && has(raw, "rate")) ||
-		has_any(raw, rate_texts))
+		(code == -32007 && !has(raw, "too big")) ||
+		(code == -32005 && has(raw, "rate")) || has_any(raw, rate_texts))
 	{
 		EwSetFailure(f, EW_FAIL_TRANSIENT, ERRCODE_FDW_ERROR);
 		appendStringInfoString(&f->detail, "The node refused the request for its rate limit.");

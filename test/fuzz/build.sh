@@ -18,10 +18,14 @@ FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 # backend symbols that the kept code still names get a stub that aborts (a
 # target that reached one fails the run), generated from the first link's
 # errors.  shim.c and shim_adt.c stand in for the backend.
+# request.c is linked for its failure texts; its request loop, EwRequest, is
+# never called: --wrap sends jsonrpc.c's follow-up requests to fuzz_rpc.c's
+# __wrap_EwRequest, which aborts (the targets' scans send one request each).
 link() {
-	"$CC" "${FLAGS[@]}" -Wl,--gc-sections -o "$OUT" \
-		"$HERE/fuzz_decode.c" "$ROOT/decode.c" "$ROOT/hexnum.c" "$ROOT/catalog.c" \
-		"$ROOT/option.c" "$ROOT/transport.c" "$HERE/shim.c" "$HERE/shim_adt.c" "$@" "$PGPORT" -lcurl -ljansson
+	"$CC" "${FLAGS[@]}" -Wl,--gc-sections -Wl,--wrap=EwRequest -o "$OUT" \
+		"$HERE/fuzz_decode.c" "$HERE/fuzz_rpc.c" "$ROOT/decode.c" "$ROOT/hexnum.c" "$ROOT/catalog.c" \
+		"$ROOT/option.c" "$ROOT/transport.c" "$ROOT/jsonrpc.c" "$ROOT/rpcerrors.c" "$ROOT/request.c" \
+		"$HERE/shim.c" "$HERE/shim_adt.c" "$@" "$PGPORT" -lcurl -ljansson
 }
 STUBS=$(mktemp --suffix=.c)
 trap 'rm -f "$STUBS"' EXIT

@@ -8,7 +8,9 @@
  * shim.c and shim_adt.c.  The files are linked as they are; build.sh
  * lists them.
  *
- * The first input byte picks the target (mod 7); the rest is its input.
+ * Target 7, in fuzz_rpc.c, is the JSON-RPC node API reading an answer.
+ *
+ * The first input byte picks the target (mod 8); the rest is its input.
  * An ERROR is an expected outcome; a crash, a sanitizer report or a broken
  * invariant (FUZZ_BUG) is a bug.
  */
@@ -23,16 +25,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include <setjmp.h>
-
-extern sigjmp_buf fuzz_jmp;
-extern void fuzz_reset(void);
-extern uint64 fuzz_mark(void);
-extern void fuzz_release(uint64 mark);
-extern void fuzz_check_numeric(Datum d);
-
-#define FUZZ_BUG(msg) \
-	do { fprintf(stderr, "fuzz: %s\n", (msg)); abort(); } while (0)
+#include "fuzz.h"
 
 char *
 defGetString(DefElem *def)
@@ -100,16 +93,6 @@ walk_answer(json_t *root)
  * function).  Each column is decoded alone, so an ERROR in one does not
  * hide the next, then the whole row with EwDecodeRow.
  */
-#define FUZZ_MAX_ROWS 256
-
-typedef struct FuzzRow
-{
-	EwTableKind kind;
-	json_t	   *block;
-	json_t	   *obj;
-	int64		account_block;
-} FuzzRow;
-
 /* what EwLoadPrices and EwLoadTokens give a decoder */
 typedef struct FuzzTables
 {
@@ -167,6 +150,15 @@ fuzz_numeric(const char *s)
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
+/* The token contract of a log row: account{address} (GraphQL), address */
+static json_t *
+row_token(const FuzzRow *row)
+{
+	if (row->rpc)
+		return json_object_get(row->obj, "address");
+	return json_object_get(json_object_get(row->obj, "account"), "address");
+}
+
 /*
  * The tables EwLoadPrices and EwLoadTokens would read: an ETH/USD price
  * for the day of every block (as day_price computes it) unless no_prices,
@@ -214,7 +206,7 @@ fill_tables(FuzzTables *d, FuzzRow *rows, int nrows, bool no_prices)
 
 			pe->price = fuzz_numeric(prices[(uint32) day % lengthof(prices)]);
 		}
-		a = json_object_get(json_object_get(rows[i].obj, "account"), "address");
+		a = row_token(&rows[i]);
 		if (rows[i].kind == EW_TABLE_TOKEN_TRANSFER && json_is_string(a))
 		{
 			char	   *addr = EwLowerHex(json_string_value(a));
@@ -247,7 +239,7 @@ collect_rows(json_t *root, FuzzRow *rows)
 #define ADD_ROW(K, B, O, A) \
 	do { \
 		if (n < FUZZ_MAX_ROWS) \
-			rows[n++] = (FuzzRow) {(K), (B), (O), (A)}; \
+			rows[n++] = (FuzzRow) {(K), (B), (O), (A), false}; \
 	} while (0)
 
 	if (!json_is_object(data))
@@ -296,8 +288,9 @@ collect_rows(json_t *root, FuzzRow *rows)
  * an ERROR from that path where the decoder succeeded is a bug too.
  */
 static void
-check_bignum(EwDecoder *d, const EwField *f, const FuzzRow *row, Datum v)
+check_bignum(EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
 {
+	const EwField *f = col->field;
 	sigjmp_buf	local;
 	sigjmp_buf *save = PG_exception_stack;
 	Datum		want = (Datum) 0;
@@ -306,12 +299,12 @@ check_bignum(EwDecoder *d, const EwField *f, const FuzzRow *row, Datum v)
 	if (sigsetjmp(local, 0) == 0)
 	{
 		json_t	   *j = json_object_get(f->source == EW_SRC_BLOCK ? row->block : row->obj,
-										f->key);
+										col->key);
 		bool		ok = false;
 		char	   *dec = NULL;
 
-		if (j && f->subkey)
-			j = json_object_get(j, f->subkey);
+		if (j && col->subkey)
+			j = json_object_get(j, col->subkey);
 		if (json_is_string(j))
 			dec = EwHexToDecimal(json_string_value(j), &ok);
 		else if (json_is_integer(j) && json_integer_value(j) >= 0)
@@ -362,7 +355,7 @@ check_value(EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
 			fuzz_check_numeric(v);
 			if (col->direct && f->kind == EW_KIND_BIGNUM &&
 				(f->source == EW_SRC_BLOCK || f->source == EW_SRC_ROW))
-				check_bignum(d, f, row, v);
+				check_bignum(d, col, row, v);
 			break;
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:
@@ -383,7 +376,7 @@ check_value(EwDecoder *d, const EwColumn *col, const FuzzRow *row, Datum v)
 
 		if (!by_day)
 		{
-			json_t	   *a = json_object_get(json_object_get(row->obj, "account"), "address");
+			json_t	   *a = row_token(row);
 			EwTokenEntry *te = NULL;
 
 			if (json_is_string(a) && d->tokens)
@@ -416,6 +409,7 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 
 	memset(&d, 0, sizeof(d));
 	d.servername = "fuzz";
+	d.rpc = row->rpc;
 	d.account_block = row->account_block;
 	d.cols = palloc0(sizeof(EwColumn) * nfields);
 	d.ncols = nfields;
@@ -436,7 +430,7 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 		memset(&attr, 0, sizeof(attr));
 		attr.atttypid = type ? type->typid : canonical_type(f);
 		attr.atttypmod = type ? type->typmod : -1;
-		EwInitColumn(&d.cols[i], &attr, f, (i + 1) % nfields);
+		EwInitColumn(&d.cols[i], &attr, f, (i + 1) % nfields, row->rpc);
 		if (type == NULL && !d.cols[i].direct)
 			FUZZ_BUG("canonical column type not converted directly");
 	}
@@ -476,22 +470,22 @@ decode_row(const FuzzRow *row, const FuzzColType *type,
 	fuzz_release(mark);
 }
 
-static void
-decode_rows(const char *json, size_t len)
+/*
+ * Decode each row with every column of its table: with the canonical
+ * types without tables, with both tables, with tokens only; then, if
+ * all_types, with each type of fuzz_col_types.
+ */
+void
+fuzz_decode_collected(FuzzRow *rows, int nrows, bool all_types)
 {
-	json_error_t err;
-	json_t	   *root = EwParseJson(NULL, json, len, &err);
-	FuzzRow    *rows;
 	FuzzTables	full,
 				tokens_only;
-	int			nrows,
-				r,
+	int			r,
 				t;
+	sigjmp_buf	outer;
 
-	if (root == NULL)
-		return;
-	rows = palloc(sizeof(FuzzRow) * FUZZ_MAX_ROWS);
-	nrows = collect_rows(root, rows);
+	/* decode_row catches ERRORs at fuzz_jmp: the caller's is restored */
+	memcpy(&outer, &fuzz_jmp, sizeof(outer));
 	fill_tables(&full, rows, nrows, false);
 	fill_tables(&tokens_only, rows, nrows, true);
 	for (r = 0; r < nrows; r++)
@@ -499,9 +493,23 @@ decode_rows(const char *json, size_t len)
 		decode_row(&rows[r], NULL, NULL);
 		decode_row(&rows[r], NULL, &full);
 		decode_row(&rows[r], NULL, &tokens_only);
-		for (t = 0; t < lengthof(fuzz_col_types); t++)
+		for (t = 0; all_types && t < lengthof(fuzz_col_types); t++)
 			decode_row(&rows[r], &fuzz_col_types[t], t % 2 ? &full : NULL);
 	}
+	memcpy(&fuzz_jmp, &outer, sizeof(outer));
+}
+
+static void
+decode_rows(const char *json, size_t len)
+{
+	json_error_t err;
+	json_t	   *root = EwParseJson(NULL, json, len, &err);
+	FuzzRow    *rows;
+
+	if (root == NULL)
+		return;
+	rows = palloc(sizeof(FuzzRow) * FUZZ_MAX_ROWS);
+	fuzz_decode_collected(rows, collect_rows(root, rows), true);
 }
 
 int
@@ -518,7 +526,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	target = data[0] % 7;
+	target = data[0] % 8;
 	s = malloc(size);
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
@@ -591,6 +599,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				}
 			case 6:
 				decode_rows((const char *) data + 1, size - 1);
+				break;
+			case 7:
+				fuzz_rpc(data + 1, size - 1);
 				break;
 		}
 	}

@@ -1,6 +1,6 @@
 /*
- * shim.c - just enough of the PostgreSQL backend to run decode.c and
- * option.c under libFuzzer: palloc is malloc with every block on a list
+ * shim.c - just enough of the PostgreSQL backend to run decode.c,
+ * option.c and the JSON-RPC answer checks under libFuzzer: palloc is malloc with every block on a list
  * freed after each input (pfree frees at once, so ASan sees use after
  * free), and an ERROR jumps back to the harness (or to the innermost
  * PG_TRY) with siglongjmp.  src/port's functions (snprintf, strlcpy,
@@ -11,6 +11,7 @@
 #include <setjmp.h>
 
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
 typedef struct Blk
@@ -247,6 +248,44 @@ void
 ExceptionalCondition(const char *c, const char *t, const char *f, int l)
 {
 	abort();
+}
+
+/*
+ * The database encoding, as EwPrintableMessage asks for it: UTF8 or, as a
+ * target chooses, SQL_ASCII.  pg_encoding_mbcliplen is PostgreSQL's
+ * (mbutils.c) for UTF8, with pg_utf_mblen's lengths: the longest prefix
+ * of at most limit bytes that ends at a character boundary.
+ */
+int			fuzz_encoding = PG_UTF8;
+
+int
+GetDatabaseEncoding(void)
+{
+	return fuzz_encoding;
+}
+
+int
+pg_encoding_mbcliplen(int encoding, const char *mbstr, int len, int limit)
+{
+	int			clen = 0;
+
+	if (encoding != PG_UTF8)
+		abort();
+	while (len > 0 && *mbstr)
+	{
+		unsigned char c = (unsigned char) *mbstr;
+		int			l = (c & 0x80) == 0 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
+			(c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+
+		if (clen + l > limit)
+			break;
+		clen += l;
+		if (clen == limit)
+			break;
+		len -= l;
+		mbstr += l;
+	}
+	return clen;
 }
 
 int
