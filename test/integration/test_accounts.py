@@ -14,6 +14,9 @@ CSV, parsed here:
   with the head at N-1 (so the node knows every address of N): contract flags
   equal the CSV's, and the exclusion reasons follow the real labels.csv and the
   CSV's contract flag.
+
+Every test runs over GraphQL and JSON-RPC (eth_getBalance,
+eth_getTransactionCount and eth_getCode at the block).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import read_csv
+from conftest import api_endpoint, read_csv
 
 getcontext().prec = 100
 
@@ -92,11 +95,17 @@ def test_eth_account_without_state_is_an_error_not_zero(pg, make_fdw, accounts_s
     with pytest.raises(psycopg.Error) as ei:
         pg.execute(f"SELECT balance FROM {f.t('eth_account')} WHERE address = %s", [known]).fetchall()
     assert "historical state" in str(ei.value) and "is not available" in str(ei.value), str(ei.value)
+    if f.api == "jsonrpc":
+        # issue 13: the error names the block and says an archive node is needed
+        head = accounts_server.control.head()
+        assert str(head) in str(ei.value) and "archive" in str(ei.value).lower(), str(ei.value)
     # an address the data does not have at a block it covers
     with pytest.raises(psycopg.Error) as ei:
         pg.execute(f"SELECT balance FROM {f.t('eth_account')} WHERE address = ANY(%s) AND block = %s",
                    [[known, absent], block]).fetchall()
     assert "missing trie node" in str(ei.value), str(ei.value)
+    if f.api == "jsonrpc":
+        assert str(block) in str(ei.value) and "archive" in str(ei.value).lower(), str(ei.value)
     # the same backend goes on
     assert pg.execute(f"SELECT balance FROM {f.t('eth_account')} WHERE address = %s AND block = %s",
                       [known, block]).fetchone()[0] == Decimal(rows[known]["balance_wei"])
@@ -128,7 +137,7 @@ def readable(src, d) -> str:
 
 
 def test_whale_contract_exclusion_equals_accounts_csv(fresh_db, own_server, data_dir, accounts_dir,
-                                                       readable_dir):
+                                                       readable_dir, api):
     threshold = Decimal(1000)
     state = state_rows(accounts_dir)
     blocks = {int(b["number"]): b for b in read_csv(accounts_dir, "blocks.csv")}
@@ -165,7 +174,7 @@ def test_whale_contract_exclusion_equals_accounts_csv(fresh_db, own_server, data
     srv = own_server("--data", str(accounts_dir))
     with psycopg.connect(dbname=fresh_db, autocommit=True) as c:
         c.execute(sql.SQL("CREATE SERVER geth FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {})")
-                  .format(sql.Literal(srv.endpoint)))
+                  .format(sql.Literal(api_endpoint(srv.endpoint, api))))
         c.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER geth")
         c.execute("SELECT ethwhale.load_prices(%s)", [readable(data_dir / "eth_usd_daily.csv", readable_dir)])
         assert c.execute("SELECT ethwhale.load_labels(%s)",

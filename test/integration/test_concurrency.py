@@ -6,7 +6,9 @@ many chunk requests in flight.  These tests prove, from the test server's
 request log and from the rows, that requests really overlap, that the rows
 are exactly those and in exactly the order of a sequential scan, and that
 retries, failures, cancels and early ends (LIMIT) leave the backend healthy
-with no descriptors behind.
+with no descriptors behind.  Each test runs over GraphQL and JSON-RPC (a
+chunk is a blocks(from:, to:) document or a batch of eth_getBlockByNumber
+calls; the test server logs the blocks either reads as its "range").
 """
 
 from __future__ import annotations
@@ -17,21 +19,18 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from conftest import to_int
-from conftest import backend_fds
+from conftest import backend_fds, block_entries, blocks_rule
 
 QUERY = "SELECT block, tx_index, value FROM {t} WHERE block BETWEEN 100 AND 399"
 
 
 def rule(fault: str, times: int | None = None, **params) -> dict:
-    r = {"match": {"query": r"\bblocks\s*\("}, "fault": fault, **params}
-    if times is not None:
-        r["times"] = times
-    return r
+    """A rule for the requests that read blocks of QUERY (not a head lookup)."""
+    return blocks_rule(fault, 100, 399, times, **params)
 
 
 def block_requests(ctl):
-    return [e for e in ctl.log() if re.search(r"\bblocks\s*\(", e.get("query") or "")]
+    return block_entries(ctl.log(), 100, 399)
 
 
 def max_in_flight(entries) -> int:
@@ -71,7 +70,7 @@ def test_same_rows_in_the_same_order(pg, pair):
     got = pg.execute(QUERY.format(t=con.t("eth_tx"))).fetchall()
     assert got == want
     reqs = block_requests(ctl)
-    spans = sorted((to_int(r["variables"]["from"]), to_int(r["variables"]["to"])) for r in reqs)
+    spans = sorted(tuple(r["range"]) for r in reqs)
     assert spans[0][0] == 100 and spans[-1][1] == 399
     assert all(b[0] == a[1] + 1 for a, b in zip(spans, spans[1:])), spans   # each block once
     assert max_in_flight(reqs) >= 3, "requests were not sent concurrently"

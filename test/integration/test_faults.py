@@ -3,18 +3,20 @@ successful retry), a cancel interrupts a hung request, and the backend always
 survives to run the next query on the same connection.
 
 Faults are set through the test server's /control/faults on a server of our
-own (EW_PYFAULT_ENDPOINT: generated chain, --seed 7, no preset rules).
+own (EW_PYFAULT_ENDPOINT: generated chain, --seed 7, no preset rules).  Every
+test runs over GraphQL and JSON-RPC: the rules match the requests by the
+blocks they read (match.blocks), which the test server works out for both;
+"the node answered an error" is a GraphQL error or a JSON-RPC error object.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 
 import psycopg
 import pytest
 
-from conftest import backend_fds, backend_status_kb
+from conftest import backend_fds, backend_status_kb, block_entries, blocks_rule, node_error_rule, parse_entry
 
 # Stable substrings (matched case-insensitively) that the wrapper's error
 # messages must contain, per failure.  A tuple lists accepted alternatives.
@@ -25,7 +27,9 @@ ERRORS = {
     "malformed": "malformed JSON",               # body is not JSON
     "truncated": ("truncated", "malformed JSON"),  # body cut short
     "graphql": "GraphQL error",                  # HTTP 400 with {"errors": [...]}
-    "timeout200": "request timed out",           # Geth's HTTP 200 {"errors":[{"message":"request timed out"}]}
+    "rpc_error": "eth_getBlockByNumber",         # a JSON-RPC error object names the call
+    "timeout200": "request timed out",           # Geth's HTTP 200 {"errors":[{"message":"request timed out"}]},
+                                                 # or -32002 "request timed out" for each JSON-RPC call
     "timeout": "timed out",                      # no answer within timeout_ms
     "connect": "could not connect",              # connection refused / unreachable
     "oversize": "max_response_mb",               # answer larger than max_response_mb
@@ -35,17 +39,13 @@ ERRORS = {
 LO, HI = 100, 199          # a range every generated chain has
 QUERY = "SELECT count(*), sum(gas_used), max(hash) FROM {t} WHERE number BETWEEN 100 AND 199"
 MAX_RETRIES = 2
-# The requests that read blocks (blocks(from:, to:) or block(number:)), not a
-# bare head lookup "{ block { number } }".
-BLOCK_QUERY = r"\bblocks?\s*\("
 
 
-def rule(fault: str, times: int | None = None, match: str = BLOCK_QUERY, **params) -> dict:
-    """A /control/faults rule for requests whose query matches `match`."""
-    r = {"match": {"query": match}, "fault": fault, **params}
-    if times is not None:
-        r["times"] = times
-    return r
+def rule(fault: str, times: int | None = None, **params) -> dict:
+    """A /control/faults rule for the requests that read blocks LO..HI
+    (GraphQL blocks(from:, to:), JSON-RPC eth_getBlockByNumber calls), not
+    a head lookup."""
+    return blocks_rule(fault, LO, HI, times, **params)
 
 
 def error_text(e: psycopg.Error) -> str:
@@ -99,8 +99,7 @@ def run_failing(pg, f, sql: str | None = None) -> psycopg.Error:
 
 
 def fault_requests(ctl, fault: str | None = None):
-    entries = [e for e in ctl.log() if re.search(BLOCK_QUERY, e.get("query") or "")]
-    return [e for e in entries if fault is None or e.get("fault") == fault]
+    return block_entries(ctl.log(), LO, HI, fault)
 
 
 # --------------------------------------------------------------------------
@@ -163,8 +162,9 @@ def test_status_once_then_success_retries(pg, faulty, status):
     assert statuses[:1] == [status], f"first request should have failed with {status}: {statuses}"
     assert 200 in statuses[1:], f"no successful retry in the log: {statuses}"
     retried = [e for e in entries[1:] if e.get("status") == 200]
-    assert any(e.get("query") == entries[0].get("query")
-               and e.get("variables") == entries[0].get("variables") for e in retried), \
+    # the same request again (JSON-RPC: the same calls, whatever their ids)
+    first = parse_entry(entries[0]).signature()
+    assert any(parse_entry(e).signature() == first for e in retried), \
         "the failed request was not sent again"
 
 
@@ -188,27 +188,34 @@ def test_status_persistent_fails_after_max_retries(pg, faulty, status):
 @pytest.mark.parametrize("fault,key", [
     ("malformed", "malformed"),
     ("truncated", "truncated"),
-    ("graphqlError", "graphql"),
+    ("node error", None),
     ("timeout200", "timeout200"),
     ("reset", "reset"),
 ])
 def test_bad_answer_is_a_clear_error(pg, faulty, fault, key):
     f, ctl, baseline = faulty
     pid = pg.execute("SELECT pg_backend_pid()").fetchone()[0]
-    ctl.set_faults([rule(fault, times=100)])
+    if fault == "node error":
+        params = node_error_rule(f.api, "ethwhale test: execution aborted")
+        fault, key = params.pop("fault"), {"graphql": "graphql", "jsonrpc": "rpc_error"}[f.api]
+    else:
+        params = {}
+    ctl.set_faults([rule(fault, times=100, **params)])
     e = run_failing(pg, f)
     assert_names(e, key, f)
     assert fault_requests(ctl, fault), f"the server logged no {fault!r} fault"
     assert_backend_survived(pg, pid, f, ctl, baseline)
 
 
-def test_graphql_error_message_is_passed_on(pg, faulty):
+def test_node_error_message_is_passed_on(pg, faulty):
     f, ctl, baseline = faulty
-    ctl.set_faults([rule("graphqlError", times=100, message="ethwhale test: header not found")])
+    params = node_error_rule(f.api, "ethwhale test: header not found")
+    kind = params.pop("fault")
+    ctl.set_faults([rule(kind, times=100, **params)])
     e = run_failing(pg, f)
-    assert_names(e, "graphql", f)
-    assert fault_requests(ctl, "graphqlError"), "the server logged no graphqlError fault"
-    assert "header not found" in error_text(e), error_text(e)
+    assert_names(e, {"graphql": "graphql", "jsonrpc": "rpc_error"}[f.api], f)
+    assert fault_requests(ctl, kind), f"the server logged no {kind} fault"
+    assert "ethwhale test: header not found" in error_text(e), error_text(e)
 
 
 def test_unreachable_endpoint(pg, make_fdw, faulty):

@@ -10,6 +10,7 @@ that sets Content-Length or Transfer-Encoding corrupts every request's
 framing, and one that sets Host reaches another virtual host behind the
 endpoint.  An https endpoint is verified against the system's CA
 certificates, or those of the server option ca_file; never without.
+Every test runs over GraphQL and JSON-RPC.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from conftest import SERVER_TMPDIR
+from conftest import SERVER_TMPDIR, Control
 
 
 def set_mapping(pg, fdw, **options):
@@ -65,7 +66,7 @@ def test_two_header_lines_are_sent_as_two_headers(pg, fdw, control, gen_endpoint
     ctl = control(gen_endpoint)
     ctl.clear_log()
     assert pg.execute(f"SELECT count(*) FROM {fdw.t('eth_block')} WHERE number BETWEEN 1 AND 3").fetchone()[0] == 3
-    reqs = [e for e in ctl.log() if e.get("path", "").startswith("/graphql")]
+    reqs = [e for e in ctl.log() if e.get("path") == ("/graphql" if fdw.api == "graphql" else "/")]
     assert reqs and all(e["headers"].get("x-one") == "1" and e["headers"].get("x-two") == "2" for e in reqs)
 
 
@@ -83,12 +84,18 @@ def test_reserved_header_names_are_refused(pg, fdw, line):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    upstream = ""          # http://127.0.0.1:PORT of the test server behind
+
     def do_POST(self):
-        """A one-block chain: the head, and blocks(from:, to:) of block 1."""
+        """Passes the request on to the plain-HTTP test server (same path:
+        /graphql or /) and its answer back, so that both APIs are served."""
+        import urllib.request
         req = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        body = (b'{"data":{"blocks":[{"number":"0x1"}]}}' if b"blocks(" in req
-                else b'{"data":{"block":{"number":"0x1"}}}')
-        self.send_response(200)
+        up = urllib.request.Request(self.upstream + self.path, data=req,
+                                    headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(up, timeout=30) as r:
+            status, body = r.status, r.read()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -99,16 +106,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def tls_server(tmp_path):
+def tls_server(tmp_path, gen_endpoint):
     """An https server on 127.0.0.1 with a self-signed certificate for
-    127.0.0.1 made here by openssl; yields (url, certificate path)."""
+    127.0.0.1 made here by openssl, in front of the generated-chain test
+    server; yields (its GraphQL url, certificate path)."""
     if shutil.which("openssl") is None:
         pytest.fail("openssl is not installed")
     key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
                     "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    handler = type("Handler", (_Handler,), {"upstream": Control(gen_endpoint).base})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(crt), str(key))
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
@@ -135,9 +144,10 @@ def test_https_with_an_untrusted_certificate_is_refused(pg, make_fdw, tls_server
     assert pg.execute("SELECT 1").fetchone()[0] == 1
 
 
-def test_https_is_accepted_with_its_ca_configured(pg, make_fdw, tls_server, tmp_path_factory):
+def test_https_is_accepted_with_its_ca_configured(pg, make_fdw, tls_server, tmp_path_factory, gen_endpoint):
     """ca_file names the CA certificates to verify against: the same server
-    now answers, and the answer is the one it sent."""
+    now answers, and the answer is the one it sent (the head of the chain
+    behind it)."""
     import os
     import tempfile
     url, crt = tls_server
@@ -150,7 +160,7 @@ def test_https_is_accepted_with_its_ca_configured(pg, make_fdw, tls_server, tmp_
     try:
         f = make_fdw(url, max_retries=0, connect_timeout_ms=5000, timeout_ms=10000, ca_file=ca)
         assert pg.execute(f"SELECT number FROM {f.t('eth_block')} ORDER BY number DESC LIMIT 1"
-                          ).fetchone()[0] == 1
+                          ).fetchone()[0] == Control(gen_endpoint).head()
         # another certificate as the CA: refused again
         other = tmp_path_factory.mktemp("other")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",

@@ -3,6 +3,10 @@
 
 The CSV server (EW_CSV_ENDPOINT) serves the blocks of ../shared/data/blocks.csv
 and their transactions from txs.csv; blocks 500000-501000 are consecutive.
+Every test runs over GraphQL and JSON-RPC (conftest `api`); the request log
+is read through conftest's NodeRequest, which means the same for both.  What
+a GraphQL document selects (field names) is checked on GraphQL; what the
+JSON-RPC calls ask for (full transactions or hashes, receipts) on JSON-RPC.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from conftest import merged_intervals, read_csv
+from conftest import merged_intervals, read_csv, remote_line
 
 LO, HI = 500000, 501000
 BATCH = 100
-# Transaction fields a count(*) has no business asking for.
+# GraphQL transaction fields a count(*) has no business asking for.
 COUNT_FORBIDDEN = {
     "hash", "from", "to", "value", "gas", "gasPrice", "inputData", "nonce", "status",
     "gasUsed", "logs", "createdContract", "address", "effectiveGasPrice", "maxFeePerGas",
@@ -133,7 +137,7 @@ def test_tx_rows_match_csv(pg, csv_fdw, range_txs):
 
 def test_tx_sample_by_hash(pg, csv_fdw, range_txs):
     """~50 transactions looked up one by one with hash = '0x...'; each uses
-    transaction(hash:) and no block scan."""
+    transaction(hash:) / eth_getTransactionByHash and no block scan."""
     f, ctl = csv_fdw
     rnd = random.Random(20151101)
     sample = rnd.sample(range_txs, 45)
@@ -144,11 +148,11 @@ def test_tx_sample_by_hash(pg, csv_fdw, range_txs):
                          (r["hash"],)).fetchall()
         assert got == [expected_tx(r)], f"tx {r['hash']}"
         reqs = ctl.requests()
-        assert reqs, "no GraphQL request was logged"
+        assert reqs, "no request was logged"
         assert any(r["hash"] in q.tx_hashes for q in reqs), \
-            f"hash = ... did not use transaction(hash:): {[q.entry['query'] for q in reqs]}"
-        assert not any(q.ranges for q in reqs), \
-            f"hash = ... scanned blocks: {[q.entry['query'] for q in reqs]}"
+            f"hash = ... did not look the transaction up by hash: {[q.text for q in reqs]}"
+        assert not any(q.ranges or q.block_reads for q in reqs), \
+            f"hash = ... scanned blocks: {[q.text for q in reqs]}"
 
 
 def test_tx_hash_not_found_is_empty(pg, csv_fdw):
@@ -207,16 +211,19 @@ def test_range_pushdown_in_batches(pg, csv_fdw):
     f, ctl = csv_fdw
     pg.execute(f"SELECT count(*), sum(value) FROM {f.t('eth_tx')} WHERE block BETWEEN %s AND %s",
                (LO, HI)).fetchone()
-    reqs = ctl.requests()
-    assert reqs, "no GraphQL request was logged"
+    reqs = [q for q in ctl.requests() if q.reads_blocks()]
+    assert reqs, "no request was logged"
     assert merged_intervals(reqs) == [(LO, HI)], \
         f"requested blocks differ from the WHERE range: {[q.ranges or q.numbers for q in reqs]}"
-    spans = [(lo, hi) for q in reqs for lo, hi in q.ranges]
-    spans += [(n, n) for q in reqs for n in q.numbers if n is not None]
-    assert all(hi is not None and hi - lo + 1 <= BATCH for lo, hi in spans), \
+    # one request per chunk: a GraphQL blocks(from:, to:), or one JSON-RPC
+    # batch of eth_getBlockByNumber calls
+    spans = [q.span() for q in reqs]
+    assert all(hi is not None for q in reqs for _, hi in q.ranges), spans
+    assert all(hi - lo + 1 <= BATCH for lo, hi in spans), \
         f"a request spans more than batch_blocks={BATCH} blocks: {spans}"
-    assert sum(hi - lo + 1 for lo, hi in spans) == HI - LO + 1, \
-        f"some blocks were requested more than once: {sorted(spans)}"
+    reads = sorted(b for q in reqs for b in q.block_reads)
+    assert reads == list(range(LO, HI + 1)), \
+        f"some blocks were requested more than once (or not at all): {sorted(spans)}"
 
 
 def test_other_operators_push_down(pg, csv_fdw, range_txs):
@@ -237,6 +244,8 @@ def test_other_operators_push_down(pg, csv_fdw, range_txs):
 
 
 def test_count_requests_no_tx_fields(pg, csv_fdw, range_txs):
+    """count(*) reads no transaction: GraphQL transactionCount, JSON-RPC
+    eth_getBlockTransactionCountByNumber or blocks with hashes only."""
     f, ctl = csv_fdw
     lo, hi = 500100, 500399
     want = sum(1 for r in range_txs if lo <= int(r["block"]) <= hi)
@@ -245,11 +254,20 @@ def test_count_requests_no_tx_fields(pg, csv_fdw, range_txs):
     assert n == want
     reqs = ctl.requests()
     assert merged_intervals(reqs) == [(lo, hi)]
-    asked = set().union(*(q.tx_fields for q in reqs))
-    assert not (asked & COUNT_FORBIDDEN), \
-        f"count(*) asked for transaction fields {sorted(asked & COUNT_FORBIDDEN)}: {reqs[0].entry['query']}"
+    assert not any(q.tx_objects or q.receipts for q in reqs), \
+        f"count(*) asked for transactions or receipts: {[q.methods for q in reqs]}"
+    if f.api == "graphql":
+        asked = set().union(*(q.tx_fields for q in reqs))
+        assert not (asked & COUNT_FORBIDDEN), \
+            f"count(*) asked for transaction fields {sorted(asked & COUNT_FORBIDDEN)}: {reqs[0].text}"
+    else:
+        methods = {m for q in reqs for m in q.methods}
+        assert methods <= {"eth_getBlockTransactionCountByNumber", "eth_getBlockByNumber", "eth_blockNumber"}, methods
+        assert sorted(b for q in reqs for b in q.block_reads) == list(range(lo, hi + 1))
 
 
+@pytest.mark.graphql_only("GraphQL selects fields one by one; JSON-RPC's are in "
+                          "test_jsonrpc_methods_follow_the_columns")
 def test_projection_only_needed_fields(pg, csv_fdw):
     f, ctl = csv_fdw
     pg.execute(f"SELECT hash FROM {f.t('eth_tx')} WHERE block BETWEEN 500000 AND 500050").fetchall()
@@ -258,6 +276,50 @@ def test_projection_only_needed_fields(pg, csv_fdw):
     unneeded = asked & {"value", "gas", "gasPrice", "inputData", "status", "gasUsed", "logs",
                         "createdContract", "nonce"}
     assert not unneeded, f"SELECT hash asked for {sorted(unneeded)}"
+
+
+@pytest.mark.jsonrpc_only("which JSON-RPC methods a column needs; GraphQL's field "
+                          "selection is test_projection_only_needed_fields")
+def test_jsonrpc_methods_follow_the_columns(pg, csv_fdw, csv_blocks, range_txs):
+    """Header columns: eth_getBlockByNumber(n, false), no transaction objects.
+    A transaction column: full transactions, no receipt.  A receipt column
+    (status, gas_used, created_contract): eth_getBlockReceipts of each block,
+    once.  Every answer still equals the CSV files."""
+    f, ctl = csv_fdw
+    lo, hi = 500000, 500099
+    txs = [r for r in range_txs if lo <= int(r["block"]) <= hi]
+    assert len(txs) > 50
+
+    got = pg.execute(f"SELECT number, hash, miner, gas_used FROM {f.t('eth_block')} "
+                     "WHERE number BETWEEN %s AND %s ORDER BY number", (lo, hi)).fetchall()
+    assert got == [(int(r["number"]), r["hash"], r["miner"], int(r["gas_used"]))
+                   for r in sorted(csv_blocks, key=lambda r: int(r["number"])) if lo <= int(r["number"]) <= hi]
+    reqs = [q for q in ctl.requests() if q.reads_blocks()]
+    calls = [c for q in reqs for c in q.calls_of("eth_getBlockByNumber")]
+    assert sorted(int(c["params"][0], 16) for c in calls) == list(range(lo, hi + 1)), calls[:3]
+    assert all(c["params"][1] is False for c in calls), "header columns asked for full transactions"
+    assert not any(q.receipts or q.tx_hashes for q in reqs), [q.methods for q in reqs]
+
+    ctl.clear_log()
+    got = pg.execute(f"SELECT hash, value FROM {f.t('eth_tx')} WHERE block BETWEEN %s AND %s",
+                     (lo, hi)).fetchall()
+    assert sorted(got) == sorted((r["hash"], Decimal(r["value_wei"])) for r in txs)
+    reqs = [q for q in ctl.requests() if q.reads_blocks()]
+    assert any(q.tx_objects for q in reqs), "value needs the transaction objects"
+    assert not any(q.receipts for q in reqs), f"no receipt column, yet receipts: {[q.methods for q in reqs]}"
+
+    ctl.clear_log()
+    got = pg.execute(f"SELECT hash, status, gas_used FROM {f.t('eth_tx')} WHERE block BETWEEN %s AND %s",
+                     (lo, hi)).fetchall()
+    assert sorted(h for h, _, _ in got) == sorted(r["hash"] for r in txs)
+    assert all(s is None for _, s, _ in got), "no status before Byzantium"
+    reqs = [q for q in ctl.requests() if q.reads_blocks()]
+    with_txs = sorted({int(r["block"]) for r in txs})
+    asked = sorted(b for q in reqs for b in q.receipt_blocks)
+    # each block's receipts once (a block without transactions may be left out)
+    assert set(with_txs) <= set(asked) and len(asked) == len(set(asked)) and \
+        set(asked) <= set(range(lo, hi + 1)), asked
+    assert not any(q.receipt_hashes for q in reqs), "eth_getBlockReceipts works here: no per-transaction receipts"
 
 
 def test_in_list_requests_only_those_blocks(pg, csv_fdw, range_txs):
@@ -330,7 +392,7 @@ def test_no_block_bound_is_refused(pg, csv_fdw):
         hint = ei.value.diag.message_hint or ""
         assert "block" in hint.lower() or "number" in hint.lower(), \
             f"{q}: hint should tell to bound the block range, got hint={hint!r}, error={ei.value}"
-    assert not any(q.ranges for q in ctl.requests()), "a refused query still scanned blocks"
+    assert not any(q.reads_blocks() for q in ctl.requests()), "a refused query still scanned blocks"
 
 
 def test_upper_bound_only_is_refused(pg, csv_fdw):

@@ -9,6 +9,8 @@ mapping's credentials go.
   (pg_user_mappings), in EXPLAIN, in error messages of failing requests
   (HTTP 401 and 500, including a node that echoes the request back), or in
   the PostgreSQL server log.
+
+Every test runs over GraphQL and JSON-RPC (credentials go with either).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg")
 from psycopg import errors, sql  # noqa: E402
 
-BLOCK_QUERY = r"blocks\s*\("
+from conftest import api_endpoint, remote_line  # noqa: E402
 
 
 def _secret(tag: str) -> str:
@@ -93,8 +95,9 @@ def _server_log_text() -> str:
 # only superusers choose the URL
 
 
-def test_non_superuser_cannot_set_endpoint(pg, roles, gen_endpoint):
+def test_non_superuser_cannot_set_endpoint(pg, roles, gen_endpoint, api):
     a, _ = roles
+    gen_endpoint = api_endpoint(gen_endpoint, api)
     pg.execute(sql.SQL("GRANT USAGE ON FOREIGN DATA WRAPPER ethwhale_fdw TO {}").format(sql.Identifier(a)))
     srv = f"ew_sec_srv_{uuid.uuid4().hex[:8]}"
     pg.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(a)))
@@ -154,7 +157,7 @@ def test_credentials_reach_the_node_per_role(pg, roles, make_fdw, gen_endpoint, 
         finally:
             pg.execute("RESET ROLE")
         assert n == 6
-        reqs = [e for e in ctl.log() if e.get("path", "").startswith("/graphql")]
+        reqs = [e for e in ctl.log() if e.get("path") == ("/graphql" if f.api == "graphql" else "/")]
         assert len(reqs) == 3, reqs  # 6 blocks, batch_blocks 2
         for e in reqs:
             assert "headers" in e, "the test server does not log request headers"
@@ -209,7 +212,7 @@ def test_explain_and_errors_never_show_credentials(pg, make_fdw, fault_endpoint,
     q = f"SELECT count(*), sum(value) FROM {f.t('eth_tx')} WHERE block BETWEEN 50 AND 59"
 
     plan = "\n".join(r[0] for r in pg.execute("EXPLAIN (VERBOSE, ANALYZE) " + q).fetchall())
-    assert "Remote GraphQL" in plan
+    assert remote_line(f.api) in plan, plan
     assert tok not in plan and key not in plan
 
     texts = []
@@ -220,7 +223,7 @@ def test_explain_and_errors_never_show_credentials(pg, make_fdw, fault_endpoint,
             (500, "internal error"),
             (403, "forbidden"),
         ]:
-            ctl.set_faults([{"match": {"query": BLOCK_QUERY}, "fault": "status", "status": status,
+            ctl.set_faults([{"match": {"blocks": [50, 59]}, "fault": "status", "status": status,
                              "body": body}])
             with pytest.raises(psycopg.Error) as ei:
                 pg.execute(q)
@@ -253,7 +256,7 @@ def test_node_echoing_the_token_is_redacted(pg, make_fdw, fault_endpoint, contro
     tok, key = _secret("tok"), _secret("key")
     _map(pg, f, "CURRENT_USER", bearer_token=tok, headers=f"X-Api-Key: {key}")
     q = f"SELECT count(*) FROM {f.t('eth_tx')} WHERE block BETWEEN 70 AND 79"
-    ctl.set_faults([{"match": {"query": BLOCK_QUERY}, "fault": "status", "status": 401,
+    ctl.set_faults([{"match": {"blocks": [70, 79]}, "fault": "status", "status": 401,
                      "body": f"bad credentials: Authorization: Bearer {tok} X-Api-Key: {key}"}])
     try:
         with pytest.raises(psycopg.Error) as ei:

@@ -12,20 +12,20 @@ backend's HTTP connections.
 
 Every case checks that the fault really fired (the test server's log) and
 how many times the request was sent, so a wrong class cannot pass by luck.
+Each runs over GraphQL and JSON-RPC (a node error: a GraphQL error, or a
+JSON-RPC error object naming the call).
 """
 
 from __future__ import annotations
 
-import re
-
 import psycopg
 import pytest
 
-from conftest import backend_tcp_connections
+from conftest import backend_tcp_connections, block_entries, node_error_rule
 
-BLOCK_QUERY = r"\bblocks\s*\("
 QUERY = "SELECT count(*), max(hash) FROM {t} WHERE number BETWEEN 100 AND 199"
 MAX_RETRIES = 2
+BLOCKS = {"blocks": [100, 199]}      # match.blocks of the rules: the requests of QUERY
 
 
 def error_text(e: psycopg.Error) -> str:
@@ -50,8 +50,7 @@ def failing(pg, sql: str) -> psycopg.Error:
 
 
 def faulted(ctl, kind: str) -> list[dict]:
-    return [e for e in ctl.log()
-            if re.search(BLOCK_QUERY, e.get("query") or "") and e.get("fault") == kind]
+    return block_entries(ctl.log(), 100, 199, kind)
 
 
 # (fault rule params, server options, SQLSTATE, words of the message, tries)
@@ -60,8 +59,8 @@ def faulted(ctl, kind: str) -> list[dict]:
 CASES = {
     "http_503": ({"fault": "status", "status": 503}, {}, "HV000", "HTTP 503", MAX_RETRIES + 1),
     "http_404": ({"fault": "status", "status": 404}, {}, "HV000", "HTTP 404", 1),
-    "graphql": ({"fault": "graphqlError", "message": "ethwhale: header not found"}, {},
-                "HV000", "GraphQL error: ethwhale: header not found", 1),
+    # (the rule and words of "node_error" are node_error_rule's, per API)
+    "node_error": (None, {}, "HV000", None, 1),
     "geth_timeout": ({"fault": "timeout200"}, {}, "HV000", "request timed out", None),
     "malformed": ({"fault": "malformed"}, {}, "HV004", "malformed JSON", 1),
     "reset": ({"fault": "reset"}, {}, "HV00N", "connection reset", MAX_RETRIES + 1),
@@ -74,20 +73,26 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_failure_class_sqlstate(pg, make_fdw, fault, fault_endpoint, case):
+def test_failure_class_sqlstate(pg, make_fdw, fault, fault_endpoint, case, api):
     rule, options, sqlstate, words, tries = CASES[case]
+    words = [words]
+    if case == "node_error":
+        rule = node_error_rule(api, "ethwhale: execution aborted")
+        words = {"graphql": ["GraphQL error: ethwhale: execution aborted"],
+                 "jsonrpc": ["ethwhale: execution aborted", "eth_getBlockByNumber"]}[api]
     opts = {"max_retries": MAX_RETRIES, "timeout_ms": 10000, "batch_blocks": 100, **options}
     f = make_fdw(fault_endpoint, **opts)
-    fault.set_faults([{"match": {"query": BLOCK_QUERY}, "times": 1000, **rule}])
+    fault.set_faults([{"match": BLOCKS, "times": 1000, **rule}])
     e = failing(pg, QUERY.format(t=f.t("eth_block")))
     text = error_text(e)
     assert e.sqlstate == sqlstate, f"{case}: SQLSTATE {e.sqlstate}, expected {sqlstate}:\n{text}"
-    assert words in text, f"{case}: the error should say {words!r}:\n{text}"
+    for w in words:
+        assert w in text, f"{case}: the error should say {w!r}:\n{text}"
     assert f.server in text, text
     hits = faulted(fault, rule["fault"])
     if tries is None:
         # shrunk down to one block, then that block's request was retried
-        spans = {(int(h["variables"]["from"]), int(h["variables"]["to"])) for h in hits}
+        spans = {tuple(h["range"]) for h in hits}
         assert (100, 199) in spans and any(a == b for a, b in spans), \
             f"{case}: expected the chunk halved down to one block, saw {sorted(spans)}"
     else:
@@ -100,7 +105,7 @@ def test_failure_class_sqlstate(pg, make_fdw, fault, fault_endpoint, case):
 
 def test_missing_field_is_hv004(pg, make_fdw, fault, fault_endpoint):
     f = make_fdw(fault_endpoint, max_retries=MAX_RETRIES, timeout_ms=10000, batch_blocks=100)
-    fault.set_faults([{"match": {"query": BLOCK_QUERY}, "times": 1000, "fault": "missingFields",
+    fault.set_faults([{"match": BLOCKS, "times": 1000, "fault": "missingFields",
                        "fields": ["hash"]}])
     e = failing(pg, QUERY.format(t=f.t("eth_block")))
     text = error_text(e)

@@ -16,6 +16,9 @@ server (test/geth-server), so no other test sees its forks or head moves.
             them and the views follow.
 - schedule: a pg_cron job from schedule_refresh('* * * * *') advances
             sync_status within two minutes.
+
+Every test that syncs runs over GraphQL and JSON-RPC (conftest `api`): the
+servers are created with the endpoint api_endpoint() gives for the test's API.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import PG_BINDIR, PG_EXEC, REPO_ROOT, SERVER_TMPDIR, Control, read_csv
+from conftest import PG_BINDIR, PG_EXEC, REPO_ROOT, SERVER_TMPDIR, Control, api_endpoint, read_csv
 
 getcontext().prec = 100
 SERVER_JS = REPO_ROOT / "test" / "geth-server" / "server.js"
@@ -157,8 +160,10 @@ def make_db(extension_ready):
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def add_server(c, name: str, endpoint: str, **options) -> None:
-    opts = {"endpoint": endpoint, **{k: str(v) for k, v in options.items()}}
+def add_server(c, name: str, endpoint: str, node_api: str, **options) -> None:
+    """Server NAME on a test server (ENDPOINT: its GraphQL URL) over NODE_API,
+    and a user mapping."""
+    opts = {"endpoint": api_endpoint(endpoint, node_api), **{k: str(v) for k, v in options.items()}}
     c.execute(sql.SQL("CREATE SERVER {} FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS ({})").format(
         sql.Identifier(name),
         sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(k), sql.Literal(v))
@@ -170,11 +175,11 @@ def load_prices(c, data_dir: Path, files: Path) -> None:
     c.execute("SELECT ethwhale.load_prices(%s)", [readable_copy(data_dir / "eth_usd_daily.csv", files)])
 
 
-def setup_generated(c, srv: GenServer, files: Path, data_dir: Path, **options) -> dict:
+def setup_generated(c, srv: GenServer, files: Path, data_dir: Path, node_api: str, **options) -> dict:
     """Server 'geth' on SRV, prices, the chain's priced tokens, and labels for
     the exchange's wallets (the vault stays unlabelled: eth_account must
     reveal it as a contract)."""
-    add_server(c, "geth", srv.endpoint, **options)
+    add_server(c, "geth", srv.endpoint, node_api, **options)
     load_prices(c, data_dir, files)
     facts = srv.control.chain()
     for t in facts["tokens"]:
@@ -209,11 +214,11 @@ def chain_digest(dbname: str) -> dict:
 # tests
 
 
-def test_planted_whales_rank_first(make_db, gen_server, server_files, data_dir):
+def test_planted_whales_rank_first(make_db, gen_server, server_files, data_dir, api):
     srv = gen_server("--generate", "800", "--seed", "42")
     db = make_db()
     with connect(db) as c:
-        facts = setup_generated(c, srv, server_files, data_dir)
+        facts = setup_generated(c, srv, server_files, data_dir, api)
         c.execute("SET ethwhale.sync_batch_blocks = 200")
         c.execute("CALL ethwhale.refresh()")
         status = c.execute("SELECT last_synced_block, node_head, lag_blocks, state FROM ethwhale.sync_status").fetchone()
@@ -280,11 +285,11 @@ def test_planted_whales_rank_first(make_db, gen_server, server_files, data_dir):
         assert ei.value.diag.message_hint
 
 
-def test_large_transfers_equal_csv(make_db, csv_endpoint, data_dir, server_files):
+def test_large_transfers_equal_csv(make_db, csv_endpoint, data_dir, server_files, api):
     lo, hi, threshold = 500000, 501000, Decimal(10000)
     db = make_db()
     with connect(db) as c:
-        add_server(c, "geth", csv_endpoint)
+        add_server(c, "geth", csv_endpoint, api)
         load_prices(c, data_dir, server_files)
         c.execute("SET ethwhale.whale_threshold_usd = 10000")
         c.execute("SET ethwhale.sync_batch_blocks = 250")
@@ -314,13 +319,13 @@ def test_large_transfers_equal_csv(make_db, csv_endpoint, data_dir, server_files
         assert got[h] == row, h
 
 
-def test_crash_resume(make_db, gen_server):
+def test_crash_resume(make_db, gen_server, api):
     srv = gen_server("--generate", "700", "--seed", "11")
     clean, crashed = make_db(), make_db()
     last = 600
     for db in (clean, crashed):
         with connect(db) as c:
-            add_server(c, "geth", srv.endpoint)
+            add_server(c, "geth", srv.endpoint, api)
     with connect(clean) as c:
         c.execute("SET ethwhale.sync_batch_blocks = 25")
         c.execute("CALL ethwhale.sync('geth', 0, %s)", [last])
@@ -405,11 +410,11 @@ def test_crash_resume(make_db, gen_server):
     assert got == want, f"kill points from seed {seed}"
 
 
-def test_reorg(make_db, gen_server, server_files, data_dir):
+def test_reorg(make_db, gen_server, server_files, data_dir, api):
     srv = gen_server("--generate", "300", "--seed", "42")
     db = make_db()
     with connect(db) as c:
-        facts = setup_generated(c, srv, server_files, data_dir)
+        facts = setup_generated(c, srv, server_files, data_dir, api)
         c.execute("CALL ethwhale.refresh()")
         before = dict(c.execute("SELECT number, hash FROM ethwhale.blocks WHERE number >= 290").fetchall())
         old_large = {r[0] for r in c.execute(
@@ -454,11 +459,11 @@ def test_reorg(make_db, gen_server, server_files, data_dir):
             "SELECT address FROM ethwhale.whale_candidates WHERE rank <= 5")}
 
 
-def test_confirmations(make_db, gen_server):
+def test_confirmations(make_db, gen_server, api):
     srv = gen_server("--generate", "120", "--seed", "5", "--head", "100")
     db = make_db()
     with connect(db) as c:
-        add_server(c, "geth", srv.endpoint, confirmations=12)
+        add_server(c, "geth", srv.endpoint, api, confirmations=12)
         c.execute("CALL ethwhale.sync()")
         assert c.execute("SELECT last_synced_block, node_head, lag_blocks FROM ethwhale.sync_status").fetchone() \
             == (88, 100, 12)
@@ -479,12 +484,12 @@ def test_confirmations(make_db, gen_server):
         c.execute("CALL ethwhale.sync()")
         assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 107
         # a server whose chain is not the local one is refused
-        add_server(c, "other", srv.endpoint)
+        add_server(c, "other", srv.endpoint, api)
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
             c.execute("CALL ethwhale.sync('other')")
 
 
-def test_schedule_refresh(pg, gen_server):
+def test_schedule_refresh(pg, gen_server, api):
     """pg_cron runs jobs in cron.database_name (the test cluster's 'postgres').
     The job must sync and refresh the views: large_transfers then holds the
     transfers of the blocks only the job synced, equal to plain SQL over
@@ -498,7 +503,7 @@ def test_schedule_refresh(pg, gen_server):
     with connect(crondb) as c:
         c.execute("CREATE EXTENSION IF NOT EXISTS ethwhale_fdw")
         c.execute("SELECT ethwhale.reset_sync()")
-        add_server(c, name, srv.endpoint)
+        add_server(c, name, srv.endpoint, api)
         added_price = c.execute("INSERT INTO ethwhale.eth_usd VALUES ('2023-05-01', 1885.39) "
                                 "ON CONFLICT (day) DO NOTHING RETURNING day").fetchone()
         try:
@@ -561,13 +566,13 @@ def test_schedule_refresh(pg, gen_server):
             c.execute(sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
-def test_price_correlation(make_db, gen_server, server_files, data_dir):
+def test_price_correlation(make_db, gen_server, server_files, data_dir, api):
     """Five days of a sparse generated chain: Pearson of the daily balance
     change against the daily ETH/USD change, recomputed here."""
     srv = gen_server("--generate", "30000", "--seed", "9", "--txs-per-block", "2-3")
     db = make_db()
     with connect(db) as c:
-        add_server(c, "geth", srv.endpoint)
+        add_server(c, "geth", srv.endpoint, api)
         load_prices(c, data_dir, server_files)
         c.execute("SET ethwhale.sync_batch_blocks = 5000")
         c.execute("CALL ethwhale.sync()")
@@ -594,7 +599,7 @@ def test_price_correlation(make_db, gen_server, server_files, data_dir):
 # a node failing during sync, deep reorgs, confirmations and reorgs
 
 
-def test_node_failure_during_sync_then_resume(make_db, gen_server):
+def test_node_failure_during_sync_then_resume(make_db, gen_server, api):
     """A node that fails in the middle of a sync: the batches before stay
     committed, sync_status says 'error' with the node's error, and the next
     sync resumes from the cursor (it asks for no block it already has)."""
@@ -602,7 +607,7 @@ def test_node_failure_during_sync_then_resume(make_db, gen_server):
     db = make_db()
     ctl = srv.control
     with connect(db) as c:
-        add_server(c, "geth", srv.endpoint, max_retries=0)
+        add_server(c, "geth", srv.endpoint, api, max_retries=0)
         c.execute("SET ethwhale.sync_batch_blocks = 10")
         ctl.set_faults([{"match": {"blocks": [50, 59]}, "fault": "status", "status": 503,
                          "body": "node is down for maintenance"}])
@@ -625,14 +630,16 @@ def test_node_failure_during_sync_then_resume(make_db, gen_server):
         status = c.execute("SELECT state, last_synced_block, first_block FROM ethwhale.sync_status").fetchone()
         assert status == ("ok", 120, 0), status
         # resumed at the cursor: no block below 50 was read again (except
-        # the tip check of block 49)
-        asked = []
-        for e in ctl.requests():
-            for lo, hi in e.ranges:
-                if lo is not None:
-                    asked.append((lo, hi))
-        assert [iv for iv in asked if iv[0] < 50] == [(49, 49)], asked
-        assert (50, 59) in asked, asked
+        # the tip check of block 49, in one request)
+        named = []          # the blocks each request names (any method or field)
+        for q in ctl.requests():
+            bs = set(q.block_reads) | set(q.receipt_blocks)
+            bs |= {n for n in q.numbers if n is not None}
+            bs |= {b for lo, hi in q.ranges if lo is not None and hi is not None for b in range(lo, hi + 1)}
+            named.append(bs)
+        below = [sorted(b for b in bs if b < 50) for bs in named]
+        assert [x for x in below if x] == [[49]], below
+        assert set(range(50, 121)) <= {b for q in ctl.requests() for b in q.block_reads}
         # and the local chain is the node's, block for block
         local = c.execute("SELECT number, hash FROM ethwhale.blocks ORDER BY number").fetchall()
         remote = c.execute("SELECT number, hash FROM ethwhale_geth.eth_block WHERE number BETWEEN 0 AND 120"
@@ -642,13 +649,13 @@ def test_node_failure_during_sync_then_resume(make_db, gen_server):
         assert ntx == c.execute("SELECT sum(tx_count) FROM ethwhale.blocks").fetchone()[0] > 0
 
 
-def test_reorg_deeper_than_one_batch(make_db, gen_server):
+def test_reorg_deeper_than_one_batch(make_db, gen_server, api):
     """A fork of 35 blocks, more than three sync batches of 10: the ancestor
     is found below the batch, and the local chain becomes the node's."""
     srv = gen_server("--generate", "300", "--seed", "42")
     db = make_db()
     with connect(db) as c:
-        add_server(c, "geth", srv.endpoint)
+        add_server(c, "geth", srv.endpoint, api)
         c.execute("SET ethwhale.sync_batch_blocks = 10")
         c.execute("CALL ethwhale.sync()")
         before = dict(c.execute("SELECT number, hash FROM ethwhale.blocks").fetchall())
@@ -670,13 +677,13 @@ def test_reorg_deeper_than_one_batch(make_db, gen_server):
         assert c.execute("SELECT reorgs, last_reorg FROM ethwhale.sync_status").fetchone()[0] == 1
 
 
-def test_reorg_and_confirmations(make_db, gen_server):
+def test_reorg_and_confirmations(make_db, gen_server, api):
     """confirmations = 12: a fork of the last 12 blocks replaces only blocks
     sync left alone (no reorg); a fork of 15 reaches 3 synced blocks."""
     srv = gen_server("--generate", "200", "--seed", "8")
     db = make_db()
     with connect(db) as c:
-        add_server(c, "geth", srv.endpoint, confirmations=12)
+        add_server(c, "geth", srv.endpoint, api, confirmations=12)
         c.execute("CALL ethwhale.sync()")
         assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 187
         fork = srv.control._req("POST", "/control/fork", {"depth": 12, "seed": "shallow"})[1]

@@ -1,7 +1,11 @@
 """eth_token_transfer and eth_account against the test server (issue 4):
 pushdown of address filters proven by the server's request log, ERC-721
-logs skipped and counted, account batching through aliases, and every value
-checked against the node's own GraphQL answer decoded here independently.
+logs skipped and counted, account batching, and every value checked against
+the node's own GraphQL answer decoded here independently.
+
+Each test runs over GraphQL (logs(filter:) under blocks(from:, to:); account
+aliases) and JSON-RPC (eth_getLogs with address and topics; eth_getBalance,
+eth_getTransactionCount and eth_getCode), read through conftest's NodeRequest.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import read_csv, request_variables, to_int
+from conftest import merged_intervals, read_csv, request_variables, to_int
 
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 LO, HI = 17173049, 17173050
@@ -22,8 +26,22 @@ PAD = "0x" + "0" * 24
 variables = request_variables
 
 
-def log_requests(c):
-    return [e for e in c.log() if e.get("query") and "logs(" in e["query"]]
+def log_queries(c) -> list:
+    """Every log query sent (conftest LogQuery: range, addresses, topics)."""
+    return [lq for q in c.requests() for lq in q.logs]
+
+
+def log_requests(c) -> list:
+    """The requests that carry a log query."""
+    return [q for q in c.requests() if q.logs]
+
+
+def assert_logs_cover(c, lo, hi):
+    """The log queries asked for each block of lo..hi exactly once."""
+    qs = log_queries(c)
+    assert qs and all(q.lo is not None and q.hi is not None for q in qs), qs
+    blocks = sorted(b for q in qs for b in range(q.lo, q.hi + 1))
+    assert blocks == list(range(lo, hi + 1)), [(q.lo, q.hi) for q in qs]
 
 
 @pytest.fixture
@@ -55,14 +73,14 @@ def test_token_and_address_filters_reach_the_node(pg, csv_fdw, data_dir):
                       if r["token"] == USDT and r["from"] in senders)
     assert sorted(rows) == expected and rows
 
-    reqs = log_requests(c)
-    assert len(reqs) == HI - LO + 1          # batch_blocks 1: one request per block
-    for e in reqs:
-        v = variables(e)
-        assert v["addresses"] == [USDT]
-        assert v["topics"][0] == [TRANSFER]
-        assert sorted(v["topics"][1]) == sorted(PAD + s[2:] for s in senders)
-        assert len(v["topics"]) == 2         # no receiver filter: no third position
+    assert_logs_cover(c, LO, HI)
+    if f.api == "graphql":
+        assert len(log_requests(c)) == HI - LO + 1          # batch_blocks 1: one request per block
+    for q in log_queries(c):
+        assert q.addresses == [USDT]
+        assert q.topics[0] == [TRANSFER]
+        assert sorted(q.topics[1]) == sorted(PAD + s[2:] for s in senders)
+        assert len(q.topics) == 2            # no receiver filter: no third position
 
 
 def test_receiver_filter_leaves_sender_open(pg, csv_fdw, data_dir):
@@ -73,18 +91,18 @@ def test_receiver_filter_leaves_sender_open(pg, csv_fdw, data_dir):
                    "WHERE block BETWEEN %s AND %s AND to_address = %s", (LO, HI, to)).fetchone()[0]
     assert n == sum(1 for r in want if r["to"] == to) and n > 0
     # (a loop over no logged request would check nothing)
-    assert len(log_requests(c)) == HI - LO + 1
-    for e in log_requests(c):
-        v = variables(e)
-        assert v["addresses"] is None
-        assert v["topics"] == [[TRANSFER], [], [PAD + to[2:]]]
+    assert_logs_cover(c, LO, HI)
+    for q in log_queries(c):
+        assert q.addresses is None
+        assert q.topics == [[TRANSFER], [], [PAD + to[2:]]]
 
 
 def test_address_list_too_long_to_send_filters_locally(pg, csv_fdw, data_dir):
-    """A list of 20,000 senders is more than the wrapper sends (10,000, so
-    that a request stays far below Geth's 5 MiB limit): the node answers every
-    Transfer of the token and the clause, kept as a local filter, picks the
-    rows."""
+    """A list of 20,000 senders is more than the wrapper sends (GraphQL:
+    10,000, so that a request stays far below Geth's 5 MiB limit; JSON-RPC:
+    Geth refuses more than 1,000 per topic position, --rpc.logquerylimit):
+    the node answers every Transfer of the token and the clause, kept as a
+    local filter, picks the rows."""
     f, c = csv_fdw
     want = [r for r in read_csv(data_dir, "token_transfers.csv") if LO <= int(r["block"]) <= HI]
     real = sorted({r["from"] for r in want})
@@ -93,20 +111,29 @@ def test_address_list_too_long_to_send_filters_locally(pg, csv_fdw, data_dir):
          "WHERE block BETWEEN %s AND %s AND from_address = ANY(%s) AND token = %s")
     n = pg.execute(q, (LO, HI, real + fake, USDT)).fetchone()[0]
     assert n == sum(1 for r in want if r["token"] == USDT) and n > 0
-    assert len(log_requests(c)) == HI - LO + 1
-    for e in log_requests(c):
-        v = variables(e)
-        assert v["addresses"] == [USDT]          # the short list is still sent
-        assert v["topics"] == [[TRANSFER]]       # the long one is not
+    assert_logs_cover(c, LO, HI)
+    for lq in log_queries(c):
+        assert lq.addresses == [USDT]          # the short list is still sent
+        assert lq.topics == [[TRANSFER]]       # the long one is not
     plan = "\n".join(r[0] for r in pg.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF) " + q,
                                               (LO, HI, real + fake, USDT)))
     assert "Address Lists Not Sent (too long): 1" in plan, plan
-    # 10,000 addresses are still sent
+    # the longest list each API sends is still sent, and gives the same count
+    longest = 10000 if f.api == "graphql" else 1000
     c.clear_log()
-    n2 = pg.execute(q, (LO, HI, (real + fake)[:10000], USDT)).fetchone()[0]
+    n2 = pg.execute(q, (LO, HI, (real + fake)[:longest], USDT)).fetchone()[0]
     assert n2 == n
-    assert len(log_requests(c)) == HI - LO + 1
-    assert all(len(variables(e)["topics"][1]) == 10000 for e in log_requests(c))
+    assert_logs_cover(c, LO, HI)
+    assert all(len(lq.topics[1]) == longest for lq in log_queries(c)), \
+        [len(lq.topics) > 1 and len(lq.topics[1]) for lq in log_queries(c)]
+    if f.api == "jsonrpc":
+        # 5,000: within what GraphQL sends, beyond what Geth's eth_getLogs takes
+        # per position; whether it is split or kept local, no call carries more
+        c.clear_log()
+        assert pg.execute(q, (LO, HI, (real + fake)[:5000], USDT)).fetchone()[0] == n
+        assert log_queries(c)
+        assert all(len(t) <= 1000 for lq in log_queries(c) for t in lq.topics), \
+            [[len(t) for t in lq.topics] for lq in log_queries(c)]
 
 
 def test_no_address_filter_still_asks_only_for_transfers(pg, csv_fdw, data_dir):
@@ -114,10 +141,10 @@ def test_no_address_filter_still_asks_only_for_transfers(pg, csv_fdw, data_dir):
     (n,) = pg.execute(f"SELECT count(*) FROM {f.t('eth_token_transfer')} WHERE block BETWEEN %s AND %s",
                       (LO, HI)).fetchone()
     assert n == sum(1 for r in read_csv(data_dir, "token_transfers.csv") if LO <= int(r["block"]) <= HI)
-    assert len(log_requests(c)) == HI - LO + 1     # batch_blocks 1, and the loop below is not empty
-    for e in log_requests(c):
-        assert variables(e)["topics"] == [[TRANSFER]]
-        assert variables(e)["addresses"] is None
+    assert_logs_cover(c, LO, HI)                   # and the loop below is not empty
+    for lq in log_queries(c):
+        assert lq.topics == [[TRANSFER]]
+        assert lq.addresses is None
 
 
 def _node_logs(c, lo, hi):
@@ -207,6 +234,10 @@ def ethwhale_tokens(pg) -> set:
 
 
 def test_accounts_batch_through_aliases(pg, gen_fdw):
+    """250 distinct addresses (and duplicates, and a malformed one) at the
+    head: each asked for once, all at one block, in batches (GraphQL: 100
+    account aliases per document; JSON-RPC: balance, nonce and code of each
+    in batched calls); every value equals the node's own answer."""
     f, c = gen_fdw
     addrs = [r[0] for r in pg.execute(
         f"SELECT DISTINCT from_address FROM {f.t('eth_tx')} WHERE block BETWEEN 200 AND 260 "
@@ -216,21 +247,30 @@ def test_accounts_batch_through_aliases(pg, gen_fdw):
     rows = pg.execute(
         f"SELECT address, block, balance, nonce, code_size, is_contract FROM {f.t('eth_account')} "
         "WHERE address = ANY(%s) ORDER BY address", (addrs + addrs[:5] + ["0xNOT"],)).fetchall()
-    reqs = [e for e in c.log() if e.get("query") and "account(" in e["query"]]
-    assert len(reqs) == 3                      # 100 + 100 + 50 aliases
-    assert [len(re.findall(r"\ba\d+: account\(", e["query"])) for e in reqs] == [100, 100, 50]
-    # the first asks at the head, the others at the block the first answered
-    assert variables(reqs[0])["block"] is None
-    head = {variables(e)["block"] for e in reqs[1:]}
-    assert len(head) == 1
-    head_block = head.pop()
+    reqs = [q for q in c.requests() if q.accounts]
+    asked = [(a, b) for q in reqs for a, b, _ in q.accounts]
+    assert sorted(a for a, _ in asked) == sorted(addrs), "each distinct address once, the malformed one never"
+    assert all(ws == {"balance", "nonce", "code"} for q in reqs for _, _, ws in q.accounts), \
+        [q.accounts[:2] for q in reqs]
+    # one block for all: the head, pinned once known
+    pinned = {b for _, b in asked} - {None}
+    assert len(pinned) <= 1, pinned
+    head_block = pinned.pop() if pinned else c.head()
+    assert head_block == c.head()
+    assert len(reqs) >= 3, "250 accounts are not one request"
+    if f.api == "graphql":
+        assert len(reqs) == 3                      # 100 + 100 + 50 aliases
+        assert [len(re.findall(r"\ba\d+: account\(", q.text)) for q in reqs] == [100, 100, 50]
+        # the first asks at the head, the others at the block the first answered
+        assert variables(reqs[0].entry)["block"] is None
+        assert {variables(q.entry)["block"] for q in reqs[1:]} == {str(head_block)}
     assert [r[0] for r in rows] == sorted(addrs)
     assert all(r[1] is None for r in rows)    # block NULL = head
 
     # each equals the node's own answer
     for a, _, bal, nonce, size, is_c in rows[:20]:
         st, body = c.graphql("query($a: Address!, $b: Long) { block(number: $b) { account(address: $a) "
-                             "{ balance transactionCount code } } }", {"a": a, "b": head_block})
+                             "{ balance transactionCount code } } }", {"a": a, "b": str(head_block)})
         acc = body["data"]["block"]["account"]
         assert bal == Decimal(to_int(acc["balance"]))
         assert nonce == to_int(acc["transactionCount"])
@@ -244,8 +284,8 @@ def test_account_history_at_each_block(pg, gen_fdw):
     rows = pg.execute(f"SELECT block, balance FROM {f.t('eth_account')} "
                       "WHERE address = %s AND block BETWEEN 100 AND 104 ORDER BY block", (a,)).fetchall()
     assert [r[0] for r in rows] == [100, 101, 102, 103, 104]
-    asked = [to_int(variables(e)["block"]) for e in c.log() if e.get("query") and "account(" in e["query"]]
-    assert asked == [100, 101, 102, 103, 104]
+    asked = [(acct, b) for q in c.requests() for acct, b, _ in q.accounts]
+    assert sorted(b for _, b in asked) == [100, 101, 102, 103, 104] and {x for x, _ in asked} == {a}, asked
     for n, bal in rows:
         st, body = c.graphql("query($a: Address!, $b: Long) { block(number: $b) { account(address: $a) "
                              "{ balance } } }", {"a": a, "b": str(n)})

@@ -3,7 +3,8 @@ file descriptors or memory left behind by thousands of queries, failing or
 not (issue 3: "keep-alive, no fd leak across thousands of queries").
 
 The backend's open descriptors are counted in /proc, which test/run can read
-because the cluster runs on the same machine.
+because the cluster runs on the same machine.  Both tests run over GraphQL
+and JSON-RPC (one HTTP connection either way).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import backend_fds, backend_status_kb, backend_tcp_connections
+from conftest import backend_fds, backend_status_kb, backend_tcp_connections, blocks_rule, node_error_rule
 
 
 def tcp_connections_to(pid: int, port: int) -> int:
@@ -49,11 +50,11 @@ def test_failing_queries_leak_no_descriptors(pg, make_fdw, fault_endpoint, contr
     q = f"SELECT max(hash) FROM {f.t('eth_block')} WHERE number BETWEEN 100 AND 109"
     pg.execute(q).fetchone()
     fds0 = backend_fds(pid)
-    kinds = ["malformed", "truncated", "reset", "graphqlError", "status"]
+    kinds = [{"fault": "malformed"}, {"fault": "truncated"}, {"fault": "reset"},
+             node_error_rule(f.api, "ethwhale leak test"), {"fault": "status", "status": 500}]
     try:
         for i in range(200):
-            ctl.set_faults([{"match": {"query": r"\bblocks\s*\("}, "fault": kinds[i % len(kinds)],
-                             "status": 500}])
+            ctl.set_faults([blocks_rule(lo=100, hi=109, **kinds[i % len(kinds)])])
             with pytest.raises(psycopg.Error):
                 pg.execute(q).fetchone()
     finally:

@@ -13,6 +13,9 @@ txs.csv, receipts.csv, token_transfers.csv, eth_usd_daily.csv and labels.csv:
 - ethwhale.whale_candidates has one row per party, and every party whose
   label category is an excluded one (a Binance wallet, a Uniswap router) is
   excluded with "labelled <category>".
+
+Every test runs over GraphQL and JSON-RPC (the server 'geth' on the CSV test
+server's /graphql or /).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import read_csv
+from conftest import api_endpoint, read_csv
 
 getcontext().prec = 100
 
@@ -106,6 +109,7 @@ def expected(data_dir):
 
 
 def sync_and_refresh(fresh_db, csv_endpoint, data_dir, readable_dir, n_labels):
+    """csv_endpoint: the server's endpoint for the test's API (api_endpoint)."""
     with psycopg.connect(dbname=fresh_db, autocommit=True) as c:
         c.execute(sql.SQL("CREATE SERVER geth FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {})")
                   .format(sql.Literal(csv_endpoint)))
@@ -134,7 +138,8 @@ def token_of(data_dir) -> dict:
     return {(r["tx_hash"], int(r["log_index"])): r["token"] for r in read_csv(data_dir, "token_transfers.csv")}
 
 
-def test_large_transfers_include_18_decimal_tokens(fresh_db, csv_endpoint, data_dir, readable_dir):
+def test_large_transfers_include_18_decimal_tokens(fresh_db, csv_endpoint, data_dir, readable_dir, api):
+    csv_endpoint = api_endpoint(csv_endpoint, api)
     want, labels, _ = expected(data_dir)
     tok = token_of(data_dir)
     want18 = {k: v for k, v in want.items() if is_18_decimal_token(tok, k)}
@@ -145,7 +150,8 @@ def test_large_transfers_include_18_decimal_tokens(fresh_db, csv_endpoint, data_
         assert got[k][:6] == w, (k, got[k], w)
 
 
-def test_whale_views_on_mainnet_blocks_with_real_labels(fresh_db, csv_endpoint, data_dir, readable_dir):
+def test_whale_views_on_mainnet_blocks_with_real_labels(fresh_db, csv_endpoint, data_dir, readable_dir, api):
+    csv_endpoint = api_endpoint(csv_endpoint, api)
     want, labels, _ = expected(data_dir)
     kinds = {v[0] for v in want.values()}
     assert len(want) >= 10 and kinds == {"ETH", "token"}, want
@@ -180,9 +186,10 @@ def test_whale_views_on_mainnet_blocks_with_real_labels(fresh_db, csv_endpoint, 
     assert sum(1 for r in cand.values() if r[4] is not None) >= 1, "someone is ranked"
 
 
-def test_failed_transfers_are_not_large(fresh_db, csv_endpoint, data_dir, readable_dir):
+def test_failed_transfers_are_not_large(fresh_db, csv_endpoint, data_dir, readable_dir, api):
     """A failed transaction moves no ETH: none of receipts.csv's status-0 ones
     may appear in large_transfers (if the data has one above the threshold)."""
+    csv_endpoint = api_endpoint(csv_endpoint, api)
     _, _, failed_big = expected(data_dir)
     receipts = read_csv(data_dir, "receipts.csv")
     failed = [r["tx_hash"] for r in receipts if r["status"] == "0" and LO <= int(r["block"]) <= HI]
@@ -263,7 +270,8 @@ def expected_2015(data_dir):
     return want, labels
 
 
-def test_2015_exchanges_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir):
+def test_2015_exchanges_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir, api):
+    csv_endpoint = api_endpoint(csv_endpoint, api)
     want, labels = expected_2015(data_dir)
     parties = {a for v in want.values() for a in v[:2]}
     exchanges = {a for a in parties if labels.get(a, (None, None))[1] == "exchange"}
@@ -281,7 +289,8 @@ def test_2015_exchanges_excluded_by_label(fresh_db, csv_endpoint, data_dir, read
             assert not (cand[a][2] or "").startswith("labelled"), (a, cand[a])
 
 
-def test_2015_exchange_named_categories_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir):
+def test_2015_exchange_named_categories_excluded_by_label(fresh_db, csv_endpoint, data_dir, readable_dir, api):
+    csv_endpoint = api_endpoint(csv_endpoint, api)
     want, labels = expected_2015(data_dir)
     parties = {a for v in want.values() for a in v[:2]}
     named = {a for a in parties if labels.get(a, (None, None))[1] in EXCHANGE_NAMES}
