@@ -189,15 +189,17 @@ EwEvalAddresses(EwScanState *st, ExprContext *econtext)
 		return true;
 
 	/*
-	 * Geth answers HTTP 413 to a request body over 5 MiB.  A list longer
-	 * than EW_MAX_FILTER_ADDRESSES is not sent: the node then returns every
-	 * Transfer of the range for that position, and the clause, which stays
-	 * a local filter, picks the rows.
+	 * Geth answers HTTP 413 to a request body over 5 MiB (GraphQL: lists of
+	 * up to 10,000), and its eth_getLogs takes at most 1,000 addresses or
+	 * topics per position (--rpc.logquerylimit).  A longer list is not
+	 * sent: the node then returns every Transfer of the range for that
+	 * position, and the clause, which stays a local filter, picks the rows.
 	 */
 	st->lists_unsent = 0;
 	for (slot = 0; slot < EW_NUM_ADDR_SLOTS; slot++)
 	{
-		if (nsets[slot] > EW_MAX_FILTER_ADDRESSES)
+		if (nsets[slot] > (st->opts.api == EW_API_JSONRPC ?
+						   EW_MAX_RPC_FILTER_ADDRESSES : EW_MAX_FILTER_ADDRESSES))
 		{
 			sets[slot] = NULL;
 			nsets[slot] = 0;

@@ -233,14 +233,21 @@ rpc_accounts_request(EwScanState *st, int first, int n, int64 block)
  */
 
 static void
-bad_answer(EwScanState *st, const char *what, const char *problem, json_t *j)
+bad_answer_detail(EwScanState *st, const char *what, const char *problem,
+				  const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 errmsg("unexpected answer of server \"%s\" for %s: %s",
 					st->server->servername, what, problem),
-			 errdetail("Got %s.", EwJsonExcerpt(j)),
+			 errdetail_internal("%s", detail),
 			 errhint("The node may not follow the Ethereum JSON-RPC specification as Geth serves it.")));
+}
+
+static void
+bad_answer(EwScanState *st, const char *what, const char *problem, json_t *j)
+{
+	bad_answer_detail(st, what, problem, psprintf("Got %s.", EwJsonExcerpt(j)));
 }
 
 /*
@@ -337,19 +344,37 @@ merge_receipt(EwScanState *st, json_t *tx, json_t *receipt, const char *what)
 {
 	json_t	   *h = json_object_get(tx, "hash");
 	json_t	   *rh = json_is_object(receipt) ? json_object_get(receipt, "transactionHash") : NULL;
-	json_t	   *status;
+	static const char *const keys[] = {"status", "gasUsed", "contractAddress"};
+	int			i;
 
-	if (!json_is_string(h) || !json_is_string(rh) ||
-		pg_strcasecmp(json_string_value(h), json_string_value(rh)) != 0)
+	if (!json_is_object(receipt))
+		bad_answer(st, what, "a receipt that is not an object", receipt);
+
+	/*
+	 * A transaction hash that is not one is the decoder's to report (as
+	 * the value of column hash); a receipt of another transaction is this
+	 * answer's fault.
+	 */
+	if (json_is_string(h) && EwIsHash(EwLowerHex(json_string_value(h))) &&
+		(!json_is_string(rh) ||
+		 pg_strcasecmp(json_string_value(h), json_string_value(rh)) != 0))
 		bad_answer(st, what, psprintf("a receipt that is not of transaction %s",
-									  json_is_string(h) ? json_string_value(h) : "?"),
-				   receipt);
-	status = json_object_get(receipt, "status");
-	json_object_set(tx, "status", status ? status : json_null());
-	json_object_set(tx, "gasUsed", json_object_get(receipt, "gasUsed") ?
-					json_object_get(receipt, "gasUsed") : json_null());
-	json_object_set(tx, "contractAddress", json_object_get(receipt, "contractAddress") ?
-					json_object_get(receipt, "contractAddress") : json_null());
+									  json_string_value(h)), receipt);
+
+	/*
+	 * A field the receipt lacks stays missing in the transaction, so that
+	 * decoding it is an error; only a pre-Byzantium receipt, which has
+	 * "root" instead, has no status (NULL).
+	 */
+	for (i = 0; i < lengthof(keys); i++)
+	{
+		json_t	   *v = json_object_get(receipt, keys[i]);
+
+		if (v != NULL)
+			json_object_set(tx, keys[i], v);
+		else if (i == 0 && json_object_get(receipt, "root") != NULL)
+			json_object_set(tx, keys[i], json_null());
+	}
 }
 
 /* A follow-up request of the answer being read (receipts, headers). */
@@ -446,13 +471,22 @@ take_block(EwScanState *st, json_t *res, int64 n, EwRpcBlockShape shape,
 
 		if (c < 0 || c > PG_INT32_MAX)
 			bad_answer(st, what, psprintf("a transaction count for block " INT64_FORMAT
-										  " that is not a hex number", n), res);
+										  " that is not a hex number up to 2^31 - 1", n), res);
 		json_object_set_new(b, "number", json_integer(n));
 		json_object_set_new(b, "transactionCount", json_integer(c));
 		return b;
 	}
-	if (!json_is_object(res) || quantity(json_object_get(res, "number")) != n)
-		bad_answer(st, what, psprintf("another block for block " INT64_FORMAT, n), res);
+	if (!json_is_object(res))
+		bad_answer(st, what, psprintf("a block that is not an object for block " INT64_FORMAT, n), res);
+	if (quantity(json_object_get(res, "number")) != n)
+	{
+		json_t	   *num = json_object_get(res, "number");
+
+		/* the keys come sorted: an excerpt of the block would not reach it */
+		bad_answer_detail(st, what, psprintf("another block for block " INT64_FORMAT, n),
+						  num ? psprintf("Got {\"number\":%s,...}.", EwJsonExcerpt(num)) :
+						  psprintf("Got {...} without \"number\": %s.", EwJsonExcerpt(res)));
+	}
 	txs = json_object_get(res, "transactions");
 	if (!json_is_array(txs))
 		bad_answer(st, what, psprintf("block " INT64_FORMAT " without a transaction list", n), res);
@@ -860,6 +894,14 @@ rpc_answer_accounts(EwScanState *st, json_t *data, const char *what,
 			res = result_of(r[i]);
 			if (res == NULL)
 				return NULL;	/* "header not found": beyond the head */
+			if (json_is_null(res))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("could not read %s from server \"%s\": %s of %s answered null",
+								what, st->server->servername, method_names[ms[k]],
+								st->accounts[rs->acct_first + i]),
+						 errdetail("A node without the state of block " INT64_FORMAT " answers null (Besu).", expect),
+						 errhint("Reading accounts at past blocks needs an archive node (e.g. a provider's archive tier, or besu --data-storage-format=FOREST --pruning-enabled=false); without block bounds eth_account reads the head.")));
 			json_object_set(json_array_get(list, i), keys[k], res);
 		}
 	}
@@ -929,7 +971,7 @@ rpc_begin(EwScanState *st)
 	if (st->opts.table == EW_TABLE_BLOCK)
 		rs->shape = EW_RPC_HASHES;
 	else if (st->plan.count_only)
-		rs->shape = rs->need_time ? EW_RPC_HASHES : EW_RPC_COUNT;
+		rs->shape = rs->need_time || block_fields ? EW_RPC_HASHES : EW_RPC_COUNT;
 	else
 		rs->shape = row_fields ? EW_RPC_FULL : EW_RPC_HASHES;
 	rs->hash_block = block_fields && st->plan.mode == EW_MODE_HASH;

@@ -86,7 +86,8 @@ static const char *const range_texts[] = {
 	"block range", "blocks distance", "max range", "range limit",
 	"maximum range", "is limited to", "range is too large",
 	"range too large", "ranges over", "requested too many blocks",
-	"at most", "number of requested blocks", "range is too wide", NULL
+	"at most", "number of requested blocks", "range is too wide",
+	"exceeds limit", NULL
 };
 
 static const char *const pruned_texts[] = {

@@ -30,6 +30,8 @@ typedef enum EwScanMode
  * characters stay well under Geth's 5 MiB request limit.
  */
 #define EW_MAX_FILTER_ADDRESSES 10000
+/* ... and Geth's eth_getLogs takes 1,000 per position (--rpc.logquerylimit) */
+#define EW_MAX_RPC_FILTER_ADDRESSES 1000
 
 /*
  * EwScanPlan: everything the executor takes from the planner.  scanplan.c
