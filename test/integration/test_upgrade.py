@@ -1,12 +1,15 @@
-"""Upgrade and dump/restore of the extension's SQL (issue 12).
+"""Upgrade and dump/restore of the extension's SQL (issues 12 and 17).
 
-- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' then ALTER EXTENSION
-            ethwhale_fdw UPDATE, in one fresh database, must give exactly the
+- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' (or '0.2') then ALTER
+            EXTENSION ethwhale_fdw UPDATE (0.1 goes through 0.2), in one fresh
+            database, must give exactly the
             objects of CREATE EXTENSION ethwhale_fdw (the current version, the
             control file's default_version) in
             another: member objects, view and function definitions, columns,
             indexes, constraints, triggers, comments, the pg_dump
             registrations and the seed rows.
+- 0.2 data: the rows of every table a 0.2 user fills are there after the
+            update.
 - 0.1 data: the seed rows a 0.1 user changed or deleted are the user's after
             the update (not builtin, recorded in ethwhale.builtin_removed).
 - dump:     pg_dump of a database whose user edited every table a user edits
@@ -169,15 +172,17 @@ def diff(a: list[str], b: list[str], la: str, lb: str) -> str:
 # upgrade
 
 
-def test_upgrade_from_0_1_equals_fresh_install(fresh_db):
+@pytest.mark.parametrize("old", ["0.1", "0.2"])
+def test_upgrade_equals_fresh_install(fresh_db, old):
     want = control_version()
-    assert want != "0.1", "the control file's default_version should be past 0.1"
+    assert want not in ("0.1", "0.2"), "the control file's default_version should be past 0.2"
     up, fresh = fresh_db(), fresh_db()
     # The versions are named: other work trees may `make install` a control
     # file of their own into the same PostgreSQL while this runs.
     with connect(up) as c:
-        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.1'")
+        c.execute(sql.SQL("CREATE EXTENSION ethwhale_fdw VERSION {}").format(sql.Literal(old)))
         c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(want)))
+        assert c.execute("SELECT extversion FROM pg_extension WHERE extname = 'ethwhale_fdw'").fetchone()[0] == want
     with connect(fresh) as c:
         c.execute(sql.SQL("CREATE EXTENSION ethwhale_fdw VERSION {}").format(sql.Literal(want)))
 
@@ -190,7 +195,7 @@ def test_upgrade_from_0_1_equals_fresh_install(fresh_db):
     assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
     assert counts["dump registrations"] == 10 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
-    problems = [diff(a[k], b[k], f"0.1 updated to {want}: {k}", f"fresh {want}: {k}")
+    problems = [diff(a[k], b[k], f"{old} updated to {want}: {k}", f"fresh {want}: {k}")
                 for k in b if a[k] != b[k]]
     assert not problems, "the updated extension differs from a fresh install:\n" + "\n\n".join(problems)
 
@@ -296,6 +301,21 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     assert cats == {"exchange": True, "bridge": True, "bridged-token": True, "token-contract": True,
                     "old-contract": True, "contract": True, "dex-aggregator": False, "gambling": False,
                     **{n: True for n in exchanges}}, cats
+
+
+USER_TABLES_0_2 = USER_TABLES
+
+
+def test_update_from_0_2_keeps_user_rows(fresh_db):
+    """A 0.2 database's rows are all there after the update."""
+    db = fresh_db()
+    with connect(db) as c:
+        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.2'")
+        user_edits(c)
+        want = rows(c, USER_TABLES_0_2)
+        c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
+        got = rows(c, USER_TABLES_0_2)
+    assert got == want, "rows differ after the update:\n" + diff(want, got, "0.2", control_version())
 
 
 @pytest.fixture
