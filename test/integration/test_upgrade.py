@@ -16,7 +16,10 @@
             (a token added, a builtin token changed, a builtin category
             deleted and one added, prices, labels, the local chain, ...)
             restored with psql -v ON_ERROR_STOP=1 into a fresh database (with
-            or without the extension created already) gives the same rows.
+            or without the extension created already) gives the same rows;
+            with 0.3's alert rules and alerts, and their
+            sequences go on from where they were (a rule or alert added
+            after the restore does not collide).
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ SEEDED = {"ethwhale.token": "address", "ethwhale.excluded_category": "category",
           "ethwhale.builtin_removed": "table_name, key"}
 USER_TABLES = {
     **SEEDED,
+    "ethwhale.alert_rule": "id",
+    "ethwhale.alert_log": "id",
     "ethwhale.eth_usd": "day",
     "ethwhale.address_label": "address",
     "ethwhale.blocks": "number",
@@ -193,8 +198,11 @@ def test_upgrade_equals_fresh_install(fresh_db, old):
     # Comparing two empty sets would prove nothing.
     assert counts["members"] >= 50 and counts["functions"] >= 30 and counts["views"] >= 4, counts
     assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
-    assert counts["dump registrations"] == 10 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
+    # 10 tables of 0.2; 0.3: alert_rule, alert_log and the 3 sequences of the alerts
+    assert counts["dump registrations"] == 15 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
+    assert any("function ethwhale.alerts_record(" in m for m in b["members"])
+    assert any("view ethwhale.alerts" == m for m in b["members"]), b["members"]
     problems = [diff(a[k], b[k], f"{old} updated to {want}: {k}", f"fresh {want}: {k}")
                 for k in b if a[k] != b[k]]
     assert not problems, "the updated extension differs from a fresh install:\n" + "\n\n".join(problems)
@@ -256,6 +264,23 @@ def user_edits(c) -> None:
     c.execute("INSERT INTO ethwhale.address_info VALUES ('0xb', 0, false, '2023-05-01 00:00:00+00')")
 
 
+def user_edits_0_3(c) -> None:
+    """Rows in the tables 0.3 added: two alert rules, an alert in force and a
+    retracted one."""
+    c.execute("SELECT ethwhale.add_alert_rule('big ETH', min_usd => 1000000, token => 'ETH')")
+    c.execute("SELECT ethwhale.add_alert_rule('into exchanges', min_usd => 50000, "
+              "counterparty_category => 'exchange', direction => 'out')")
+    for retracted in (None, "2023-05-01 00:10:00+00"):
+        c.execute("""INSERT INTO ethwhale.alert_log
+                       (rule_id, rule_name, direction, block, block_hash, block_time, tx_hash, log_index, kind,
+                        symbol, from_address, to_address, to_label, to_category, amount, value_usd,
+                        created_at, retracted_at, retracted_reason)
+                     VALUES (1, 'big ETH', 'out', 7, '0xb7', '2023-05-01 00:00:07+00', '0xt7', -1, 'ETH', 'ETH',
+                             '0xa', '0xb', 'my exchange', 'exchange', 123456789012.345678901234567890,
+                             231018987654321.25, '2023-05-01 00:01:00+00', %s, %s)""",
+                  [retracted, retracted and "reorg: the node replaced blocks 7..7"])
+
+
 def run(*args: str, **kw) -> subprocess.CompletedProcess:
     p = subprocess.run(args, capture_output=True, text=True, **kw)
     assert p.returncode == 0, f"{' '.join(args)} failed ({p.returncode}):\n{p.stderr[-3000:]}"
@@ -268,7 +293,10 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     with connect(src) as c:
         c.execute(CREATE_CURRENT)
         user_edits(c)
+        user_edits_0_3(c)
         want = rows(c, USER_TABLES)
+        last = c.execute("SELECT (SELECT max(id) FROM ethwhale.alert_rule), (SELECT max(id) FROM ethwhale.alert_log),"
+                         " (SELECT max(event_id) FROM ethwhale.alert_log)").fetchone()
     if target == "with extension":
         with connect(dst) as c:
             c.execute(CREATE_CURRENT)
@@ -292,6 +320,17 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
         n_usdt = c.execute("SELECT count(*) FROM ethwhale.token WHERE symbol = 'USDT'").fetchone()[0]
         cats = dict(c.execute("SELECT category, builtin FROM ethwhale.excluded_category").fetchall())
     assert got == want, "restored rows differ:\n" + diff(want, got, "dumped", "restored")
+    assert any(line.startswith("ethwhale.alert_log ") for line in got), got
+    # the sequences of the alert tables were dumped too: what comes next
+    # does not collide with the restored rows
+    with connect(dst) as c:
+        rule = c.execute("SELECT ethwhale.add_alert_rule('after the restore', min_usd => 1)").fetchone()[0]
+        alert = c.execute("""INSERT INTO ethwhale.alert_log (rule_id, rule_name, direction, block, block_hash,
+                                 block_time, tx_hash, log_index, kind, from_address, to_address, amount)
+                             VALUES (%s, 'after the restore', 'in', 8, '0xb8', now(), '0xt8', -1, 'ETH',
+                                     '0xa', '0xb', 1)
+                             RETURNING id, event_id""", [rule]).fetchone()
+    assert rule > last[0] and alert[0] > last[1] and alert[1] > last[2], (rule, alert, last)
     # the user's rows are there, the builtin ones once, the deleted ones not at all
     assert tokens == {"MINE": False, "BUSD": False, "USDT": False, "USDC": True, "WETH": True}, tokens
     assert n_usdt == 1
@@ -303,7 +342,8 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
                     **{n: True for n in exchanges}}, cats
 
 
-USER_TABLES_0_2 = USER_TABLES
+USER_TABLES_0_2 = {k: v for k, v in USER_TABLES.items()
+                   if k not in ("ethwhale.alert_rule", "ethwhale.alert_log")}
 
 
 def test_update_from_0_2_keeps_user_rows(fresh_db):
