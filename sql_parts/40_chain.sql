@@ -52,6 +52,8 @@ CREATE UNIQUE INDEX txs_hash_idx ON ethwhale.txs (hash);
 CREATE INDEX txs_block_brin ON ethwhale.txs USING brin (block);
 CREATE INDEX txs_from_idx ON ethwhale.txs (from_address);
 CREATE INDEX txs_to_idx ON ethwhale.txs (to_address);
+-- the contracts a synced transaction created (their first ETH: balance_history)
+CREATE INDEX txs_created_idx ON ethwhale.txs (created_contract) WHERE created_contract IS NOT NULL;
 COMMENT ON TABLE ethwhale.txs IS 'transactions copied by CALL ethwhale.sync()';
 
 CREATE TABLE ethwhale.token_transfers (

@@ -188,8 +188,9 @@ $$;
 -- ethwhale.sync_rollback_reorg(server, src, st): the node replaced blocks of
 -- the local chain of cursor ST: find the last block both sides agree on,
 -- delete the local blocks, transactions and token transfers above it,
--- retract their alerts, move the cursor back and count the reorg.  Returns
--- how many blocks are to be copied again.
+-- retract their alerts and forget the balance anchors above it, move the
+-- cursor back and count the reorg.  Returns how many blocks are to be
+-- copied again.
 CREATE FUNCTION ethwhale.sync_rollback_reorg(server name, src name, st ethwhale.sync_state)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -200,6 +201,7 @@ DECLARE
     retracted bigint;
 BEGIN
     retracted := ethwhale.alerts_retract(anc, format('reorg: the node replaced blocks %s..%s', anc + 1, st.next_block - 1));
+    DELETE FROM ethwhale.balance_anchor WHERE block > anc;
     DELETE FROM ethwhale.token_transfers WHERE block > anc;
     DELETE FROM ethwhale.txs WHERE block > anc;
     DELETE FROM ethwhale.blocks WHERE number > anc;
@@ -450,7 +452,8 @@ $$;
 
 -- ethwhale.reset_sync(): empty the local chain and the cursor (to sync
 -- another server, or to start over), and the views built from them; the
--- alerts in force are retracted (alert_log keeps them).
+-- alerts in force are retracted (alert_log keeps them) and the balance
+-- anchors forgotten.
 CREATE FUNCTION ethwhale.reset_sync()
 RETURNS void
 LANGUAGE plpgsql
@@ -459,7 +462,7 @@ AS $$
 BEGIN
     PERFORM ethwhale.alerts_retract(NULL, 'ethwhale.reset_sync() emptied the local chain');
     TRUNCATE ethwhale.blocks, ethwhale.txs, ethwhale.token_transfers, ethwhale.sync_state,
-             ethwhale.address_info;
+             ethwhale.address_info, ethwhale.balance_anchor;
     REFRESH MATERIALIZED VIEW ethwhale.large_transfers;
     REFRESH MATERIALIZED VIEW ethwhale.whale_candidates;
 END

@@ -17,7 +17,7 @@
             deleted and one added, prices, labels, the local chain, ...)
             restored with psql -v ON_ERROR_STOP=1 into a fresh database (with
             or without the extension created already) gives the same rows;
-            with 0.3's alert rules and alerts, and their
+            with 0.3's alert rules, alerts and balance anchors, and their
             sequences go on from where they were (a rule or alert added
             after the restore does not collide).
 """
@@ -137,6 +137,7 @@ USER_TABLES = {
     **SEEDED,
     "ethwhale.alert_rule": "id",
     "ethwhale.alert_log": "id",
+    "ethwhale.balance_anchor": "address",
     "ethwhale.eth_usd": "day",
     "ethwhale.address_label": "address",
     "ethwhale.blocks": "number",
@@ -198,8 +199,8 @@ def test_upgrade_equals_fresh_install(fresh_db, old):
     # Comparing two empty sets would prove nothing.
     assert counts["members"] >= 50 and counts["functions"] >= 30 and counts["views"] >= 4, counts
     assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
-    # 10 tables of 0.2; 0.3: alert_rule, alert_log and the 3 sequences of the alerts
-    assert counts["dump registrations"] == 15 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
+    # 10 tables of 0.2; 0.3: alert_rule, alert_log, balance_anchor and the 3 sequences of the alerts
+    assert counts["dump registrations"] == 16 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
     assert any("function ethwhale.alerts_record(" in m for m in b["members"])
     assert any("view ethwhale.alerts" == m for m in b["members"]), b["members"]
@@ -266,7 +267,7 @@ def user_edits(c) -> None:
 
 def user_edits_0_3(c) -> None:
     """Rows in the tables 0.3 added: two alert rules, an alert in force and a
-    retracted one."""
+    retracted one, a balance anchor."""
     c.execute("SELECT ethwhale.add_alert_rule('big ETH', min_usd => 1000000, token => 'ETH')")
     c.execute("SELECT ethwhale.add_alert_rule('into exchanges', min_usd => 50000, "
               "counterparty_category => 'exchange', direction => 'out')")
@@ -279,6 +280,8 @@ def user_edits_0_3(c) -> None:
                              '0xa', '0xb', 'my exchange', 'exchange', 123456789012.345678901234567890,
                              231018987654321.25, '2023-05-01 00:01:00+00', %s, %s)""",
                   [retracted, retracted and "reorg: the node replaced blocks 7..7"])
+    c.execute("INSERT INTO ethwhale.balance_anchor VALUES "
+              "('0xb', 7, '0xb7', 123456789012345678901234567890, 'geth', '2023-05-01 00:02:00+00')")
 
 
 def run(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -320,7 +323,8 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
         n_usdt = c.execute("SELECT count(*) FROM ethwhale.token WHERE symbol = 'USDT'").fetchone()[0]
         cats = dict(c.execute("SELECT category, builtin FROM ethwhale.excluded_category").fetchall())
     assert got == want, "restored rows differ:\n" + diff(want, got, "dumped", "restored")
-    assert any(line.startswith("ethwhale.alert_log ") for line in got), got
+    assert any(line.startswith("ethwhale.alert_log ") for line in got) and \
+        any(line.startswith("ethwhale.balance_anchor ") for line in got), got
     # the sequences of the alert tables were dumped too: what comes next
     # does not collide with the restored rows
     with connect(dst) as c:
@@ -343,7 +347,7 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
 
 
 USER_TABLES_0_2 = {k: v for k, v in USER_TABLES.items()
-                   if k not in ("ethwhale.alert_rule", "ethwhale.alert_log")}
+                   if k not in ("ethwhale.alert_rule", "ethwhale.alert_log", "ethwhale.balance_anchor")}
 
 
 def test_update_from_0_2_keeps_user_rows(fresh_db):
