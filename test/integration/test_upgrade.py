@@ -9,7 +9,8 @@
             indexes, constraints, triggers, comments, the pg_dump
             registrations and the seed rows.
 - 0.2 data: the rows of every table a 0.2 user fills are there after the
-            update.
+            update, and whale_candidates (made again by the update) is what a
+            refresh of those rows makes.
 - 0.1 data: the seed rows a 0.1 user changed or deleted are the user's after
             the update (not builtin, recorded in ethwhale.builtin_removed).
 - dump:     pg_dump of a database whose user edited every table a user edits
@@ -351,15 +352,28 @@ USER_TABLES_0_2 = {k: v for k, v in USER_TABLES.items()
 
 
 def test_update_from_0_2_keeps_user_rows(fresh_db):
-    """A 0.2 database's rows are all there after the update."""
+    """A 0.2 database's rows are all there after the update, and the
+    whale_candidates it makes again hold what a refresh of them gives (with
+    the new reasons and evidence)."""
     db = fresh_db()
     with connect(db) as c:
         c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.2'")
         user_edits(c)
+        c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
         want = rows(c, USER_TABLES_0_2)
+        lt = c.execute("SELECT * FROM ethwhale.large_transfers ORDER BY tx_hash, log_index").fetchall()
+        assert len(lt) == 1, lt      # the one synced transaction, of 1.2e11 ETH
         c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
         got = rows(c, USER_TABLES_0_2)
-    assert got == want, "rows differ after the update:\n" + diff(want, got, "0.2", control_version())
+        assert got == want, "rows differ after the update:\n" + diff(want, got, "0.2", control_version())
+        assert c.execute("SELECT * FROM ethwhale.large_transfers ORDER BY tx_hash, log_index").fetchall() == lt
+        made = c.execute("SELECT * FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+        c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
+        refreshed = c.execute("SELECT * FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+        reasons = c.execute("SELECT address, reasons -> 'large_transfers', evidence -> 'excluded'"
+                            " FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+    assert made == refreshed and len(made) == 2, made     # 0xa and 0xb
+    assert reasons == [("0xa", 1, False), ("0xb", 1, False)], reasons
 
 
 @pytest.fixture
