@@ -1,15 +1,17 @@
 -- ===========================================================================
 -- Sync and whale analytics (issue 5)
 --
--- sql_parts/40_chain.sql to 80_refresh.sql: SQL and PL/pgSQL over the
+-- sql_parts/40_chain.sql to 85_report.sql: SQL and PL/pgSQL over the
 -- wrapper's foreign tables:
 --   ethwhale.blocks, ethwhale.txs, ethwhale.token_transfers   local copy of the chain
 --   ethwhale.sync_state, ethwhale.sync_status                  cursor and progress
 --   CALL ethwhale.sync(server, from_block, to_block)           copy, batch by batch
 --   ethwhale.address_label, ethwhale.load_labels(path)         labels
---   ethwhale.large_transfers, ethwhale.whale_candidates        materialized views
---   ethwhale.balance_history(), ethwhale.price_correlation()   per-address analytics
+--   ethwhale.large_transfers (70), whale_candidates (78)       materialized views
+--   ethwhale.alert_rule, ethwhale.alerts (75)                  alerts, NOTIFY ethwhale_alert
+--   ethwhale.balance_history(), ethwhale.price_correlation()   per-address analytics (76)
 --   CALL ethwhale.refresh(), ethwhale.schedule_refresh(cron)   refresh, also via pg_cron
+--   ethwhale.report_html(addresses) (85)                       the HTML report
 -- See README.md, "Sync and whale analytics", for the design.
 -- ===========================================================================
 
