@@ -1,15 +1,17 @@
 -- ===========================================================================
 -- Sync and whale analytics (issue 5)
 --
--- sql_parts/40_chain.sql to 80_refresh.sql: SQL and PL/pgSQL over the
+-- sql_parts/40_chain.sql to 85_report.sql: SQL and PL/pgSQL over the
 -- wrapper's foreign tables:
 --   ethwhale.blocks, ethwhale.txs, ethwhale.token_transfers   local copy of the chain
 --   ethwhale.sync_state, ethwhale.sync_status                  cursor and progress
 --   CALL ethwhale.sync(server, from_block, to_block)           copy, batch by batch
 --   ethwhale.address_label, ethwhale.load_labels(path)         labels
---   ethwhale.large_transfers, ethwhale.whale_candidates        materialized views
---   ethwhale.balance_history(), ethwhale.price_correlation()   per-address analytics
+--   ethwhale.large_transfers (70), whale_candidates (78)       materialized views
+--   ethwhale.alert_rule, ethwhale.alerts (75)                  alerts, NOTIFY ethwhale_alert
+--   ethwhale.balance_history(), ethwhale.price_correlation()   per-address analytics (76)
 --   CALL ethwhale.refresh(), ethwhale.schedule_refresh(cron)   refresh, also via pg_cron
+--   ethwhale.report_html(addresses) (85)                       the HTML report
 -- See README.md, "Sync and whale analytics", for the design.
 -- ===========================================================================
 
@@ -52,6 +54,8 @@ CREATE UNIQUE INDEX txs_hash_idx ON ethwhale.txs (hash);
 CREATE INDEX txs_block_brin ON ethwhale.txs USING brin (block);
 CREATE INDEX txs_from_idx ON ethwhale.txs (from_address);
 CREATE INDEX txs_to_idx ON ethwhale.txs (to_address);
+-- the contracts a synced transaction created (their first ETH: balance_history)
+CREATE INDEX txs_created_idx ON ethwhale.txs (created_contract) WHERE created_contract IS NOT NULL;
 COMMENT ON TABLE ethwhale.txs IS 'transactions copied by CALL ethwhale.sync()';
 
 CREATE TABLE ethwhale.token_transfers (

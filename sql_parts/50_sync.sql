@@ -187,8 +187,9 @@ $$;
 
 -- ethwhale.sync_rollback_reorg(server, src, st): the node replaced blocks of
 -- the local chain of cursor ST: find the last block both sides agree on,
--- delete the local blocks, transactions and token transfers above it, move
--- the cursor back and count the reorg.  Returns how many blocks are to be
+-- delete the local blocks, transactions and token transfers above it,
+-- retract their alerts and forget the balance anchors above it, move the
+-- cursor back and count the reorg.  Returns how many blocks are to be
 -- copied again.
 CREATE FUNCTION ethwhale.sync_rollback_reorg(server name, src name, st ethwhale.sync_state)
 RETURNS bigint
@@ -197,7 +198,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     anc bigint := ethwhale.sync_find_ancestor(src, st.next_block - 1, st.first_block);
+    retracted bigint;
 BEGIN
+    retracted := ethwhale.alerts_retract(anc, format('reorg: the node replaced blocks %s..%s', anc + 1, st.next_block - 1));
+    DELETE FROM ethwhale.balance_anchor WHERE block > anc;
     DELETE FROM ethwhale.token_transfers WHERE block > anc;
     DELETE FROM ethwhale.txs WHERE block > anc;
     DELETE FROM ethwhale.blocks WHERE number > anc;
@@ -208,8 +212,9 @@ BEGIN
            last_reorg = format('%s: blocks %s..%s replaced', clock_timestamp()::timestamptz(0),
                                anc + 1, st.next_block - 1)
      WHERE s.server = sync_rollback_reorg.server;
-    RAISE NOTICE 'ethwhale.sync(%): reorg: the node replaced blocks %..%; copying them again',
-        server, anc + 1, st.next_block - 1;
+    RAISE NOTICE 'ethwhale.sync(%): reorg: the node replaced blocks %..%; copying them again%',
+        server, anc + 1, st.next_block - 1,
+        CASE WHEN retracted > 0 THEN format('; %s alert(s) of those blocks retracted', retracted) ELSE '' END;
     RETURN st.next_block - 1 - anc;
 END
 $$;
@@ -217,7 +222,8 @@ $$;
 -- ethwhale.sync_batch(server, src, a, b, prev_hash, have_tokens, run_blocks,
 -- started): fetch blocks A..B with their transactions (and token transfers
 -- when HAVE_TOKENS) from the foreign tables of SRC into the local tables,
--- check them, and move the cursor to B+1 in the same transaction.
+-- check them, record their alerts (ethwhale.alerts_record), and move the
+-- cursor to B+1 in the same transaction.
 -- RUN_BLOCKS is the run's block count including this batch; returns the
 -- run's rate in blocks/s.  The batch must hold every block of the range,
 -- continue the local chain (A's parent is PREV_HASH) and be a chain with as
@@ -276,6 +282,8 @@ BEGIN
                         FROM %I.eth_token_transfer WHERE block BETWEEN $1 AND $2', src)
             USING a, b;
     END IF;
+    -- the alerts of these blocks commit (or roll back) with them
+    PERFORM ethwhale.alerts_record(a, b);
     rate := round(run_blocks / greatest(extract(epoch FROM clock_timestamp() - started), 0.001), 1);
     UPDATE ethwhale.sync_state s
        SET first_block = coalesce(s.first_block, a),
@@ -443,15 +451,18 @@ END
 $$;
 
 -- ethwhale.reset_sync(): empty the local chain and the cursor (to sync
--- another server, or to start over), and the views built from them.
+-- another server, or to start over), and the views built from them; the
+-- alerts in force are retracted (alert_log keeps them) and the balance
+-- anchors forgotten.
 CREATE FUNCTION ethwhale.reset_sync()
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM ethwhale.alerts_retract(NULL, 'ethwhale.reset_sync() emptied the local chain');
     TRUNCATE ethwhale.blocks, ethwhale.txs, ethwhale.token_transfers, ethwhale.sync_state,
-             ethwhale.address_info;
+             ethwhale.address_info, ethwhale.balance_anchor;
     REFRESH MATERIALIZED VIEW ethwhale.large_transfers;
     REFRESH MATERIALIZED VIEW ethwhale.whale_candidates;
 END

@@ -260,9 +260,10 @@ def test_planted_whales_rank_first(make_db, gen_server, server_files, data_dir, 
                               WHERE kind = 'token' AND from_address = ANY(%s)""", [list(whales)]).fetchone()[0]
         assert tokens > 0
 
-        # balance_history: the running total is the sum of the changes, and
-        # equals the net flow computed directly.
-        hist = c.execute("SELECT change_eth, balance_eth FROM ethwhale.balance_history(%s, '1 hour')",
+        # balance_history: the running total of the changes (flow_eth; 0.3's
+        # balance_eth is anchored at eth_account: test_balance.py) is their
+        # sum, and equals the net flow computed directly.
+        hist = c.execute("SELECT change_eth, flow_eth FROM ethwhale.balance_history(%s, '1 hour')",
                          [facts["whales"][0]]).fetchall()
         assert len(hist) >= 2
         assert sum(h[0] for h in hist) == hist[-1][1]

@@ -1,19 +1,26 @@
-"""Upgrade and dump/restore of the extension's SQL (issue 12).
+"""Upgrade and dump/restore of the extension's SQL (issues 12 and 17).
 
-- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' then ALTER EXTENSION
-            ethwhale_fdw UPDATE, in one fresh database, must give exactly the
+- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' (or '0.2') then ALTER
+            EXTENSION ethwhale_fdw UPDATE (0.1 goes through 0.2), in one fresh
+            database, must give exactly the
             objects of CREATE EXTENSION ethwhale_fdw (the current version, the
             control file's default_version) in
             another: member objects, view and function definitions, columns,
             indexes, constraints, triggers, comments, the pg_dump
             registrations and the seed rows.
+- 0.2 data: the rows of every table a 0.2 user fills are there after the
+            update, and whale_candidates (made again by the update) is what a
+            refresh of those rows makes.
 - 0.1 data: the seed rows a 0.1 user changed or deleted are the user's after
             the update (not builtin, recorded in ethwhale.builtin_removed).
 - dump:     pg_dump of a database whose user edited every table a user edits
             (a token added, a builtin token changed, a builtin category
             deleted and one added, prices, labels, the local chain, ...)
             restored with psql -v ON_ERROR_STOP=1 into a fresh database (with
-            or without the extension created already) gives the same rows.
+            or without the extension created already) gives the same rows;
+            with 0.3's alert rules, alerts and balance anchors, and their
+            sequences go on from where they were (a rule or alert added
+            after the restore does not collide).
 """
 
 from __future__ import annotations
@@ -129,6 +136,9 @@ SEEDED = {"ethwhale.token": "address", "ethwhale.excluded_category": "category",
           "ethwhale.builtin_removed": "table_name, key"}
 USER_TABLES = {
     **SEEDED,
+    "ethwhale.alert_rule": "id",
+    "ethwhale.alert_log": "id",
+    "ethwhale.balance_anchor": "address",
     "ethwhale.eth_usd": "day",
     "ethwhale.address_label": "address",
     "ethwhale.blocks": "number",
@@ -169,15 +179,17 @@ def diff(a: list[str], b: list[str], la: str, lb: str) -> str:
 # upgrade
 
 
-def test_upgrade_from_0_1_equals_fresh_install(fresh_db):
+@pytest.mark.parametrize("old", ["0.1", "0.2"])
+def test_upgrade_equals_fresh_install(fresh_db, old):
     want = control_version()
-    assert want != "0.1", "the control file's default_version should be past 0.1"
+    assert want not in ("0.1", "0.2"), "the control file's default_version should be past 0.2"
     up, fresh = fresh_db(), fresh_db()
     # The versions are named: other work trees may `make install` a control
     # file of their own into the same PostgreSQL while this runs.
     with connect(up) as c:
-        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.1'")
+        c.execute(sql.SQL("CREATE EXTENSION ethwhale_fdw VERSION {}").format(sql.Literal(old)))
         c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(want)))
+        assert c.execute("SELECT extversion FROM pg_extension WHERE extname = 'ethwhale_fdw'").fetchone()[0] == want
     with connect(fresh) as c:
         c.execute(sql.SQL("CREATE EXTENSION ethwhale_fdw VERSION {}").format(sql.Literal(want)))
 
@@ -188,9 +200,12 @@ def test_upgrade_from_0_1_equals_fresh_install(fresh_db):
     # Comparing two empty sets would prove nothing.
     assert counts["members"] >= 50 and counts["functions"] >= 30 and counts["views"] >= 4, counts
     assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
-    assert counts["dump registrations"] == 10 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
+    # 10 tables of 0.2; 0.3: alert_rule, alert_log, balance_anchor and the 3 sequences of the alerts
+    assert counts["dump registrations"] == 16 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
-    problems = [diff(a[k], b[k], f"0.1 updated to {want}: {k}", f"fresh {want}: {k}")
+    assert any("function ethwhale.alerts_record(" in m for m in b["members"])
+    assert any("view ethwhale.alerts" == m for m in b["members"]), b["members"]
+    problems = [diff(a[k], b[k], f"{old} updated to {want}: {k}", f"fresh {want}: {k}")
                 for k in b if a[k] != b[k]]
     assert not problems, "the updated extension differs from a fresh install:\n" + "\n\n".join(problems)
 
@@ -251,6 +266,25 @@ def user_edits(c) -> None:
     c.execute("INSERT INTO ethwhale.address_info VALUES ('0xb', 0, false, '2023-05-01 00:00:00+00')")
 
 
+def user_edits_0_3(c) -> None:
+    """Rows in the tables 0.3 added: two alert rules, an alert in force and a
+    retracted one, a balance anchor."""
+    c.execute("SELECT ethwhale.add_alert_rule('big ETH', min_usd => 1000000, token => 'ETH')")
+    c.execute("SELECT ethwhale.add_alert_rule('into exchanges', min_usd => 50000, "
+              "counterparty_category => 'exchange', direction => 'out')")
+    for retracted in (None, "2023-05-01 00:10:00+00"):
+        c.execute("""INSERT INTO ethwhale.alert_log
+                       (rule_id, rule_name, direction, block, block_hash, block_time, tx_hash, log_index, kind,
+                        symbol, from_address, to_address, to_label, to_category, amount, value_usd,
+                        created_at, retracted_at, retracted_reason)
+                     VALUES (1, 'big ETH', 'out', 7, '0xb7', '2023-05-01 00:00:07+00', '0xt7', -1, 'ETH', 'ETH',
+                             '0xa', '0xb', 'my exchange', 'exchange', 123456789012.345678901234567890,
+                             231018987654321.25, '2023-05-01 00:01:00+00', %s, %s)""",
+                  [retracted, retracted and "reorg: the node replaced blocks 7..7"])
+    c.execute("INSERT INTO ethwhale.balance_anchor VALUES "
+              "('0xb', 7, '0xb7', 123456789012345678901234567890, 'geth', '2023-05-01 00:02:00+00')")
+
+
 def run(*args: str, **kw) -> subprocess.CompletedProcess:
     p = subprocess.run(args, capture_output=True, text=True, **kw)
     assert p.returncode == 0, f"{' '.join(args)} failed ({p.returncode}):\n{p.stderr[-3000:]}"
@@ -263,7 +297,10 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     with connect(src) as c:
         c.execute(CREATE_CURRENT)
         user_edits(c)
+        user_edits_0_3(c)
         want = rows(c, USER_TABLES)
+        last = c.execute("SELECT (SELECT max(id) FROM ethwhale.alert_rule), (SELECT max(id) FROM ethwhale.alert_log),"
+                         " (SELECT max(event_id) FROM ethwhale.alert_log)").fetchone()
     if target == "with extension":
         with connect(dst) as c:
             c.execute(CREATE_CURRENT)
@@ -287,6 +324,18 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
         n_usdt = c.execute("SELECT count(*) FROM ethwhale.token WHERE symbol = 'USDT'").fetchone()[0]
         cats = dict(c.execute("SELECT category, builtin FROM ethwhale.excluded_category").fetchall())
     assert got == want, "restored rows differ:\n" + diff(want, got, "dumped", "restored")
+    assert any(line.startswith("ethwhale.alert_log ") for line in got) and \
+        any(line.startswith("ethwhale.balance_anchor ") for line in got), got
+    # the sequences of the alert tables were dumped too: what comes next
+    # does not collide with the restored rows
+    with connect(dst) as c:
+        rule = c.execute("SELECT ethwhale.add_alert_rule('after the restore', min_usd => 1)").fetchone()[0]
+        alert = c.execute("""INSERT INTO ethwhale.alert_log (rule_id, rule_name, direction, block, block_hash,
+                                 block_time, tx_hash, log_index, kind, from_address, to_address, amount)
+                             VALUES (%s, 'after the restore', 'in', 8, '0xb8', now(), '0xt8', -1, 'ETH',
+                                     '0xa', '0xb', 1)
+                             RETURNING id, event_id""", [rule]).fetchone()
+    assert rule > last[0] and alert[0] > last[1] and alert[1] > last[2], (rule, alert, last)
     # the user's rows are there, the builtin ones once, the deleted ones not at all
     assert tokens == {"MINE": False, "BUSD": False, "USDT": False, "USDC": True, "WETH": True}, tokens
     assert n_usdt == 1
@@ -296,6 +345,35 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     assert cats == {"exchange": True, "bridge": True, "bridged-token": True, "token-contract": True,
                     "old-contract": True, "contract": True, "dex-aggregator": False, "gambling": False,
                     **{n: True for n in exchanges}}, cats
+
+
+USER_TABLES_0_2 = {k: v for k, v in USER_TABLES.items()
+                   if k not in ("ethwhale.alert_rule", "ethwhale.alert_log", "ethwhale.balance_anchor")}
+
+
+def test_update_from_0_2_keeps_user_rows(fresh_db):
+    """A 0.2 database's rows are all there after the update, and the
+    whale_candidates it makes again hold what a refresh of them gives (with
+    the new reasons and evidence)."""
+    db = fresh_db()
+    with connect(db) as c:
+        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.2'")
+        user_edits(c)
+        c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
+        want = rows(c, USER_TABLES_0_2)
+        lt = c.execute("SELECT * FROM ethwhale.large_transfers ORDER BY tx_hash, log_index").fetchall()
+        assert len(lt) == 1, lt      # the one synced transaction, of 1.2e11 ETH
+        c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
+        got = rows(c, USER_TABLES_0_2)
+        assert got == want, "rows differ after the update:\n" + diff(want, got, "0.2", control_version())
+        assert c.execute("SELECT * FROM ethwhale.large_transfers ORDER BY tx_hash, log_index").fetchall() == lt
+        made = c.execute("SELECT * FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+        c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
+        refreshed = c.execute("SELECT * FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+        reasons = c.execute("SELECT address, reasons -> 'large_transfers', evidence -> 'excluded'"
+                            " FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+    assert made == refreshed and len(made) == 2, made     # 0xa and 0xb
+    assert reasons == [("0xa", 1, False), ("0xb", 1, False)], reasons
 
 
 @pytest.fixture

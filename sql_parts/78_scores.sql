@@ -1,0 +1,232 @@
+-- ---------------------------------------------------------------- whale candidates, scored and explained
+
+-- ethwhale.exchange_category(category): whether a label category is an
+-- exchange's: 'exchange', 'hot-wallet', 'cold-wallet', or one of the
+-- exchanges labels.csv files wallets under (the exchange names seeded in
+-- ethwhale.excluded_category).  For the exchange share of a candidate's
+-- large transfers.
+CREATE FUNCTION ethwhale.exchange_category(category text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT lower(category) = ANY (ARRAY[
+        'exchange', 'hot-wallet', 'cold-wallet',
+        'binance', 'bitfinex', 'bithumb', 'bitstamp', 'bittrex', 'bybit', 'coinbase', 'coinone',
+        'crypto-com', 'ftx', 'gate-io', 'gemini', 'huobi', 'kraken', 'kucoin', 'okex', 'okx',
+        'poloniex', 'upbit'])
+$$;
+
+-- ethwhale.utc_text(t): T as ISO 8601 UTC text, whatever the session's TimeZone.
+CREATE FUNCTION ethwhale.utc_text(t timestamptz)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
+-- One row per address that sent or received a large transfer.
+--   score = log10(volume_usd × large_transfers), rounded to 3 digits: a whale
+--   moves much and often; NULL when the address is excluded.
+--   excluded_reason: a label in ethwhale.excluded_category, a contract
+--   (eth_account code size, or created/used as a token in the synced data),
+--   or exchange-like (see below).
+--   exchange_like: in the synced ETH transactions the address has at least
+--   ethwhale.exchange_min_counterparties (1000) distinct counterparties, or
+--   at least ethwhale.exchange_min_sweepers (10) deposit-like feeders:
+--   addresses that received ETH from others and sent ETH only to it.
+--   reasons (jsonb): what the score and rank rest on, and what else tells a
+--   whale: the score's formula and inputs, volume, transfers, counterparties,
+--   the share of the large transfers to and from labelled exchanges, the
+--   ETH balance change over the synced range (received - sent - fees, all
+--   synced transactions), the correlation of the daily change with the
+--   ETH/USD change (as ethwhale.price_correlation), first and last seen.
+--   evidence (jsonb): each exclusion test with its value against its
+--   threshold: the label and whether its category is excluded, the contract
+--   check (eth_account code size, created by a synced transaction, a token),
+--   the counterparties and deposit-like feeders of the exchange-like test.
+CREATE MATERIALIZED VIEW ethwhale.whale_candidates AS
+WITH sides AS (
+    SELECT from_address AS address, to_address AS counterparty, value_usd, block_time, true AS sent,
+           to_category AS cp_category
+    FROM ethwhale.large_transfers
+    UNION ALL
+    SELECT to_address, from_address, value_usd, block_time, false, from_category
+    FROM ethwhale.large_transfers
+),
+agg AS (
+    SELECT address,
+           count(*) AS large_transfers,
+           count(*) FILTER (WHERE sent) AS large_sent,
+           count(*) FILTER (WHERE NOT sent) AS large_received,
+           sum(value_usd) AS volume_usd,
+           coalesce(sum(value_usd) FILTER (WHERE sent), 0) AS sent_usd,
+           coalesce(sum(value_usd) FILTER (WHERE NOT sent), 0) AS received_usd,
+           min(block_time) AS first_seen,
+           max(block_time) AS last_seen,
+           count(DISTINCT counterparty) AS counterparties,
+           coalesce(sum(value_usd) FILTER (WHERE sent AND ethwhale.exchange_category(cp_category)), 0) AS to_exchanges_usd,
+           coalesce(sum(value_usd) FILTER (WHERE NOT sent AND ethwhale.exchange_category(cp_category)), 0) AS from_exchanges_usd,
+           count(*) FILTER (WHERE ethwhale.exchange_category(cp_category)) AS exchange_transfers
+    FROM sides
+    GROUP BY address
+),
+created AS (
+    SELECT DISTINCT created_contract AS address
+    FROM ethwhale.txs
+    WHERE created_contract IS NOT NULL AND coalesce(status, 1) <> 0
+),
+edges AS (
+    SELECT t.from_address AS address, t.to_address AS x
+    FROM ethwhale.txs t WHERE t.from_address IN (SELECT address FROM agg)
+    UNION ALL
+    SELECT t.to_address, t.from_address
+    FROM ethwhale.txs t WHERE t.to_address IN (SELECT address FROM agg)
+),
+cp AS (
+    SELECT address, count(DISTINCT x) AS n FROM edges WHERE x <> address GROUP BY address
+),
+feeders AS (
+    SELECT DISTINCT t.to_address AS address, t.from_address AS d
+    FROM ethwhale.txs t
+    WHERE t.to_address IN (SELECT address FROM agg) AND t.from_address <> t.to_address
+),
+sw AS (
+    SELECT f.address, count(*) AS n
+    FROM feeders f
+    WHERE NOT EXISTS (SELECT 1 FROM ethwhale.txs o
+                      WHERE o.from_address = f.d AND o.to_address IS DISTINCT FROM f.address)
+      AND EXISTS (SELECT 1 FROM ethwhale.txs i
+                  WHERE i.to_address = f.d AND i.from_address <> f.address)
+    GROUP BY f.address
+),
+-- the ETH change of each address per UTC day, from all its synced transactions
+-- (what ethwhale.address_eth_moves gives per address, set-based here: sent
+-- value and fees, received value, value into the contract it was created as)
+daily AS (
+    SELECT x.address, x.day, sum(x.wei) AS wei
+    FROM (SELECT t.from_address AS address, (t.block_time AT TIME ZONE 'UTC')::date AS day,
+                 - CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
+                 - coalesce(t.gas_used * t.gas_price, 0) AS wei
+          FROM ethwhale.txs t WHERE t.from_address IN (SELECT address FROM agg)
+          UNION ALL
+          SELECT t.to_address, (t.block_time AT TIME ZONE 'UTC')::date,
+                 CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
+          FROM ethwhale.txs t WHERE t.to_address IN (SELECT address FROM agg)
+          UNION ALL
+          SELECT t.created_contract, (t.block_time AT TIME ZONE 'UTC')::date,
+                 CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
+          FROM ethwhale.txs t
+          WHERE t.to_address IS NULL AND t.created_contract IN (SELECT address FROM agg)) x
+    GROUP BY 1, 2
+),
+-- the synced UTC days with an ETH/USD close on the day and the day before
+price_days AS (
+    SELECT p.day, p.price - q.price AS change
+    FROM ethwhale.eth_usd p JOIN ethwhale.eth_usd q ON q.day = p.day - 1
+    WHERE p.day BETWEEN (SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b)
+                    AND (SELECT (max(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b)
+),
+chg AS (
+    SELECT d.address, sum(d.wei) * 1e-18 AS change_eth FROM daily d GROUP BY d.address
+),
+pc AS (
+    SELECT a.address, corr(coalesce(d.wei, 0) * 1e-18, pd.change) AS r, count(*) AS points,
+           min(pd.day) AS first_day, max(pd.day) AS last_day
+    FROM agg a CROSS JOIN price_days pd
+    LEFT JOIN daily d ON d.address = a.address AND d.day = pd.day
+    GROUP BY a.address
+),
+flags AS (
+    SELECT a.*,
+           l.label, l.category,
+           CASE WHEN i.is_contract OR tk.address IS NOT NULL OR cr.address IS NOT NULL THEN true
+                ELSE i.is_contract END AS is_contract,
+           i.code_size, i.address IS NOT NULL AS looked_up,
+           tk.address IS NOT NULL AS is_token, cr.address IS NOT NULL AS was_created,
+           coalesce(cp.n, 0) AS all_counterparties,
+           coalesce(sw.n, 0) AS sweepers,
+           chg.change_eth,
+           jsonb_build_object('r', pc.r, 'points', coalesce(pc.points, 0),
+                              'first_day', pc.first_day, 'last_day', pc.last_day) AS corr
+    FROM agg a
+    LEFT JOIN ethwhale.address_label l ON l.address = a.address
+    LEFT JOIN ethwhale.address_info i ON i.address = a.address
+    LEFT JOIN ethwhale.token tk ON tk.address = a.address
+    LEFT JOIN created cr ON cr.address = a.address
+    LEFT JOIN cp ON cp.address = a.address
+    LEFT JOIN sw ON sw.address = a.address
+    LEFT JOIN chg ON chg.address = a.address
+    LEFT JOIN pc ON pc.address = a.address
+),
+judged AS (
+    SELECT f.*,
+           ethwhale.int_setting('ethwhale.exchange_min_counterparties', 1000, 1, 1000000000) AS min_cp,
+           ethwhale.int_setting('ethwhale.exchange_min_sweepers', 10, 1, 1000000000) AS min_sw,
+           f.category IN (SELECT category FROM ethwhale.excluded_category) AS category_excluded
+    FROM flags f
+),
+excluded AS (
+    SELECT j.*,
+           (j.all_counterparties >= j.min_cp OR j.sweepers >= j.min_sw) AS exchange_like,
+           CASE WHEN j.category_excluded
+                    THEN 'labelled ' || j.category
+                WHEN j.is_contract THEN 'contract'
+                WHEN j.all_counterparties >= j.min_cp OR j.sweepers >= j.min_sw
+                    THEN format('exchange-like (%s counterparties, %s deposit-like feeders)',
+                                j.all_counterparties, j.sweepers)
+           END AS excluded_reason
+    FROM judged j
+),
+scored AS (
+    SELECT e.*,
+           CASE WHEN e.excluded_reason IS NULL
+                THEN round(log(e.volume_usd * e.large_transfers), 3) END AS score,
+           CASE WHEN e.excluded_reason IS NULL
+                THEN rank() OVER (PARTITION BY e.excluded_reason IS NULL
+                                  ORDER BY e.volume_usd * e.large_transfers DESC) END AS rank
+    FROM excluded e
+)
+SELECT s.address, s.label, s.category,
+       s.large_transfers, s.large_sent, s.large_received,
+       s.volume_usd, s.sent_usd, s.received_usd,
+       s.first_seen, s.last_seen, s.counterparties,
+       s.is_contract, s.exchange_like, s.all_counterparties, s.sweepers,
+       s.excluded_reason, s.score, s.rank,
+       jsonb_build_object(
+           'score', jsonb_build_object('formula', 'log10(volume_usd * large_transfers)',
+                                      'volume_usd', s.volume_usd, 'large_transfers', s.large_transfers,
+                                      'product', s.volume_usd * s.large_transfers, 'score', s.score,
+                                      'rank', s.rank),
+           'volume_usd', s.volume_usd, 'sent_usd', s.sent_usd, 'received_usd', s.received_usd,
+           'large_transfers', s.large_transfers, 'large_sent', s.large_sent,
+           'large_received', s.large_received, 'counterparties', s.counterparties,
+           'exchanges', jsonb_build_object('to_usd', s.to_exchanges_usd, 'from_usd', s.from_exchanges_usd,
+                                           'transfers', s.exchange_transfers,
+                                           'share', round((s.to_exchanges_usd + s.from_exchanges_usd)
+                                                          / nullif(s.volume_usd, 0), 4)),
+           'balance_change_eth', coalesce(s.change_eth, 0),
+           'price_correlation', s.corr || jsonb_build_object(
+               'method', 'Pearson correlation of the daily ETH balance change with the daily change of the '
+                         || 'ETH/USD close, over the synced UTC days with a price on the day and the day before'),
+           'first_seen', ethwhale.utc_text(s.first_seen), 'last_seen', ethwhale.utc_text(s.last_seen)
+       ) AS reasons,
+       jsonb_build_object(
+           'excluded', s.excluded_reason IS NOT NULL, 'reason', s.excluded_reason,
+           'label', jsonb_build_object('label', s.label, 'category', s.category,
+                                       'category_excluded', coalesce(s.category_excluded, false)),
+           'contract', jsonb_build_object(
+               'is_contract', s.is_contract, 'code_size', s.code_size,
+               'looked_up_with_eth_account', s.looked_up,
+               'created_by_a_synced_transaction', s.was_created, 'token_in_ethwhale_token', s.is_token),
+           'exchange_like', jsonb_build_object(
+               'exchange_like', s.exchange_like,
+               'counterparties', s.all_counterparties, 'min_counterparties', s.min_cp,
+               'deposit_like_feeders', s.sweepers, 'min_deposit_like_feeders', s.min_sw)
+       ) AS evidence
+FROM scored s;
+CREATE UNIQUE INDEX whale_candidates_key ON ethwhale.whale_candidates (address);
+CREATE INDEX whale_candidates_rank_idx ON ethwhale.whale_candidates (rank);
+COMMENT ON MATERIALIZED VIEW ethwhale.whale_candidates IS
+    'addresses with large transfers, scored; exchanges, bridges and contracts flagged in excluded_reason; reasons and evidence explain both';
