@@ -313,9 +313,13 @@ result_of(json_t *reply)
 	return json_object_get(reply, "result");
 }
 
-/* The value of a hex quantity, or -1. */
-static int64
-quantity(json_t *j)
+/*
+ * EwRpcQuantity
+ *		The value of a hex quantity ("0x1a"), or -1 when j is not one within
+ *		int64.
+ */
+int64
+EwRpcQuantity(json_t *j)
 {
 	uint64		v;
 
@@ -467,7 +471,7 @@ take_block(EwScanState *st, json_t *res, int64 n, EwRpcBlockShape shape,
 	if (shape == EW_RPC_COUNT)
 	{
 		json_t	   *b = ew_json_object();
-		int64		c = quantity(res);
+		int64		c = EwRpcQuantity(res);
 
 		if (c < 0 || c > PG_INT32_MAX)
 			bad_answer(st, what, psprintf("a transaction count for block " INT64_FORMAT
@@ -478,7 +482,7 @@ take_block(EwScanState *st, json_t *res, int64 n, EwRpcBlockShape shape,
 	}
 	if (!json_is_object(res))
 		bad_answer(st, what, psprintf("a block that is not an object for block " INT64_FORMAT, n), res);
-	if (quantity(json_object_get(res, "number")) != n)
+	if (EwRpcQuantity(json_object_get(res, "number")) != n)
 	{
 		json_t	   *num = json_object_get(res, "number");
 
@@ -604,7 +608,7 @@ take_logs(EwScanState *st, json_t *logs, int64 from, int64 to,
 	for (i = 0; i < json_array_size(logs); i++)
 	{
 		json_t	   *log = json_array_get(logs, i);
-		int64		n = json_is_object(log) ? quantity(json_object_get(log, "blockNumber")) : -1;
+		int64		n = json_is_object(log) ? EwRpcQuantity(json_object_get(log, "blockNumber")) : -1;
 		json_t	   *ts;
 
 		if (n < from || n > to || n < prev)
@@ -680,7 +684,7 @@ log_blocks(EwScanState *st, json_t *blocks, const int64 *nums, int n,
 			for (k = 0; k < json_array_size(logs); k++)
 			{
 				json_t	   *log = json_array_get(logs, k);
-				int64		idx = quantity(json_object_get(log, "transactionIndex"));
+				int64		idx = EwRpcQuantity(json_object_get(log, "transactionIndex"));
 				json_t	   *tx = json_array_get(json_object_get(got[i], "transactions"), idx);
 
 				if (!json_is_object(tx) || !json_is_string(json_object_get(tx, "hash")) ||
@@ -744,7 +748,7 @@ rpc_answer_head(EwScanState *st, json_t *data)
 	int64		head = -1;
 
 	if (EwRpcDecodeId(json_object_get(r, "id"), &n, &m) && m == EW_RPC_HEAD)
-		head = quantity(result_of(r));
+		head = EwRpcQuantity(result_of(r));
 	if (head < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
@@ -814,7 +818,7 @@ rpc_answer_tx(EwScanState *st, json_t *data)
 		pg_strcasecmp(json_string_value(json_object_get(t, "hash")), rs->asked_hash) != 0)
 		bad_answer(st, "the transaction", psprintf("another transaction than %s",
 												   rs->asked_hash ? rs->asked_hash : "?"), t);
-	n = quantity(json_object_get(t, "blockNumber"));
+	n = EwRpcQuantity(json_object_get(t, "blockNumber"));
 	if (n < 0)
 		return NULL;			/* pending */
 	st->cur_block = n;

@@ -81,6 +81,7 @@ ew_rpc_state(EwScanState *st)
 /* in jsonrpc.c */
 extern const char *EwRpcMethodName(EwRpcMethod m);
 extern bool EwRpcDecodeId(json_t *id, int64 *n, EwRpcMethod *m);
+extern int64 EwRpcQuantity(json_t *j);
 
 /* in rpcerrors.c */
 extern bool EwRpcIsBenign(EwRpcMethod m, json_t *error);

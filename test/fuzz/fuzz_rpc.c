@@ -102,17 +102,6 @@ __wrap_EwRequest(EwScanState *st, const char *body, const char *what,
 	fuzz_bug("EwRequest reached (a follow-up request for %s: %.200s)", what, body);
 }
 
-/* the value of a hex quantity, or -1 (as jsonrpc.c reads one) */
-static int64
-quantity(json_t *j)
-{
-	uint64		v;
-
-	if (!json_is_string(j) || !EwParseUint64(json_string_value(j), &v) ||
-		v > (uint64) PG_INT64_MAX)
-		return -1;
-	return (int64) v;
-}
 
 /*
  * A text of a failure, as it goes into an ERROR: as long as it says, no
@@ -279,7 +268,7 @@ check_blocks(EwScanState *st, json_t *blocks, int64 from, int64 to,
 		json_t	   *number = json_object_get(b, "number");
 		json_t	   *count = json_object_get(b, "transactionCount");
 		json_t	   *txs = json_object_get(b, "transactions");
-		int64		n = shape != EW_RPC_COUNT ? quantity(number) :
+		int64		n = shape != EW_RPC_COUNT ? EwRpcQuantity(number) :
 			json_is_integer(number) ? json_integer_value(number) : -1;
 
 		if (!json_is_object(b))
@@ -326,7 +315,7 @@ check_log_blocks(json_t *blocks, int64 from, int64 to, int64 covered)
 				 (long long) to, (long long) covered);
 	json_array_foreach(blocks, i, b)
 	{
-		int64		n = quantity(json_object_get(b, "number"));
+		int64		n = EwRpcQuantity(json_object_get(b, "number"));
 		json_t	   *logs = json_object_get(b, "logs");
 
 		if (n < from || n > to || n <= prev)
@@ -339,7 +328,7 @@ check_log_blocks(json_t *blocks, int64 from, int64 to, int64 covered)
 		{
 			json_t	   *log = json_array_get(logs, k);
 
-			if (!json_is_object(log) || quantity(json_object_get(log, "blockNumber")) != n)
+			if (!json_is_object(log) || EwRpcQuantity(json_object_get(log, "blockNumber")) != n)
 				fuzz_bug("log %zu of block %lld is of another block", k, (long long) n);
 			if (json_is_true(json_object_get(log, "removed")))
 				fuzz_bug("a removed log kept");
@@ -392,10 +381,10 @@ run_tx(EwScanState *st, json_t *data)
 
 	if (t == NULL)
 		return;
-	n = quantity(json_object_get(t, "blockNumber"));
+	n = EwRpcQuantity(json_object_get(t, "blockNumber"));
 	blk = json_object_get(t, "block");
 	if (!json_is_object(t) || n < 0 || !json_is_object(blk) ||
-		quantity(json_object_get(blk, "number")) != n || st->cur_block != n ||
+		EwRpcQuantity(json_object_get(blk, "number")) != n || st->cur_block != n ||
 		json_object_get(t, "to") == NULL)
 		fuzz_bug("answer_tx gave a transaction without its block");
 	if (ew_rpc_state(st)->receipts && !has_receipt_keys(t))
