@@ -236,13 +236,6 @@ receipts_in_answer(json_t *data)
 	return true;
 }
 
-/* the fields merge_receipt sets (null when the receipt has none) */
-static bool
-has_receipt_keys(json_t *tx)
-{
-	return json_object_get(tx, "status") && json_object_get(tx, "gasUsed") &&
-		json_object_get(tx, "contractAddress");
-}
 
 /*
  * answer_blocks of a block table: blocks of from..covered, ascending, the
@@ -288,8 +281,10 @@ check_blocks(EwScanState *st, json_t *blocks, int64 from, int64 to,
 
 				if (!json_is_object(tx) || json_object_get(tx, "to") == NULL)
 					fuzz_bug("block %zu: transaction %zu not an object with \"to\"", i, k);
-				if (ew_rpc_state(st)->receipts && !has_receipt_keys(tx))
-					fuzz_bug("block %zu: transaction %zu without its receipt's fields", i, k);
+				/*
+				 * a receipt field the node left out stays missing in the
+				 * transaction: the decoder reports it (add_row)
+				 */
 			}
 	}
 	if (prev != covered)
@@ -387,8 +382,6 @@ run_tx(EwScanState *st, json_t *data)
 		EwRpcQuantity(json_object_get(blk, "number")) != n || st->cur_block != n ||
 		json_object_get(t, "to") == NULL)
 		fuzz_bug("answer_tx gave a transaction without its block");
-	if (ew_rpc_state(st)->receipts && !has_receipt_keys(t))
-		fuzz_bug("answer_tx gave a transaction without its receipt's fields");
 	add_row(EW_TABLE_TX, blk, t, -1);
 }
 
