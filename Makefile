@@ -5,7 +5,7 @@
 
 MODULE_big = ethwhale_fdw
 OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
-	pipeline.o request.o graphql.o jsonrpc.o rpcerrors.o transport.o decode.o hexnum.o prices.o
+	pipeline.o request.o graphql.o jsonrpc.o rpcanswers.o rpcerrors.o transport.o decode.o hexnum.o prices.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum nodes"
 
 EXTENSION = ethwhale_fdw
@@ -30,7 +30,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): ethwhale_fdw.h hexnum.h scan.h compat.h
-jsonrpc.o rpcerrors.o: jsonrpc.h
+jsonrpc.o rpcanswers.o rpcerrors.o: jsonrpc.h
 
 # sql_parts/NN_*.sql, in order, make the install script of EXTVERSION.
 ethwhale_fdw--$(EXTVERSION).sql: $(sort $(wildcard $(srcdir)/sql_parts/*.sql)) $(srcdir)/ethwhale_fdw.control

@@ -18,8 +18,9 @@
  *	request.c		retry, back-off, shrinking, failure -> SQLSTATE
  *	graphql.c		the GraphQL (EIP-1767) node API: documents to requests,
  *					answers checked
- *	jsonrpc.c		the JSON-RPC node API: batches of eth_* calls, answers
- *					assembled into blocks and rows, the node's limits
+ *	jsonrpc.c		the JSON-RPC node API: batches of eth_* calls, EXPLAIN
+ *	rpcanswers.c	JSON-RPC replies assembled into blocks and rows
+ *	rpcerrors.c		what a JSON-RPC node's errors and limits mean
  *	transport.c		libcurl, the only file that includes curl.h
  *	decode.c		JSON values to Datums
  *	hexnum.c		hex and decimal arithmetic, free of the backend

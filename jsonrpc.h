@@ -2,8 +2,8 @@
  *
  * jsonrpc.h
  *		  The JSON-RPC node API's own state, shared by jsonrpc.c (the
- *		  requests and the answers) and rpcerrors.c (what a node's errors
- *		  mean).
+ *		  requests), rpcanswers.c (the answers) and rpcerrors.c (what a
+ *		  node's errors mean).
  *
  * Every call of a batch carries an id that says what it asked for: the
  * block number (or the position of an account or a transaction) times
@@ -78,10 +78,26 @@ ew_rpc_state(EwScanState *st)
 	return (EwRpcState *) st->api_state;
 }
 
-/* in jsonrpc.c */
+/* in jsonrpc.c: the requests */
 extern const char *EwRpcMethodName(EwRpcMethod m);
 extern bool EwRpcDecodeId(json_t *id, int64 *n, EwRpcMethod *m);
+extern void EwRpcBeginCall(EwScanState *st, StringInfo buf, int64 n, EwRpcMethod m);
+extern void EwRpcStartBatch(EwScanState *st, StringInfo buf);
+extern char *EwRpcBlocksBatch(EwScanState *st, const int64 *nums, int n,
+							  EwRpcBlockShape shape, bool receipts);
+extern int64 *EwRpcBlockNumbers(int64 from, int64 to);
+extern char *EwRpcHeadRequest(EwScanState *st);
+
+/* in rpcanswers.c: the answers */
 extern int64 EwRpcQuantity(json_t *j);
+extern json_t *EwRpcAnswerBlocks(EwScanState *st, json_t *data, int64 from,
+								 int64 to, const char *what, int64 *covered_to);
+extern int64 EwRpcAnswerHead(EwScanState *st, json_t *data);
+extern int64 EwRpcClipTo(EwScanState *st, int64 from, int64 to);
+extern json_t *EwRpcAnswerTx(EwScanState *st, json_t *data);
+extern json_t *EwRpcAnswerAccounts(EwScanState *st, json_t *data,
+								   const char *what, int64 expect);
+extern json_t *EwRpcAccountRow(EwScanState *st, json_t *block, int i);
 
 /* in rpcerrors.c */
 extern bool EwRpcIsBenign(EwRpcMethod m, json_t *error);
