@@ -657,7 +657,6 @@ EwRpcAnswerAccounts(EwScanState *st, json_t *data, const char *what,
 	EwRpcState *rs = ew_rpc_state(st);
 	static const EwRpcMethod ms[3] = {EW_RPC_BALANCE, EW_RPC_NONCE, EW_RPC_CODE};
 	static const char *const keys[3] = {"balance", "transactionCount", "code"};
-	int			n = json_array_size(data);
 	json_t	   *blk = ew_json_object();
 	json_t	   *list = json_array();
 	int64	   *idx;
@@ -698,7 +697,6 @@ EwRpcAnswerAccounts(EwScanState *st, json_t *data, const char *what,
 			json_object_set(json_array_get(list, i), keys[k], res);
 		}
 	}
-	(void) n;
 	json_object_set_new(blk, "number", json_integer(expect));
 	json_object_set_new(blk, "accounts", list);
 	st->cur_block = expect;
