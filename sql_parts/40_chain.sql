@@ -17,21 +17,31 @@
 
 -- ---------------------------------------------------------------- local chain
 
--- One chain per database: the blocks first_block .. next_block-1 of
--- ethwhale.sync_state, without gaps.  Append-only in block order, so BRIN
--- indexes on the block number are tiny and exact enough; addresses get btrees.
+-- The chains of the servers synced into this database, each keyed by the
+-- chain id its node reports (ethwhale.node_chain_id): a chain's blocks are
+-- first_block .. next_block-1 of its ethwhale.sync_state row, without gaps.
+-- The three tables are partitioned by (chain_id, block range): a partition
+-- holds partition_blocks blocks of one chain (setting
+-- ethwhale.partition_blocks, default 100000, fixed per chain at its first
+-- sync) and is made by ethwhale.ensure_partitions as the sync reaches it, so
+-- indexes stay the size of a partition and an old range can be detached or
+-- dropped (ethwhale.partitions, ethwhale.drop_blocks_below).  Hashes and
+-- addresses stay lowercase '0x...' text: the interface of the foreign tables.
 CREATE TABLE ethwhale.blocks (
-    number           bigint PRIMARY KEY,
-    hash             text NOT NULL UNIQUE,
+    number           bigint NOT NULL,
+    hash             text NOT NULL,
     parent_hash      text,                  -- NULL for the genesis block
     "timestamp"      timestamptz NOT NULL,
     miner            text,
     gas_used         bigint,
     gas_limit        bigint,
     base_fee_per_gas numeric,
-    tx_count         int
-);
-COMMENT ON TABLE ethwhale.blocks IS 'blocks copied by CALL ethwhale.sync()';
+    tx_count         int,
+    chain_id         bigint NOT NULL,
+    PRIMARY KEY (chain_id, number)
+) PARTITION BY RANGE (chain_id, number);
+CREATE INDEX blocks_hash_idx ON ethwhale.blocks (hash);
+COMMENT ON TABLE ethwhale.blocks IS 'blocks copied by CALL ethwhale.sync(), partitioned by chain and block range';
 
 CREATE TABLE ethwhale.txs (
     block            bigint NOT NULL,
@@ -48,15 +58,17 @@ CREATE TABLE ethwhale.txs (
     gas_used         bigint,
     created_contract text,
     block_time       timestamptz NOT NULL,
-    PRIMARY KEY (block, tx_index)
-);
-CREATE UNIQUE INDEX txs_hash_idx ON ethwhale.txs (hash);
+    chain_id         bigint NOT NULL,
+    PRIMARY KEY (chain_id, block, tx_index)
+) PARTITION BY RANGE (chain_id, block);
+-- equality look-ups only: a hash index is a quarter of a btree on 66 characters
+CREATE INDEX txs_hash_idx ON ethwhale.txs USING hash (hash);
 CREATE INDEX txs_block_brin ON ethwhale.txs USING brin (block);
 CREATE INDEX txs_from_idx ON ethwhale.txs (from_address);
 CREATE INDEX txs_to_idx ON ethwhale.txs (to_address);
 -- the contracts a synced transaction created (their first ETH: balance_history)
 CREATE INDEX txs_created_idx ON ethwhale.txs (created_contract) WHERE created_contract IS NOT NULL;
-COMMENT ON TABLE ethwhale.txs IS 'transactions copied by CALL ethwhale.sync()';
+COMMENT ON TABLE ethwhale.txs IS 'transactions copied by CALL ethwhale.sync(), partitioned by chain and block range';
 
 CREATE TABLE ethwhale.token_transfers (
     block        bigint NOT NULL,
@@ -67,49 +79,148 @@ CREATE TABLE ethwhale.token_transfers (
     to_address   text NOT NULL,
     amount       numeric NOT NULL,          -- raw integer amount
     block_time   timestamptz NOT NULL,
-    PRIMARY KEY (block, log_index)
-);
+    chain_id     bigint NOT NULL,
+    PRIMARY KEY (chain_id, block, log_index)
+) PARTITION BY RANGE (chain_id, block);
 CREATE INDEX token_transfers_block_brin ON ethwhale.token_transfers USING brin (block);
 CREATE INDEX token_transfers_from_idx ON ethwhale.token_transfers (from_address);
 CREATE INDEX token_transfers_to_idx ON ethwhale.token_transfers (to_address);
 CREATE INDEX token_transfers_token_idx ON ethwhale.token_transfers (token);
-COMMENT ON TABLE ethwhale.token_transfers IS 'ERC-20 Transfer logs copied by CALL ethwhale.sync()';
+COMMENT ON TABLE ethwhale.token_transfers IS 'ERC-20 Transfer logs copied by CALL ethwhale.sync(), partitioned by chain and block range';
 
--- The cursor.  A row per database at most (the local tables hold one chain):
--- blocks first_block .. next_block-1 are local and last_hash is the hash of
--- next_block-1.  Updated in the same transaction as each batch's rows.
+-- The cursor of each chain: blocks first_block .. next_block-1 are local and
+-- last_hash is the hash of next_block-1.  Updated in the same transaction as
+-- each batch's rows.  SERVER is the server the chain is synced from (another
+-- server of the same chain may take over: a fallback node).  MODE 'whale'
+-- keeps only the transfers worth at least MIN_USD (ethwhale.sync_mode).
 CREATE TABLE ethwhale.sync_state (
-    server          name PRIMARY KEY,
-    remote_schema   name NOT NULL,
-    first_block     bigint,
-    next_block      bigint,
-    last_hash       text,
-    node_head       bigint,
-    head_checked_at timestamptz,
-    target_block    bigint,
-    run_started_at  timestamptz,
-    run_blocks      bigint NOT NULL DEFAULT 0,
-    blocks_per_s    numeric,
-    last_batch_at   timestamptz,
-    last_error      text,
-    last_error_at   timestamptz,
-    reorgs          bigint NOT NULL DEFAULT 0,
-    last_reorg      text
+    chain_id         bigint PRIMARY KEY,
+    server           name NOT NULL,
+    remote_schema    name NOT NULL,
+    first_block      bigint,
+    next_block       bigint,
+    last_hash        text,
+    node_head        bigint,
+    head_checked_at  timestamptz,
+    target_block     bigint,
+    run_started_at   timestamptz,
+    run_blocks       bigint NOT NULL DEFAULT 0,
+    blocks_per_s     numeric,
+    last_batch_at    timestamptz,
+    last_error       text,
+    last_error_at    timestamptz,
+    reorgs           bigint NOT NULL DEFAULT 0,
+    last_reorg       text,
+    partition_blocks bigint NOT NULL CHECK (partition_blocks > 0),
+    mode             text NOT NULL DEFAULT 'full' CHECK (mode IN ('full', 'whale')),
+    min_usd          numeric CHECK (min_usd >= 0),
+    CHECK (mode = 'full' OR min_usd IS NOT NULL)
 );
-CREATE UNIQUE INDEX sync_state_one_chain ON ethwhale.sync_state ((true));
-COMMENT ON TABLE ethwhale.sync_state IS 'cursor of CALL ethwhale.sync(); see ethwhale.sync_status';
+CREATE INDEX sync_state_server_idx ON ethwhale.sync_state (server);
+COMMENT ON TABLE ethwhale.sync_state IS 'cursor of CALL ethwhale.sync(), a row per chain; see ethwhale.sync_status';
 
--- What eth_account said about addresses that reached the candidate list.
+-- ethwhale.current_chain(): the chain the per-address analytics
+-- (balance_history, price_correlation, balance_check, report_html) read:
+-- setting ethwhale.chain_id, else the only chain synced (NULL when none);
+-- with several chains synced and the setting unset, an error saying how to
+-- choose.
+CREATE FUNCTION ethwhale.current_chain()
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    raw text := nullif(current_setting('ethwhale.chain_id', true), '');
+    chains bigint[];
+BEGIN
+    IF raw IS NOT NULL THEN
+        BEGIN
+            RETURN raw::bigint;
+        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+            RAISE EXCEPTION 'invalid value for setting ethwhale.chain_id: "%"', raw
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a chain id, e.g. SET ethwhale.chain_id = 1;';
+        END;
+    END IF;
+    SELECT array_agg(s.chain_id ORDER BY s.chain_id) INTO chains FROM ethwhale.sync_state s;
+    IF cardinality(chains) > 1 THEN
+        RAISE EXCEPTION 'several chains are synced (%): which one?', array_to_string(chains, ', ')
+            USING ERRCODE = 'ambiguous_parameter',
+                  HINT = format('SET ethwhale.chain_id = %s; (or another of them) before asking for an address.', chains[1]);
+    END IF;
+    RETURN chains[1];
+END
+$$;
+
+-- ethwhale.ensure_partitions(chain, a, b): the partitions of blocks, txs and
+-- token_transfers that blocks A..B of CHAIN go into, made when missing: each
+-- covers [k*size, (k+1)*size) of the chain's partition_blocks SIZE and is
+-- named <table>_<chain>_<first block>, e.g. txs_1_0011000000.  Returns how
+-- many tables it made.  Serialised by an advisory lock, so two syncs never
+-- race to make the same partition.
+CREATE FUNCTION ethwhale.ensure_partitions(chain bigint, a bigint, b bigint)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    size bigint := (SELECT s.partition_blocks FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    lo bigint;
+    t text;
+    part text;
+    made int := 0;
+BEGIN
+    IF size IS NULL THEN
+        RAISE EXCEPTION 'ethwhale.ensure_partitions: chain % has no sync_state row', chain
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('ethwhale.ensure_partitions'));
+    lo := (a / size) * size;
+    WHILE lo <= b LOOP
+        FOREACH t IN ARRAY ARRAY['blocks', 'txs', 'token_transfers'] LOOP
+            part := format('%s_%s_%s', t, replace(chain::text, '-', 'm'), lpad(lo::text, 10, '0'));
+            IF to_regclass(format('ethwhale.%I', part)) IS NULL THEN
+                EXECUTE format('CREATE TABLE ethwhale.%I PARTITION OF ethwhale.%I
+                                FOR VALUES FROM (%s, %s) TO (%s, %s)',
+                               part, t, chain, lo, chain, lo + size);
+                EXECUTE format('COMMENT ON TABLE ethwhale.%I IS %L', part,
+                               format('ethwhale.%s of chain %s, blocks %s..%s', t, chain, lo, lo + size - 1));
+                made := made + 1;
+            END IF;
+        END LOOP;
+        lo := lo + size;
+    END LOOP;
+    RETURN made;
+END
+$$;
+
+-- The partitions of the local chain tables: table, chain, block range, rows
+-- (the planner's estimate) and bytes with indexes.
+CREATE VIEW ethwhale.partitions AS
+SELECT parent.relname::text AS table_name, c.oid::regclass AS partition,
+       b.m[1]::bigint AS chain_id, b.m[2]::bigint AS first_block, b.m[4]::bigint - 1 AS last_block,
+       greatest(c.reltuples, 0)::bigint AS est_rows,
+       pg_total_relation_size(c.oid) AS total_bytes
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class parent ON parent.oid = i.inhparent
+CROSS JOIN LATERAL (SELECT regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                        $re$FROM \('?(-?\d+)'?, '?(-?\d+)'?\) TO \('?(-?\d+)'?, '?(-?\d+)'?\)$re$) AS m) b
+WHERE parent.oid IN ('ethwhale.blocks'::regclass, 'ethwhale.txs'::regclass,
+                     'ethwhale.token_transfers'::regclass);
+COMMENT ON VIEW ethwhale.partitions IS 'partitions of ethwhale.blocks, txs and token_transfers: chain, block range, size';
+
+-- What eth_account said about addresses that reached the candidate list, per chain.
 CREATE TABLE ethwhale.address_info (
-    address     text PRIMARY KEY,
+    address     text NOT NULL,
     code_size   int,
     is_contract bool,
-    checked_at  timestamptz NOT NULL DEFAULT now()
+    checked_at  timestamptz NOT NULL DEFAULT now(),
+    chain_id    bigint NOT NULL,
+    PRIMARY KEY (chain_id, address)
 );
--- pg_dump keeps the local chain, its cursor and the contract look-ups.
-SELECT pg_catalog.pg_extension_config_dump('ethwhale.blocks', '');
-SELECT pg_catalog.pg_extension_config_dump('ethwhale.txs', '');
-SELECT pg_catalog.pg_extension_config_dump('ethwhale.token_transfers', '');
+-- pg_dump keeps the cursors and the contract look-ups; the rows of the local
+-- chain are in the partitions, which are ordinary tables (not members of the
+-- extension) and are dumped with their data.
 SELECT pg_catalog.pg_extension_config_dump('ethwhale.sync_state', '');
 SELECT pg_catalog.pg_extension_config_dump('ethwhale.address_info', '');
 COMMENT ON TABLE ethwhale.address_info IS 'eth_account code size of whale candidates, filled by CALL ethwhale.refresh()';
@@ -132,7 +243,10 @@ SELECT s.server,
        s.last_error,
        s.last_error_at,
        s.reorgs,
-       s.last_reorg
+       s.last_reorg,
+       s.chain_id,
+       s.mode,
+       s.min_usd
 FROM ethwhale.sync_state s
-LEFT JOIN ethwhale.blocks b ON b.number = s.next_block - 1;
-COMMENT ON VIEW ethwhale.sync_status IS 'last synced block, node head, lag, rate and last error of CALL ethwhale.sync()';
+LEFT JOIN ethwhale.blocks b ON b.chain_id = s.chain_id AND b.number = s.next_block - 1;
+COMMENT ON VIEW ethwhale.sync_status IS 'per chain: last synced block, node head, lag, rate and last error of CALL ethwhale.sync()';

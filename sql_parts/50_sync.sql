@@ -40,10 +40,11 @@ BEGIN
 END
 $$;
 
--- ethwhale.sync_find_ancestor(src, tip, first): the highest local block at or
--- below TIP whose hash the node still has, or first-1 when none is left.
+-- ethwhale.sync_find_ancestor(src, chain, tip, first): the highest local
+-- block of CHAIN at or below TIP whose hash the node still has, or first-1
+-- when none is left.
 -- Compares windows of growing size below the tip (8, 64, 512, ... blocks).
-CREATE FUNCTION ethwhale.sync_find_ancestor(src name, tip bigint, first bigint)
+CREATE FUNCTION ethwhale.sync_find_ancestor(src name, chain bigint, tip bigint, first bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -57,8 +58,9 @@ BEGIN
         lo := greatest(first, tip - width + 1);
         EXECUTE format('SELECT max(l.number) FROM ethwhale.blocks l
                         JOIN (SELECT number, hash FROM %I.eth_block WHERE number BETWEEN $1 AND $2) r
-                          ON r.number = l.number AND r.hash = l.hash', src)
-            INTO anc USING lo, tip;
+                          ON r.number = l.number AND r.hash = l.hash
+                        WHERE l.chain_id = $3', src)
+            INTO anc USING lo, tip, chain;
         IF anc IS NOT NULL THEN
             RETURN anc;
         END IF;
@@ -72,12 +74,16 @@ END
 $$;
 
 -- ethwhale.sync_prepare(server, from_block, to_block): the checks and set-up
--- of a sync run, before its first batch: the arguments, one chain per
--- database, the schema of the server's foreign tables (SRC), whether the
--- wrapper serves token transfers (HAVE_TOKENS), the server's confirmations
--- (CONF), and the cursor row, created when missing.
+-- of a sync run, before its first batch: the arguments, the chain id the
+-- server's node reports (CHAIN: the key of its rows in the local tables),
+-- the schema of the server's foreign tables (SRC), whether the wrapper
+-- serves token transfers (HAVE_TOKENS), the server's confirmations (CONF),
+-- and the chain's cursor row, created when missing (with the partition size
+-- of setting ethwhale.partition_blocks).  A chain synced so far through
+-- another server is taken over by this one (a second node of the chain).
 CREATE FUNCTION ethwhale.sync_prepare(server name, from_block bigint, to_block bigint,
-                                      OUT src name, OUT have_tokens bool, OUT conf bigint)
+                                      OUT src name, OUT have_tokens bool, OUT conf bigint,
+                                      OUT chain bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -91,33 +97,75 @@ BEGIN
         RAISE EXCEPTION 'ethwhale.sync: invalid block range % .. %', from_block, to_block
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT s.server INTO other FROM ethwhale.sync_state s LIMIT 1;
-    IF FOUND AND other <> server THEN
-        RAISE EXCEPTION 'the local tables hold the chain of server "%", not "%"', other, server
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'ethwhale.blocks, ethwhale.txs and ethwhale.token_transfers hold one chain per database.',
-                  HINT = 'Sync server ' || quote_ident(other) || ', or empty the local tables first with SELECT ethwhale.reset_sync();';
-    END IF;
     src := ethwhale.remote_schema(server);
+    chain := ethwhale.node_chain_id(server);
     have_tokens := to_regclass(format('%I.eth_token_transfer', src)) IS NOT NULL;
     IF NOT have_tokens THEN
         RAISE NOTICE 'ethwhale.sync(%): this build of the wrapper has no eth_token_transfer; token transfers are not copied', server;
     END IF;
     conf := coalesce(ethwhale.server_option(server, 'confirmations')::bigint, 0);
-    INSERT INTO ethwhale.sync_state AS s (server, remote_schema)
-    VALUES (sync_prepare.server, src)
-    ON CONFLICT ON CONSTRAINT sync_state_pkey DO UPDATE SET remote_schema = excluded.remote_schema;
+    SELECT s.server INTO other FROM ethwhale.sync_state s WHERE s.chain_id = chain;
+    IF FOUND AND other <> server THEN
+        RAISE NOTICE 'ethwhale.sync(%): chain % was synced through server "%" so far; server "%" continues it',
+            server, chain, other, server;
+    END IF;
+    INSERT INTO ethwhale.sync_state AS s (chain_id, server, remote_schema, partition_blocks)
+    VALUES (chain, sync_prepare.server, src,
+            ethwhale.int_setting('ethwhale.partition_blocks', 100000, 1000, 1000000000))
+    ON CONFLICT ON CONSTRAINT sync_state_pkey
+    DO UPDATE SET server = excluded.server, remote_schema = excluded.remote_schema;
 END
 $$;
 
--- ethwhale.sync_lock_cursor(server): the cursor row of SERVER, locked FOR
--- UPDATE until the end of the transaction (concurrent syncs take turns).
-CREATE FUNCTION ethwhale.sync_lock_cursor(server name)
+-- ethwhale.sync_mode(server, mode, min_usd): how the chain of SERVER is
+-- copied: 'full' (every block, transaction and token transfer) or 'whale'
+-- (every block, but only the ETH transactions whose value_usd is at least
+-- MIN_USD, filtered inside the wrapper so smaller rows never form, and the
+-- transfers of the priced tokens of ethwhale.token worth at least MIN_USD).
+-- Only for a chain with no local blocks yet: a chain copied in one mode
+-- cannot hold the other's rows.  Returns the chain id.
+CREATE FUNCTION ethwhale.sync_mode(server name, mode text, min_usd numeric DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chain bigint;
+    st ethwhale.sync_state;
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('full', 'whale') THEN
+        RAISE EXCEPTION 'ethwhale.sync_mode: mode must be ''full'' or ''whale'', not %', coalesce(quote_literal(mode), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF mode = 'whale' AND (min_usd IS NULL OR min_usd < 0) THEN
+        RAISE EXCEPTION 'ethwhale.sync_mode: the whale mode needs a USD floor (min_usd >= 0)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'SELECT ethwhale.sync_mode(' || quote_literal(server) || ', ''whale'', 1000000);';
+    END IF;
+    SELECT p.chain INTO chain FROM ethwhale.sync_prepare(server, NULL, NULL) p;
+    SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = chain FOR UPDATE;
+    IF st.next_block IS NOT NULL AND (st.mode, st.min_usd) IS DISTINCT FROM (mode, CASE WHEN mode = 'whale' THEN min_usd END) THEN
+        RAISE EXCEPTION 'chain % already holds blocks %..% copied in the % mode', chain, st.first_block, st.next_block - 1,
+            st.mode || coalesce(' (min_usd ' || st.min_usd || ')', '')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Empty its local tables first with SELECT ethwhale.reset_sync(%s);', chain);
+    END IF;
+    UPDATE ethwhale.sync_state s
+       SET mode = sync_mode.mode, min_usd = CASE WHEN sync_mode.mode = 'whale' THEN sync_mode.min_usd END
+     WHERE s.chain_id = chain;
+    RETURN chain;
+END
+$$;
+
+-- ethwhale.sync_lock_cursor(chain): the cursor row of CHAIN, locked FOR
+-- UPDATE until the end of the transaction (concurrent syncs of one chain
+-- take turns; syncs of different chains do not wait for each other).
+CREATE FUNCTION ethwhale.sync_lock_cursor(chain bigint)
 RETURNS ethwhale.sync_state
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM ethwhale.sync_state s WHERE s.server = sync_lock_cursor.server FOR UPDATE
+    SELECT * FROM ethwhale.sync_state s WHERE s.chain_id = sync_lock_cursor.chain FOR UPDATE
 $$;
 
 -- ethwhale.sync_plan(server, src, from_block, to_block, conf, st, started):
@@ -161,7 +209,7 @@ BEGIN
     UPDATE ethwhale.sync_state s
        SET node_head = head, head_checked_at = clock_timestamp(), target_block = target,
            run_started_at = started, run_blocks = 0
-     WHERE s.server = sync_plan.server;
+     WHERE s.chain_id = st.chain_id;
 END
 $$;
 
@@ -188,7 +236,8 @@ $$;
 -- ethwhale.sync_rollback_reorg(server, src, st): the node replaced blocks of
 -- the local chain of cursor ST: find the last block both sides agree on,
 -- delete the local blocks, transactions and token transfers above it,
--- retract their alerts and forget the balance anchors above it, move the
+-- retract their alerts, forget the balance anchors above it, take the
+-- views' rows of those blocks back (ethwhale.views_rollback), move the
 -- cursor back and count the reorg.  Returns how many blocks are to be
 -- copied again.
 CREATE FUNCTION ethwhale.sync_rollback_reorg(server name, src name, st ethwhale.sync_state)
@@ -197,21 +246,23 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    anc bigint := ethwhale.sync_find_ancestor(src, st.next_block - 1, st.first_block);
+    chain bigint := st.chain_id;
+    anc bigint := ethwhale.sync_find_ancestor(src, st.chain_id, st.next_block - 1, st.first_block);
     retracted bigint;
 BEGIN
-    retracted := ethwhale.alerts_retract(anc, format('reorg: the node replaced blocks %s..%s', anc + 1, st.next_block - 1));
-    DELETE FROM ethwhale.balance_anchor WHERE block > anc;
-    DELETE FROM ethwhale.token_transfers WHERE block > anc;
-    DELETE FROM ethwhale.txs WHERE block > anc;
-    DELETE FROM ethwhale.blocks WHERE number > anc;
+    retracted := ethwhale.alerts_retract(chain, anc, format('reorg: the node replaced blocks %s..%s', anc + 1, st.next_block - 1));
+    PERFORM ethwhale.views_rollback(chain, anc);
+    DELETE FROM ethwhale.balance_anchor x WHERE x.chain_id = chain AND x.block > anc;
+    DELETE FROM ethwhale.token_transfers x WHERE x.chain_id = chain AND x.block > anc;
+    DELETE FROM ethwhale.txs x WHERE x.chain_id = chain AND x.block > anc;
+    DELETE FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number > anc;
     UPDATE ethwhale.sync_state s
        SET next_block = anc + 1,
-           last_hash = (SELECT hash FROM ethwhale.blocks WHERE number = anc),
+           last_hash = (SELECT x.hash FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number = anc),
            reorgs = s.reorgs + 1,
            last_reorg = format('%s: blocks %s..%s replaced', clock_timestamp()::timestamptz(0),
                                anc + 1, st.next_block - 1)
-     WHERE s.server = sync_rollback_reorg.server;
+     WHERE s.chain_id = chain;
     RAISE NOTICE 'ethwhale.sync(%): reorg: the node replaced blocks %..%; copying them again%',
         server, anc + 1, st.next_block - 1,
         CASE WHEN retracted > 0 THEN format('; %s alert(s) of those blocks retracted', retracted) ELSE '' END;
@@ -219,87 +270,114 @@ BEGIN
 END
 $$;
 
--- ethwhale.sync_batch(server, src, a, b, prev_hash, have_tokens, run_blocks,
+-- ethwhale.sync_batch(server, src, st, a, b, have_tokens, run_blocks,
 -- started): fetch blocks A..B with their transactions (and token transfers
--- when HAVE_TOKENS) from the foreign tables of SRC into the local tables,
--- check them, record their alerts (ethwhale.alerts_record), and move the
--- cursor to B+1 in the same transaction.
+-- when HAVE_TOKENS) from the foreign tables of SRC into the local tables of
+-- the chain of cursor ST, check them, record their alerts
+-- (ethwhale.alerts_record), and move the cursor to B+1 in the same
+-- transaction.  In the whale mode (ST.mode) only the ETH transactions with
+-- value_usd >= ST.min_usd come (the wrapper filters them while decoding)
+-- and only the transfers of priced tokens worth as much.
 -- RUN_BLOCKS is the run's block count including this batch; returns the
 -- run's rate in blocks/s.  The batch must hold every block of the range,
--- continue the local chain (A's parent is PREV_HASH) and be a chain with as
--- many transactions as its blocks' tx_count; otherwise the node reorganised
--- its chain and SQLSTATE EWRG1 (before A) or EWRG2 (during the batch) is
--- raised for ethwhale.sync_run to roll back.
-CREATE FUNCTION ethwhale.sync_batch(server name, src name, a bigint, b bigint, prev_hash text,
+-- continue the local chain (A's parent is ST.last_hash) and be a chain with
+-- as many transactions as its blocks' tx_count (full mode); otherwise the
+-- node reorganised its chain and SQLSTATE EWRG1 (before A) or EWRG2
+-- (during the batch) is raised for ethwhale.sync_run to roll back.
+CREATE FUNCTION ethwhale.sync_batch(server name, src name, st ethwhale.sync_state, a bigint, b bigint,
                                     have_tokens bool, run_blocks bigint, started timestamptz)
 RETURNS numeric
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    chain bigint := st.chain_id;
+    whale bool := st.mode = 'whale';
     n bigint;
     ntx bigint;
     expect_tx bigint;
     rate numeric;
+    priced text[];
 BEGIN
     EXECUTE format('INSERT INTO ethwhale.blocks
-                      (number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                      (chain_id, number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
                        base_fee_per_gas, tx_count)
-                    SELECT number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                    SELECT $3, number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
                            base_fee_per_gas, tx_count
                     FROM %I.eth_block WHERE number BETWEEN $1 AND $2', src)
-        USING a, b;
+        USING a, b, chain;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n <> b - a + 1 THEN
         RAISE EXCEPTION 'server "%" returned % of the % blocks %..%', server, n, b - a + 1, a, b
             USING HINT = 'The node is missing blocks in that range (still syncing, or pruned).';
     END IF;
     -- The batch must continue our chain and be a chain.
-    IF prev_hash IS NOT NULL
-       AND (SELECT parent_hash FROM ethwhale.blocks WHERE number = a) <> prev_hash THEN
+    IF st.last_hash IS NOT NULL
+       AND (SELECT x.parent_hash FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number = a) <> st.last_hash THEN
         RAISE EXCEPTION USING ERRCODE = 'EWRG1', MESSAGE = 'reorg';
     END IF;
-    IF EXISTS (SELECT 1 FROM ethwhale.blocks c JOIN ethwhale.blocks p ON p.number = c.number - 1
-               WHERE c.number BETWEEN a + 1 AND b AND c.parent_hash <> p.hash) THEN
+    IF EXISTS (SELECT 1 FROM ethwhale.blocks c JOIN ethwhale.blocks p ON p.chain_id = c.chain_id AND p.number = c.number - 1
+               WHERE c.chain_id = chain AND c.number BETWEEN a + 1 AND b AND c.parent_hash <> p.hash) THEN
         RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
     END IF;
     EXECUTE format('INSERT INTO ethwhale.txs
-                      (block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                      (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
                        nonce, input_selector, status, gas_used, created_contract, block_time)
-                    SELECT block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                    SELECT $3, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
                            nonce, input_selector, status, gas_used, created_contract, block_time
                     FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
-        USING a, b;
+                   || CASE WHEN whale THEN ' AND value_usd >= $4' ELSE '' END
+        USING a, b, chain, st.min_usd;
     GET DIAGNOSTICS ntx = ROW_COUNT;
-    SELECT coalesce(sum(tx_count), 0) INTO expect_tx FROM ethwhale.blocks WHERE number BETWEEN a AND b;
-    IF ntx <> expect_tx THEN
-        RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
+    IF NOT whale THEN
+        SELECT coalesce(sum(x.tx_count), 0) INTO expect_tx
+        FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number BETWEEN a AND b;
+        IF ntx <> expect_tx THEN
+            RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
+        END IF;
     END IF;
-    IF have_tokens THEN
+    IF have_tokens AND NOT whale THEN
         EXECUTE format('INSERT INTO ethwhale.token_transfers
-                          (block, log_index, tx_hash, token, from_address, to_address, amount, block_time)
-                        SELECT block, log_index, tx_hash, token, from_address, to_address, amount, block_time
+                          (chain_id, block, log_index, tx_hash, token, from_address, to_address, amount, block_time)
+                        SELECT $3, block, log_index, tx_hash, token, from_address, to_address, amount, block_time
                         FROM %I.eth_token_transfer WHERE block BETWEEN $1 AND $2', src)
-            USING a, b;
+            USING a, b, chain;
+    ELSIF have_tokens THEN
+        -- the priced tokens only (their addresses go to the node), priced
+        -- as ethwhale.large_transfers prices them
+        SELECT array_agg(t.address) INTO priced FROM ethwhale.token t;
+        IF priced IS NOT NULL THEN
+            EXECUTE format('INSERT INTO ethwhale.token_transfers
+                              (chain_id, block, log_index, tx_hash, token, from_address, to_address, amount, block_time)
+                            SELECT $3, r.block, r.log_index, r.tx_hash, r.token, r.from_address, r.to_address,
+                                   r.amount, r.block_time
+                            FROM %I.eth_token_transfer r
+                            JOIN ethwhale.token tk ON tk.address = r.token
+                            LEFT JOIN ethwhale.eth_usd_filled px ON px.day = (r.block_time AT TIME ZONE ''UTC'')::date
+                            WHERE r.block BETWEEN $1 AND $2 AND r.token = ANY ($5)
+                              AND r.amount * (''1e-'' || coalesce(tk.decimals, 0))::numeric
+                                  * coalesce(tk.usd_peg, px.price) >= $4', src)
+                USING a, b, chain, st.min_usd, priced;
+        END IF;
     END IF;
     -- the alerts of these blocks commit (or roll back) with them
-    PERFORM ethwhale.alerts_record(a, b);
+    PERFORM ethwhale.alerts_record(chain, a, b);
     rate := round(run_blocks / greatest(extract(epoch FROM clock_timestamp() - started), 0.001), 1);
     UPDATE ethwhale.sync_state s
        SET first_block = coalesce(s.first_block, a),
            next_block = b + 1,
-           last_hash = (SELECT hash FROM ethwhale.blocks WHERE number = b),
+           last_hash = (SELECT x.hash FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number = b),
            run_blocks = sync_batch.run_blocks,
            blocks_per_s = rate,
            last_batch_at = clock_timestamp()
-     WHERE s.server = sync_batch.server;
+     WHERE s.chain_id = chain;
     RETURN rate;
 END
 $$;
 
--- ethwhale.sync_record_error(server, message, detail): keep the error of a
+-- ethwhale.sync_record_error(chain, message, detail): keep the error of a
 -- failed batch in the cursor row (sync_status.last_error).
-CREATE FUNCTION ethwhale.sync_record_error(server name, message text, detail text)
+CREATE FUNCTION ethwhale.sync_record_error(chain bigint, message text, detail text)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -307,7 +385,7 @@ AS $$
     UPDATE ethwhale.sync_state s
        SET last_error = message || coalesce(' (' || nullif(detail, '') || ')', ''),
            last_error_at = clock_timestamp()
-     WHERE s.server = sync_record_error.server
+     WHERE s.chain_id = sync_record_error.chain
 $$;
 
 -- ethwhale.sync_run(server, from_block, to_block, may_commit): the body of
@@ -315,11 +393,14 @@ $$;
 -- transaction block, where it commits after every batch; otherwise it copies
 -- one batch and leaves the commit to the caller.
 --
--- Every batch runs in a subtransaction that takes the cursor row FOR UPDATE
--- (so concurrent syncs take turns), checks the chain against the node and
--- inserts the batch's rows; the cursor moves in the same transaction, which
--- is committed right after.  A kill at any point loses at most the batch in
--- flight, which the next run copies again.
+-- Every batch runs in a subtransaction that takes the chain's cursor row
+-- FOR UPDATE (so concurrent syncs of a chain take turns), checks the chain
+-- against the node and inserts the batch's rows; the cursor moves in the
+-- same transaction, which is committed right after.  A kill at any point
+-- loses at most the batch in flight, which the next run copies again.  The
+-- partitions a batch goes into are made first, in a transaction of their
+-- own (ethwhale.ensure_partitions), so making one never waits on, or holds
+-- up, the batches of another chain.
 --
 -- A procedure that COMMITs cannot have a SET clause, so sync_run (like
 -- sync, refresh_run and refresh) has no SET search_path: it is control flow
@@ -330,6 +411,7 @@ AS $$
 DECLARE
     src pg_catalog.name;
     conf bigint;
+    chain bigint;
     batch bigint := ethwhale.int_setting('ethwhale.sync_batch_blocks', 1000, 1, 1000000);
     have_tokens bool;
     st ethwhale.sync_state;
@@ -347,7 +429,7 @@ DECLARE
     rate numeric;
     e_msg pg_catalog.text; e_state pg_catalog.text; e_detail pg_catalog.text; e_hint pg_catalog.text;
 BEGIN
-    SELECT p.src, p.have_tokens, p.conf INTO src, have_tokens, conf
+    SELECT p.src, p.have_tokens, p.conf, p.chain INTO src, have_tokens, conf, chain
     FROM ethwhale.sync_prepare(server, from_block, to_block) p;
     IF may_commit THEN
         COMMIT;
@@ -356,7 +438,26 @@ BEGIN
     LOOP
         ok := true;
         BEGIN
-            st := ethwhale.sync_lock_cursor(server);
+            IF may_commit AND head IS NOT NULL AND NOT need_reorg THEN
+                -- the partitions of the next batch, committed before it
+                SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = chain;
+                a := coalesce(st.next_block, a);
+                IF a <= target THEN
+                    PERFORM ethwhale.ensure_partitions(chain, a, least(a + batch - 1, target));
+                END IF;
+            END IF;
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_state = RETURNED_SQLSTATE,
+                                        e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                ok := false;
+        END;
+        IF ok AND may_commit AND head IS NOT NULL THEN
+            COMMIT;
+        END IF;
+        IF ok THEN
+        BEGIN
+            st := ethwhale.sync_lock_cursor(chain);
             IF need_reorg THEN
                 total := total + ethwhale.sync_rollback_reorg(server, src, st);
                 need_reorg := false;
@@ -376,7 +477,10 @@ BEGIN
                         finished := true;
                     ELSE
                         b := least(a + batch - 1, target);
-                        rate := ethwhale.sync_batch(server, src, a, b, st.last_hash, have_tokens,
+                        -- made in their own transaction above, except for
+                        -- the first batch and inside a transaction block
+                        PERFORM ethwhale.ensure_partitions(chain, a, b);
+                        rate := ethwhale.sync_batch(server, src, st, a, b, have_tokens,
                                                     done + (b - a + 1), t0);
                         done := done + (b - a + 1);
                         finished := b >= target;
@@ -391,9 +495,10 @@ BEGIN
                                         e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
                 ok := false;
         END;
+        END IF;
 
         IF NOT ok THEN
-            PERFORM ethwhale.sync_record_error(server, e_msg, e_detail);
+            PERFORM ethwhale.sync_record_error(chain, e_msg, e_detail);
             IF may_commit THEN
                 COMMIT;
             END IF;
@@ -450,20 +555,32 @@ BEGIN
 END
 $$;
 
--- ethwhale.reset_sync(): empty the local chain and the cursor (to sync
--- another server, or to start over), and the views built from them; the
--- alerts in force are retracted (alert_log keeps them) and the balance
--- anchors forgotten.
-CREATE FUNCTION ethwhale.reset_sync()
-RETURNS void
+-- ethwhale.reset_sync([chain]): empty the local chain CHAIN (all chains when
+-- NULL): its partitions are dropped, its cursor and contract look-ups
+-- deleted and its rows of the views taken out; the alerts in force are
+-- retracted (alert_log keeps them) and the balance anchors forgotten.
+-- Returns how many chains it emptied.
+CREATE FUNCTION ethwhale.reset_sync(chain bigint DEFAULT NULL)
+RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    p regclass;
+    n bigint;
 BEGIN
-    PERFORM ethwhale.alerts_retract(NULL, 'ethwhale.reset_sync() emptied the local chain');
-    TRUNCATE ethwhale.blocks, ethwhale.txs, ethwhale.token_transfers, ethwhale.sync_state,
-             ethwhale.address_info, ethwhale.balance_anchor;
-    REFRESH MATERIALIZED VIEW ethwhale.large_transfers;
-    REFRESH MATERIALIZED VIEW ethwhale.whale_candidates;
+    PERFORM ethwhale.alerts_retract(chain, NULL, 'ethwhale.reset_sync() emptied the local chain');
+    FOR p IN SELECT x.partition FROM ethwhale.partitions x
+             WHERE chain IS NULL OR x.chain_id = chain
+             ORDER BY x.table_name DESC, x.partition LOOP
+        EXECUTE format('DROP TABLE %s', p);
+    END LOOP;
+    DELETE FROM ethwhale.address_info x WHERE chain IS NULL OR x.chain_id = chain;
+    DELETE FROM ethwhale.balance_anchor x WHERE chain IS NULL OR x.chain_id = chain;
+    PERFORM ethwhale.views_rollback(x.chain_id, NULL)
+    FROM ethwhale.sync_state x WHERE chain IS NULL OR x.chain_id = chain;
+    DELETE FROM ethwhale.sync_state x WHERE chain IS NULL OR x.chain_id = chain;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END
 $$;

@@ -7,11 +7,104 @@ FROM generate_series((SELECT min(day) FROM ethwhale.eth_usd),
                      greatest((SELECT max(day) FROM ethwhale.eth_usd), current_date),
                      interval '1 day') AS d;
 
+-- ---------------------------------------------------------------- incremental views
+--
+-- ethwhale.large_transfers and ethwhale.whale_candidates are views over
+-- tables that CALL ethwhale.refresh() maintains from the blocks synced since
+-- the last refresh (ethwhale.view_state.through_block), so a refresh costs
+-- in proportion to the new blocks, not to all history:
+--   large_transfer_rows   the large transfers of those blocks are added;
+--   view_dirty            the addresses whose candidate row the new blocks
+--                         (or a reorg) may change;
+--   whale_candidate_rows  the rows of those addresses are computed again.
+-- What every row depends on -- prices, tokens, labels, excluded categories
+-- (their triggers move ethwhale.view_basis_seq), the threshold and the
+-- exchange-like settings, the chain's synced days (the correlation's
+-- window) -- is recorded in view_state; when it changed, the refresh
+-- rebuilds the chain's rows from scratch.  A reorg takes the rows of the
+-- replaced blocks back (ethwhale.views_rollback) in the transaction that
+-- deletes them.  None of these tables is dumped: after a restore the first
+-- refresh rebuilds them.
+
+CREATE SEQUENCE ethwhale.view_basis_seq;
+
+CREATE FUNCTION ethwhale.view_basis_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM nextval('ethwhale.view_basis_seq');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.eth_usd
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.token
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.address_label
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.excluded_category
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+
+-- What the views of each chain were last computed from.
+CREATE TABLE ethwhale.view_state (
+    chain_id             bigint PRIMARY KEY,
+    through_block        bigint,          -- the views cover the chain's blocks up to here
+    basis                bigint NOT NULL, -- ethwhale.view_basis_seq then
+    threshold_usd        numeric NOT NULL,
+    min_counterparties   bigint NOT NULL,
+    min_sweepers         bigint NOT NULL,
+    first_day            date,            -- the chain's synced UTC days then
+    last_day             date,
+    all_dirty            bool NOT NULL DEFAULT false,
+    refreshed_at         timestamptz,
+    last_full_at         timestamptz,
+    last_new_blocks      bigint,          -- of the last refresh
+    last_addresses       bigint,
+    last_full            bool
+);
+COMMENT ON TABLE ethwhale.view_state IS 'what ethwhale.large_transfers and whale_candidates of each chain were computed from (CALL ethwhale.refresh())';
+
+CREATE TABLE ethwhale.view_dirty (
+    chain_id bigint NOT NULL,
+    address  text NOT NULL,
+    PRIMARY KEY (chain_id, address)
+);
+COMMENT ON TABLE ethwhale.view_dirty IS 'addresses whose whale_candidates row the next refresh computes again';
+
 -- Transfers of at least ethwhale.whale_threshold_usd: successful ETH
 -- transfers (value × ETH/USD of the block's UTC day) and transfers of the
 -- tokens priced in ethwhale.token (amount / 10^decimals × usd_peg, or × ETH/USD
--- when usd_peg is NULL).  log_index is -1 for ETH.
-CREATE MATERIALIZED VIEW ethwhale.large_transfers AS
+-- when usd_peg is NULL).  log_index is -1 for ETH.  value_usd is rounded to
+-- cents (the threshold is compared before rounding).
+CREATE TABLE ethwhale.large_transfer_rows (
+    chain_id     bigint NOT NULL,
+    kind         text NOT NULL,
+    block        bigint NOT NULL,
+    block_time   timestamptz NOT NULL,
+    tx_hash      text NOT NULL,
+    log_index    int NOT NULL,
+    token        text,
+    symbol       text,
+    from_address text NOT NULL,
+    to_address   text NOT NULL,
+    amount       numeric NOT NULL,
+    value_usd    numeric NOT NULL,
+    PRIMARY KEY (chain_id, tx_hash, log_index)
+);
+CREATE INDEX large_transfer_rows_block_idx ON ethwhale.large_transfer_rows (chain_id, block);
+CREATE INDEX large_transfer_rows_from_idx ON ethwhale.large_transfer_rows (from_address);
+CREATE INDEX large_transfer_rows_to_idx ON ethwhale.large_transfer_rows (to_address);
+COMMENT ON TABLE ethwhale.large_transfer_rows IS 'the rows of ethwhale.large_transfers, without labels; CALL ethwhale.refresh()';
+
+-- ethwhale.large_transfers_of(chain, lo, hi): the large transfers of the
+-- chain's blocks LO..HI, priced now.
+CREATE FUNCTION ethwhale.large_transfers_of(chain bigint, lo bigint, hi bigint)
+RETURNS SETOF ethwhale.large_transfer_rows
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 WITH px AS (SELECT day, price FROM ethwhale.eth_usd_filled),
 moves AS (
     SELECT 'ETH'::text AS kind, t.block, t.block_time, t.hash AS tx_hash, -1 AS log_index,
@@ -19,7 +112,8 @@ moves AS (
            t.value * 1e-18 AS amount, t.value * 1e-18 * px.price AS value_usd
     FROM ethwhale.txs t
     JOIN px ON px.day = (t.block_time AT TIME ZONE 'UTC')::date
-    WHERE t.value > 0 AND t.to_address IS NOT NULL AND coalesce(t.status, 1) <> 0
+    WHERE t.chain_id = chain AND t.block BETWEEN lo AND hi
+      AND t.value > 0 AND t.to_address IS NOT NULL AND coalesce(t.status, 1) <> 0
     UNION ALL
     SELECT 'token', tt.block, tt.block_time, tt.tx_hash, tt.log_index,
            tt.token, tk.symbol, tt.from_address, tt.to_address,
@@ -30,17 +124,158 @@ moves AS (
     FROM ethwhale.token_transfers tt
     JOIN ethwhale.token tk ON tk.address = tt.token
     LEFT JOIN px ON px.day = (tt.block_time AT TIME ZONE 'UTC')::date
+    WHERE tt.chain_id = chain AND tt.block BETWEEN lo AND hi
 )
-SELECT m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.symbol,
-       m.from_address, m.to_address, m.amount, round(m.value_usd, 2) AS value_usd,
-       fl.label AS from_label, fl.category AS from_category,
-       tl.label AS to_label, tl.category AS to_category
+SELECT chain, m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.symbol,
+       m.from_address, m.to_address, m.amount, round(m.value_usd, 2)
 FROM moves m
+WHERE m.value_usd >= ethwhale.whale_threshold_usd()
+$$;
+
+CREATE VIEW ethwhale.large_transfers AS
+SELECT m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.symbol,
+       m.from_address, m.to_address, m.amount, m.value_usd,
+       fl.label AS from_label, fl.category AS from_category,
+       tl.label AS to_label, tl.category AS to_category,
+       m.chain_id
+FROM ethwhale.large_transfer_rows m
 LEFT JOIN ethwhale.address_label fl ON fl.address = m.from_address
-LEFT JOIN ethwhale.address_label tl ON tl.address = m.to_address
-WHERE m.value_usd >= ethwhale.whale_threshold_usd();
-CREATE UNIQUE INDEX large_transfers_key ON ethwhale.large_transfers (tx_hash, log_index);
-CREATE INDEX large_transfers_from_idx ON ethwhale.large_transfers (from_address);
-CREATE INDEX large_transfers_to_idx ON ethwhale.large_transfers (to_address);
-COMMENT ON MATERIALIZED VIEW ethwhale.large_transfers IS
-    'ETH and priced token transfers of at least ethwhale.whale_threshold_usd; CALL ethwhale.refresh()';
+LEFT JOIN ethwhale.address_label tl ON tl.address = m.to_address;
+COMMENT ON VIEW ethwhale.large_transfers IS
+    'ETH and priced token transfers of at least ethwhale.whale_threshold_usd, per chain; CALL ethwhale.refresh()';
+
+-- ethwhale.views_mark_dirty(chain, lo, hi): the addresses whose
+-- whale_candidates row the chain's blocks LO..HI can change, into
+-- view_dirty: the parties of their large transfers; and, among the
+-- addresses with large transfers, those their transactions touch (sender,
+-- recipient, created contract: counterparties, balance change, contract
+-- test) and the recipients of every earlier transaction of an address those
+-- transactions touch (the deposit-like feeder test reads what a feeder
+-- sent and received).  Returns how many addresses it added.
+CREATE FUNCTION ethwhale.views_mark_dirty(chain bigint, lo bigint, hi bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS ew_touched (address text PRIMARY KEY) ON COMMIT DROP;
+    TRUNCATE ew_touched;
+    INSERT INTO ew_touched
+    SELECT DISTINCT a FROM ethwhale.txs t
+    CROSS JOIN LATERAL (VALUES (t.from_address), (t.to_address), (t.created_contract)) v(a)
+    WHERE t.chain_id = chain AND t.block BETWEEN lo AND hi AND a IS NOT NULL;
+    ANALYZE ew_touched;
+    WITH cand AS (
+        SELECT from_address AS address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
+        UNION
+        SELECT to_address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
+    ),
+    hit AS (
+        SELECT r.from_address AS address FROM ethwhale.large_transfer_rows r
+        WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
+        UNION
+        SELECT r.to_address FROM ethwhale.large_transfer_rows r
+        WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
+        UNION
+        SELECT w.address FROM ew_touched w JOIN cand c ON c.address = w.address
+        UNION
+        SELECT t.to_address FROM ethwhale.txs t
+        JOIN ew_touched w ON w.address = t.from_address
+        JOIN cand c ON c.address = t.to_address
+        WHERE t.chain_id = chain
+    )
+    INSERT INTO ethwhale.view_dirty (chain_id, address)
+    SELECT chain, h.address FROM hit h
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- ethwhale.views_rollback(chain, above): the chain's blocks above ABOVE are
+-- going away (a reorg; NULL: all of them, ethwhale.reset_sync): their large
+-- transfers are taken out, the candidates they touched marked for the next
+-- refresh, and the views' cursor moved back.  Called before the blocks'
+-- rows are deleted, in the same transaction.
+CREATE FUNCTION ethwhale.views_rollback(chain bigint, above bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF above IS NULL THEN
+        DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        DELETE FROM ethwhale.view_state v WHERE v.chain_id = chain;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ethwhale.view_state v WHERE v.chain_id = chain AND v.through_block > above) THEN
+        RETURN;
+    END IF;
+    PERFORM ethwhale.views_mark_dirty(chain, above + 1, (SELECT v.through_block FROM ethwhale.view_state v
+                                                          WHERE v.chain_id = chain));
+    DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain AND r.block > above;
+    UPDATE ethwhale.view_state v SET through_block = above WHERE v.chain_id = chain;
+END
+$$;
+
+-- ethwhale.refresh_large_transfers(chain): bring the chain's large
+-- transfers up to its last synced block: the blocks after view_state's
+-- through_block when the basis is unchanged, else all of them again (and
+-- every candidate row with them).  Returns whether it rebuilt everything.
+CREATE FUNCTION ethwhale.refresh_large_transfers(chain bigint)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vs ethwhale.view_state;
+    upto bigint := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    lo bigint;
+    basis bigint := (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ethwhale.view_basis_seq);
+    thr numeric := ethwhale.whale_threshold_usd();
+    min_cp bigint := ethwhale.int_setting('ethwhale.exchange_min_counterparties', 1000, 1, 1000000000);
+    min_sw bigint := ethwhale.int_setting('ethwhale.exchange_min_sweepers', 10, 1, 1000000000);
+    d0 date;
+    d1 date;
+    full_rebuild bool;
+BEGIN
+    SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date, (max(b."timestamp") AT TIME ZONE 'UTC')::date
+      INTO d0, d1
+    FROM ethwhale.blocks b WHERE b.chain_id = chain;
+    SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
+                    OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
+    IF full_rebuild THEN
+        DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        lo := 0;
+    ELSE
+        lo := coalesce(vs.through_block + 1, 0);
+    END IF;
+    IF upto IS NOT NULL AND upto >= lo THEN
+        INSERT INTO ethwhale.large_transfer_rows SELECT * FROM ethwhale.large_transfers_of(chain, lo, upto);
+        IF NOT full_rebuild THEN
+            PERFORM ethwhale.views_mark_dirty(chain, lo, upto);
+        END IF;
+    END IF;
+    INSERT INTO ethwhale.view_state AS v
+        (chain_id, through_block, basis, threshold_usd, min_counterparties, min_sweepers,
+         first_day, last_day, all_dirty, last_new_blocks, last_full)
+    VALUES (chain, upto, basis, thr, min_cp, min_sw, d0, d1, true,
+            greatest(coalesce(upto - lo + 1, 0), 0), true)
+    ON CONFLICT (chain_id) DO UPDATE
+       SET through_block = excluded.through_block, basis = excluded.basis,
+           threshold_usd = excluded.threshold_usd, min_counterparties = excluded.min_counterparties,
+           min_sweepers = excluded.min_sweepers, first_day = excluded.first_day, last_day = excluded.last_day,
+           -- the correlation's window is the chain's synced days: when they
+           -- change, every row changes
+           all_dirty = v.all_dirty OR full_rebuild
+                       OR (v.first_day, v.last_day) IS DISTINCT FROM (excluded.first_day, excluded.last_day),
+           last_new_blocks = excluded.last_new_blocks, last_full = full_rebuild;
+    RETURN full_rebuild;
+END
+$$;

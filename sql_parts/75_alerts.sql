@@ -158,14 +158,15 @@ CREATE TABLE ethwhale.alert_log (
     value_usd        numeric,
     created_at       timestamptz NOT NULL DEFAULT now(),
     retracted_at     timestamptz,
-    retracted_reason text
+    retracted_reason text,
+    chain_id         bigint
 );
 ALTER SEQUENCE ethwhale.alert_id_seq OWNED BY ethwhale.alert_log.id;
 ALTER SEQUENCE ethwhale.alert_event_seq OWNED BY ethwhale.alert_log.event_id;
 -- one alert in force per rule and transfer of a block
 CREATE UNIQUE INDEX alert_log_live_key ON ethwhale.alert_log (rule_id, tx_hash, log_index, block_hash)
     WHERE retracted_at IS NULL;
-CREATE INDEX alert_log_live_block ON ethwhale.alert_log (block) WHERE retracted_at IS NULL;
+CREATE INDEX alert_log_live_block ON ethwhale.alert_log (chain_id, block) WHERE retracted_at IS NULL;
 COMMENT ON TABLE ethwhale.alert_log IS
     'every alert raised by ethwhale.sync(), with its retraction when a reorg or reset_sync() removed its block';
 SELECT pg_catalog.pg_extension_config_dump('ethwhale.alert_rule', '');
@@ -177,7 +178,8 @@ SELECT pg_catalog.pg_extension_config_dump('ethwhale.alert_event_seq', '');
 CREATE VIEW ethwhale.alerts AS
 SELECT l.id, l.event_id, l.rule_id, l.rule_name, l.direction, l.block, l.block_hash, l.block_time,
        l.tx_hash, l.log_index, l.kind, l.token, l.symbol, l.from_address, l.to_address,
-       l.from_label, l.from_category, l.to_label, l.to_category, l.amount, l.value_usd, l.created_at
+       l.from_label, l.from_category, l.to_label, l.to_category, l.amount, l.value_usd, l.created_at,
+       l.chain_id
 FROM ethwhale.alert_log l
 WHERE l.retracted_at IS NULL;
 COMMENT ON VIEW ethwhale.alerts IS
@@ -195,6 +197,7 @@ AS $$
     SELECT jsonb_build_object(
                'event', CASE WHEN a.retracted_at IS NULL THEN 'alert' ELSE 'retraction' END,
                'event_id', a.event_id, 'id', a.id, 'rule', a.rule_name, 'rule_id', a.rule_id,
+               'chain_id', a.chain_id,
                'direction', a.direction, 'block', a.block, 'block_hash', a.block_hash,
                'time', to_char(a.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                'tx_hash', a.tx_hash, 'log_index', a.log_index, 'kind', a.kind, 'token', a.token,
@@ -248,7 +251,7 @@ AS $$
     LIMIT greatest(coalesce(max_events, 10000), 0)
 $$;
 
--- ethwhale.alerts_record(a, b): the alerts of the synced blocks A..B, for
+-- ethwhale.alerts_record(chain, a, b): the alerts of the synced blocks A..B of CHAIN, for
 -- ethwhale.sync_batch (in the batch's transaction).  Every ETH transfer
 -- (successful, value > 0, not a contract creation) and token transfer of
 -- the blocks is priced as in ethwhale.large_transfers (the ETH/USD of the
@@ -256,7 +259,7 @@ $$;
 -- cents), matched
 -- against the enabled rules, recorded once per rule and announced.
 -- Returns how many alerts were raised.
-CREATE FUNCTION ethwhale.alerts_record(a bigint, b bigint)
+CREATE FUNCTION ethwhale.alerts_record(chain bigint, a bigint, b bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -273,7 +276,7 @@ BEGIN
             SELECT d.day,
                    (SELECT p.price FROM ethwhale.eth_usd p WHERE p.day <= d.day ORDER BY p.day DESC LIMIT 1) AS price
             FROM (SELECT DISTINCT (bl."timestamp" AT TIME ZONE 'UTC')::date AS day
-                  FROM ethwhale.blocks bl WHERE bl.number BETWEEN a AND b) d
+                  FROM ethwhale.blocks bl WHERE bl.chain_id = chain AND bl.number BETWEEN a AND b) d
         ),
         moves AS (
             SELECT 'ETH'::text AS kind, t.block, t.block_time, t.hash AS tx_hash, t.tx_index AS pos,
@@ -282,7 +285,7 @@ BEGIN
                    t.value * 1e-18 * px.price AS value_usd
             FROM ethwhale.txs t
             LEFT JOIN px ON px.day = (t.block_time AT TIME ZONE 'UTC')::date
-            WHERE t.block BETWEEN a AND b AND t.value > 0 AND t.to_address IS NOT NULL
+            WHERE t.chain_id = chain AND t.block BETWEEN a AND b AND t.value > 0 AND t.to_address IS NOT NULL
               AND coalesce(t.status, 1) <> 0
             UNION ALL
             SELECT 'token', tt.block, tt.block_time, tt.tx_hash, tt.log_index, tt.log_index,
@@ -293,7 +296,7 @@ BEGIN
             FROM ethwhale.token_transfers tt
             LEFT JOIN ethwhale.token tk ON tk.address = tt.token
             LEFT JOIN px ON px.day = (tt.block_time AT TIME ZONE 'UTC')::date
-            WHERE tt.block BETWEEN a AND b
+            WHERE tt.chain_id = chain AND tt.block BETWEEN a AND b
         ),
         sides AS (
             SELECT m.*, fl.label AS from_label, fl.category AS from_category,
@@ -323,12 +326,12 @@ BEGIN
             INSERT INTO ethwhale.alert_log
                 (rule_id, rule_name, direction, block, block_hash, block_time, tx_hash, log_index,
                  kind, token, symbol, from_address, to_address, from_label, from_category,
-                 to_label, to_category, amount, value_usd)
+                 to_label, to_category, amount, value_usd, chain_id)
             SELECT x.rule_id, x.rule_name, x.dir, x.block, bl.hash, x.block_time, x.tx_hash, x.log_index,
                    x.kind, x.token, x.symbol, x.from_address, x.to_address, x.from_label, x.from_category,
-                   x.to_label, x.to_category, x.amount, round(x.value_usd, 2)
+                   x.to_label, x.to_category, x.amount, round(x.value_usd, 2), chain
             FROM (SELECT * FROM matched ORDER BY block, kind, pos, rule_id) x
-            JOIN ethwhale.blocks bl ON bl.number = x.block
+            JOIN ethwhale.blocks bl ON bl.chain_id = chain AND bl.number = x.block
             ORDER BY x.block, x.kind, x.pos, x.rule_id
             RETURNING *
         )
@@ -341,10 +344,11 @@ BEGIN
 END
 $$;
 
--- ethwhale.alerts_retract(above, reason): retract the alerts in force of
--- the blocks above ABOVE (all of them when ABOVE is NULL), each with a new
--- event and its notification, saying REASON.  Returns how many.
-CREATE FUNCTION ethwhale.alerts_retract(above bigint, reason text)
+-- ethwhale.alerts_retract(chain, above, reason): retract the alerts in
+-- force of the blocks of CHAIN (every chain when NULL) above ABOVE (all of
+-- them when ABOVE is NULL), each with a new event and its notification,
+-- saying REASON.  Returns how many.
+CREATE FUNCTION ethwhale.alerts_retract(chain bigint, above bigint, reason text)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -359,6 +363,7 @@ BEGIN
                SET retracted_at = clock_timestamp(), retracted_reason = reason,
                    event_id = nextval('ethwhale.alert_event_seq')
              WHERE l.retracted_at IS NULL AND (above IS NULL OR l.block > above)
+               AND (chain IS NULL OR l.chain_id = chain)
             RETURNING l.*
         )
         SELECT * FROM up ORDER BY event_id

@@ -16,28 +16,33 @@
 -- block the local chain no longer has with that hash (a reorg) is asked
 -- for again.
 CREATE TABLE ethwhale.balance_anchor (
-    address    text PRIMARY KEY,
+    address    text NOT NULL,
     block      bigint NOT NULL,
     block_hash text NOT NULL,
     balance    numeric NOT NULL,
     server     name NOT NULL,
-    fetched_at timestamptz NOT NULL DEFAULT now()
+    fetched_at timestamptz NOT NULL DEFAULT now(),
+    chain_id   bigint NOT NULL,
+    PRIMARY KEY (chain_id, address)
 );
 COMMENT ON TABLE ethwhale.balance_anchor IS
     'balances reported by eth_account that anchor ethwhale.balance_history (filled on demand)';
 COMMENT ON COLUMN ethwhale.balance_anchor.balance IS 'wei, at the end of block';
 SELECT pg_catalog.pg_extension_config_dump('ethwhale.balance_anchor', '');
 
--- ethwhale.local_block_hash(n): the hash of block N in the local chain; for
--- the block just below the first synced one, the first block's parent hash.
+-- ethwhale.local_block_hash(n): the hash of block N in the local chain of
+-- ethwhale.current_chain(); for the block just below the first synced one,
+-- the first block's parent hash.
 CREATE FUNCTION ethwhale.local_block_hash(n bigint)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT b.hash FROM ethwhale.blocks b WHERE b.number = n),
-                    (SELECT b.parent_hash FROM ethwhale.blocks b
-                     WHERE b.number = n + 1 AND b.number = (SELECT s.first_block FROM ethwhale.sync_state s LIMIT 1)))
+    WITH c AS (SELECT ethwhale.current_chain() AS chain)
+    SELECT coalesce((SELECT b.hash FROM ethwhale.blocks b, c WHERE b.chain_id = c.chain AND b.number = n),
+                    (SELECT b.parent_hash FROM ethwhale.blocks b, c
+                     WHERE b.chain_id = c.chain AND b.number = n + 1
+                       AND b.number = (SELECT s.first_block FROM ethwhale.sync_state s WHERE s.chain_id = c.chain)))
 $$;
 
 -- ethwhale.anchor_balance(address, refresh): the anchor of ADDRESS: the one
@@ -63,11 +68,11 @@ DECLARE
     asked bigint[] := '{}';
     tried text[] := '{}';
 BEGIN
-    SELECT * INTO anc FROM ethwhale.balance_anchor x WHERE x.address = addr;
+    SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = ethwhale.current_chain();
+    SELECT * INTO anc FROM ethwhale.balance_anchor x WHERE x.chain_id = st.chain_id AND x.address = addr;
     IF FOUND AND NOT refresh AND anc.block_hash = ethwhale.local_block_hash(anc.block) THEN
         RETURN anc;
     END IF;
-    SELECT * INTO st FROM ethwhale.sync_state LIMIT 1;
     IF st.next_block IS NULL OR st.next_block <= st.first_block THEN
         RETURN NULL;
     END IF;
@@ -91,10 +96,10 @@ BEGIN
             tried := tried || format('block %s: no answer', c);
             CONTINUE;
         END IF;
-        anc := ROW(addr, c, h, bal, st.server, clock_timestamp());
+        anc := ROW(addr, c, h, bal, st.server, clock_timestamp(), st.chain_id);
         BEGIN
-            INSERT INTO ethwhale.balance_anchor AS x (address, block, block_hash, balance, server, fetched_at)
-            VALUES (anc.address, anc.block, anc.block_hash, anc.balance, anc.server, anc.fetched_at)
+            INSERT INTO ethwhale.balance_anchor AS x (address, block, block_hash, balance, server, fetched_at, chain_id)
+            VALUES (anc.address, anc.block, anc.block_hash, anc.balance, anc.server, anc.fetched_at, anc.chain_id)
             ON CONFLICT ON CONSTRAINT balance_anchor_pkey DO UPDATE
                 SET block = excluded.block, block_hash = excluded.block_hash, balance = excluded.balance,
                     server = excluded.server, fetched_at = excluded.fetched_at;
@@ -121,12 +126,12 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH t AS (
-        SELECT * FROM ethwhale.txs x WHERE x.from_address = lower(address_eth_moves.address)
+        SELECT * FROM ethwhale.txs x WHERE x.chain_id = ethwhale.current_chain() AND x.from_address = lower(address_eth_moves.address)
         UNION
-        SELECT * FROM ethwhale.txs x WHERE x.to_address = lower(address_eth_moves.address)
+        SELECT * FROM ethwhale.txs x WHERE x.chain_id = ethwhale.current_chain() AND x.to_address = lower(address_eth_moves.address)
         UNION
         SELECT * FROM ethwhale.txs x
-        WHERE x.created_contract = lower(address_eth_moves.address) AND x.created_contract IS NOT NULL
+        WHERE x.chain_id = ethwhale.current_chain() AND x.created_contract = lower(address_eth_moves.address) AND x.created_contract IS NOT NULL
     )
     SELECT t.block, t.tx_index, t.block_time,
            CASE WHEN coalesce(t.status, 1) = 0 THEN 0
@@ -150,9 +155,9 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH tt AS (
-        SELECT * FROM ethwhale.token_transfers x WHERE x.from_address = lower(address_token_moves.address)
+        SELECT * FROM ethwhale.token_transfers x WHERE x.chain_id = ethwhale.current_chain() AND x.from_address = lower(address_token_moves.address)
         UNION
-        SELECT * FROM ethwhale.token_transfers x WHERE x.to_address = lower(address_token_moves.address)
+        SELECT * FROM ethwhale.token_transfers x WHERE x.chain_id = ethwhale.current_chain() AND x.to_address = lower(address_token_moves.address)
     )
     SELECT tt.block, tt.log_index, tt.block_time, tt.token,
            (CASE WHEN tt.to_address = lower(address_token_moves.address) THEN tt.amount ELSE 0 END
@@ -210,7 +215,7 @@ BEGIN
         RAISE EXCEPTION 'ethwhale.balance_history: step must not contain months or years'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use days, e.g. ''30 days''.';
     END IF;
-    SELECT min("timestamp"), max("timestamp") INTO lo, hi FROM ethwhale.blocks;
+    SELECT min("timestamp"), max("timestamp") INTO lo, hi FROM ethwhale.blocks b WHERE b.chain_id = ethwhale.current_chain();
     IF lo IS NULL THEN
         RETURN;
     END IF;
@@ -297,14 +302,14 @@ BEGIN
                   DETAIL = 'The node reports no balance for the address at the synced blocks (see the NOTICE of ethwhale.anchor_balance), or nothing is synced.',
                   HINT = 'A node keeps the state of its recent blocks only: sync up to its head, or use an archive node.';
     END IF;
-    SELECT s.remote_schema INTO src FROM ethwhale.sync_state s LIMIT 1;
+    SELECT s.remote_schema INTO src FROM ethwhale.sync_state s WHERE s.chain_id = ethwhale.current_chain();
     SELECT coalesce(sum(m.value_wei - m.fee_wei), 0) INTO at_anchor
     FROM ethwhale.address_eth_moves(addr) m WHERE m.block <= anc.block;
     FOR x IN
         WITH active AS (
             SELECT m.block FROM ethwhale.address_eth_moves(addr) m
             UNION SELECT m.block FROM ethwhale.address_token_moves(addr) m
-            UNION SELECT s.next_block - 1 FROM ethwhale.sync_state s
+            UNION SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = ethwhale.current_chain()
         ),
         tiles AS (
             SELECT a.block, ntile(samples) OVER (ORDER BY a.block) AS t

@@ -26,7 +26,7 @@ AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 $$;
 
--- One row per address that sent or received a large transfer.
+-- One row per chain and address that sent or received a large transfer.
 --   score = log10(volume_usd × large_transfers), rounded to 3 digits: a whale
 --   moves much and often; NULL when the address is excluded.
 --   excluded_reason: a label in ethwhale.excluded_category, a contract
@@ -46,14 +46,51 @@ $$;
 --   threshold: the label and whether its category is excluded, the contract
 --   check (eth_account code size, created by a synced transaction, a token),
 --   the counterparties and deposit-like feeders of the exchange-like test.
-CREATE MATERIALIZED VIEW ethwhale.whale_candidates AS
+-- rank: among the chain's addresses not excluded, by volume_usd ×
+--   large_transfers (computed when read, so a refresh computes again only
+--   the rows of the addresses the new blocks touch).
+CREATE TABLE ethwhale.whale_candidate_rows (
+    address            text NOT NULL,
+    label              text,
+    category           text,
+    large_transfers    bigint NOT NULL,
+    large_sent         bigint NOT NULL,
+    large_received     bigint NOT NULL,
+    volume_usd         numeric NOT NULL,
+    sent_usd           numeric NOT NULL,
+    received_usd       numeric NOT NULL,
+    first_seen         timestamptz,
+    last_seen          timestamptz,
+    counterparties     bigint,
+    is_contract        bool,
+    exchange_like      bool,
+    all_counterparties bigint,
+    sweepers           bigint,
+    excluded_reason    text,
+    score              numeric,
+    reasons            jsonb,
+    evidence           jsonb,
+    chain_id           bigint NOT NULL,
+    PRIMARY KEY (chain_id, address)
+);
+COMMENT ON TABLE ethwhale.whale_candidate_rows IS 'the rows of ethwhale.whale_candidates without their rank; CALL ethwhale.refresh()';
+
+-- ethwhale.whale_candidates_of(chain, addrs): the rows of the chain's
+-- addresses ADDRS (NULL: all) with large transfers, as they are now.
+CREATE FUNCTION ethwhale.whale_candidates_of(chain bigint, addrs text[])
+RETURNS SETOF ethwhale.whale_candidate_rows
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 WITH sides AS (
     SELECT from_address AS address, to_address AS counterparty, value_usd, block_time, true AS sent,
            to_category AS cp_category
     FROM ethwhale.large_transfers
+    WHERE chain_id = chain AND (addrs IS NULL OR from_address = ANY (addrs))
     UNION ALL
     SELECT to_address, from_address, value_usd, block_time, false, from_category
     FROM ethwhale.large_transfers
+    WHERE chain_id = chain AND (addrs IS NULL OR to_address = ANY (addrs))
 ),
 agg AS (
     SELECT address,
@@ -73,16 +110,17 @@ agg AS (
     GROUP BY address
 ),
 created AS (
-    SELECT DISTINCT created_contract AS address
-    FROM ethwhale.txs
-    WHERE created_contract IS NOT NULL AND coalesce(status, 1) <> 0
+    SELECT DISTINCT t.created_contract AS address
+    FROM ethwhale.txs t
+    WHERE t.chain_id = chain AND t.created_contract IN (SELECT address FROM agg)
+      AND coalesce(t.status, 1) <> 0
 ),
 edges AS (
     SELECT t.from_address AS address, t.to_address AS x
-    FROM ethwhale.txs t WHERE t.from_address IN (SELECT address FROM agg)
+    FROM ethwhale.txs t WHERE t.chain_id = chain AND t.from_address IN (SELECT address FROM agg)
     UNION ALL
     SELECT t.to_address, t.from_address
-    FROM ethwhale.txs t WHERE t.to_address IN (SELECT address FROM agg)
+    FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
 ),
 cp AS (
     SELECT address, count(DISTINCT x) AS n FROM edges WHERE x <> address GROUP BY address
@@ -90,15 +128,16 @@ cp AS (
 feeders AS (
     SELECT DISTINCT t.to_address AS address, t.from_address AS d
     FROM ethwhale.txs t
-    WHERE t.to_address IN (SELECT address FROM agg) AND t.from_address <> t.to_address
+    WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg) AND t.from_address <> t.to_address
 ),
 sw AS (
     SELECT f.address, count(*) AS n
     FROM feeders f
     WHERE NOT EXISTS (SELECT 1 FROM ethwhale.txs o
-                      WHERE o.from_address = f.d AND o.to_address IS DISTINCT FROM f.address)
+                      WHERE o.chain_id = chain AND o.from_address = f.d
+                        AND o.to_address IS DISTINCT FROM f.address)
       AND EXISTS (SELECT 1 FROM ethwhale.txs i
-                  WHERE i.to_address = f.d AND i.from_address <> f.address)
+                  WHERE i.chain_id = chain AND i.to_address = f.d AND i.from_address <> f.address)
     GROUP BY f.address
 ),
 -- the ETH change of each address per UTC day, from all its synced transactions
@@ -109,24 +148,27 @@ daily AS (
     FROM (SELECT t.from_address AS address, (t.block_time AT TIME ZONE 'UTC')::date AS day,
                  - CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
                  - coalesce(t.gas_used * t.gas_price, 0) AS wei
-          FROM ethwhale.txs t WHERE t.from_address IN (SELECT address FROM agg)
+          FROM ethwhale.txs t WHERE t.chain_id = chain AND t.from_address IN (SELECT address FROM agg)
           UNION ALL
           SELECT t.to_address, (t.block_time AT TIME ZONE 'UTC')::date,
                  CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
-          FROM ethwhale.txs t WHERE t.to_address IN (SELECT address FROM agg)
+          FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
           UNION ALL
           SELECT t.created_contract, (t.block_time AT TIME ZONE 'UTC')::date,
                  CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
           FROM ethwhale.txs t
-          WHERE t.to_address IS NULL AND t.created_contract IN (SELECT address FROM agg)) x
+          WHERE t.chain_id = chain AND t.to_address IS NULL
+            AND t.created_contract IN (SELECT address FROM agg)) x
     GROUP BY 1, 2
 ),
 -- the synced UTC days with an ETH/USD close on the day and the day before
 price_days AS (
     SELECT p.day, p.price - q.price AS change
     FROM ethwhale.eth_usd p JOIN ethwhale.eth_usd q ON q.day = p.day - 1
-    WHERE p.day BETWEEN (SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b)
-                    AND (SELECT (max(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b)
+    WHERE p.day BETWEEN (SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b
+                         WHERE b.chain_id = chain)
+                    AND (SELECT (max(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b
+                         WHERE b.chain_id = chain)
 ),
 chg AS (
     SELECT d.address, sum(d.wei) * 1e-18 AS change_eth FROM daily d GROUP BY d.address
@@ -152,7 +194,7 @@ flags AS (
                               'first_day', pc.first_day, 'last_day', pc.last_day) AS corr
     FROM agg a
     LEFT JOIN ethwhale.address_label l ON l.address = a.address
-    LEFT JOIN ethwhale.address_info i ON i.address = a.address
+    LEFT JOIN ethwhale.address_info i ON i.chain_id = chain AND i.address = a.address
     LEFT JOIN ethwhale.token tk ON tk.address = a.address
     LEFT JOIN created cr ON cr.address = a.address
     LEFT JOIN cp ON cp.address = a.address
@@ -182,10 +224,7 @@ excluded AS (
 scored AS (
     SELECT e.*,
            CASE WHEN e.excluded_reason IS NULL
-                THEN round(log(e.volume_usd * e.large_transfers), 3) END AS score,
-           CASE WHEN e.excluded_reason IS NULL
-                THEN rank() OVER (PARTITION BY e.excluded_reason IS NULL
-                                  ORDER BY e.volume_usd * e.large_transfers DESC) END AS rank
+                THEN round(log(e.volume_usd * e.large_transfers), 3) END AS score
     FROM excluded e
 )
 SELECT s.address, s.label, s.category,
@@ -193,12 +232,11 @@ SELECT s.address, s.label, s.category,
        s.volume_usd, s.sent_usd, s.received_usd,
        s.first_seen, s.last_seen, s.counterparties,
        s.is_contract, s.exchange_like, s.all_counterparties, s.sweepers,
-       s.excluded_reason, s.score, s.rank,
+       s.excluded_reason, s.score,
        jsonb_build_object(
            'score', jsonb_build_object('formula', 'log10(volume_usd * large_transfers)',
                                       'volume_usd', s.volume_usd, 'large_transfers', s.large_transfers,
-                                      'product', s.volume_usd * s.large_transfers, 'score', s.score,
-                                      'rank', s.rank),
+                                      'product', s.volume_usd * s.large_transfers, 'score', s.score),
            'volume_usd', s.volume_usd, 'sent_usd', s.sent_usd, 'received_usd', s.received_usd,
            'large_transfers', s.large_transfers, 'large_sent', s.large_sent,
            'large_received', s.large_received, 'counterparties', s.counterparties,
@@ -224,9 +262,61 @@ SELECT s.address, s.label, s.category,
                'exchange_like', s.exchange_like,
                'counterparties', s.all_counterparties, 'min_counterparties', s.min_cp,
                'deposit_like_feeders', s.sweepers, 'min_deposit_like_feeders', s.min_sw)
-       ) AS evidence
-FROM scored s;
-CREATE UNIQUE INDEX whale_candidates_key ON ethwhale.whale_candidates (address);
-CREATE INDEX whale_candidates_rank_idx ON ethwhale.whale_candidates (rank);
-COMMENT ON MATERIALIZED VIEW ethwhale.whale_candidates IS
-    'addresses with large transfers, scored; exchanges, bridges and contracts flagged in excluded_reason; reasons and evidence explain both';
+       ) AS evidence,
+       chain AS chain_id
+FROM scored s
+WHERE addrs IS NULL OR s.address = ANY (addrs)
+$$;
+
+CREATE VIEW ethwhale.whale_candidates AS
+SELECT x.address, x.label, x.category, x.large_transfers, x.large_sent, x.large_received,
+       x.volume_usd, x.sent_usd, x.received_usd, x.first_seen, x.last_seen, x.counterparties,
+       x.is_contract, x.exchange_like, x.all_counterparties, x.sweepers, x.excluded_reason,
+       x.score, x.rank,
+       jsonb_set(x.reasons, '{score,rank}', coalesce(to_jsonb(x.rank), 'null'::jsonb)) AS reasons,
+       x.evidence, x.chain_id
+FROM (SELECT r.*,
+             CASE WHEN r.excluded_reason IS NULL THEN
+                  rank() OVER (PARTITION BY r.chain_id, r.excluded_reason IS NULL
+                               ORDER BY r.volume_usd * r.large_transfers DESC)
+             END AS rank
+      FROM ethwhale.whale_candidate_rows r) x;
+COMMENT ON VIEW ethwhale.whale_candidates IS
+    'addresses with large transfers, per chain, scored; exchanges, bridges and contracts flagged in excluded_reason; reasons and evidence explain both';
+
+-- ethwhale.refresh_candidates(chain): compute again the candidate rows of
+-- the addresses in view_dirty (every row of the chain when view_state says
+-- all are dirty).  Returns how many addresses it computed.
+CREATE FUNCTION ethwhale.refresh_candidates(chain bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vs ethwhale.view_state;
+    todo text[];
+    n bigint;
+BEGIN
+    SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    IF vs.chain_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF vs.all_dirty THEN
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
+        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, NULL);
+        GET DIAGNOSTICS n = ROW_COUNT;
+    ELSE
+        SELECT coalesce(array_agg(d.address), '{}') INTO todo FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain AND r.address = ANY (todo);
+        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, todo);
+        n := cardinality(todo);
+    END IF;
+    DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+    UPDATE ethwhale.view_state v
+       SET all_dirty = false, refreshed_at = clock_timestamp(), last_addresses = n,
+           last_full = vs.all_dirty,
+           last_full_at = CASE WHEN vs.all_dirty THEN clock_timestamp() ELSE v.last_full_at END
+     WHERE v.chain_id = chain;
+    RETURN n;
+END
+$$;

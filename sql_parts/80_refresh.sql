@@ -1,10 +1,11 @@
 -- ---------------------------------------------------------------- refresh
 
--- ethwhale.check_contracts(server): look up eth_account (code size) for the
--- addresses of ethwhale.large_transfers not yet in ethwhale.address_info, 500
--- per request.  Returns how many were looked up (0 when the wrapper has no
--- eth_account table).
-CREATE FUNCTION ethwhale.check_contracts(server name)
+-- ethwhale.check_contracts(server, chain): look up eth_account (code size)
+-- through SERVER for the addresses of the chain's large transfers not yet
+-- in ethwhale.address_info, 500 per request, and mark them for the next
+-- candidate refresh.  Returns how many were looked up (0 when the wrapper
+-- has no eth_account table).
+CREATE FUNCTION ethwhale.check_contracts(server name, chain bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -13,7 +14,6 @@ DECLARE
     src name := ethwhale.remote_schema(server);
     todo text[];
     n bigint := 0;
-    got bigint;
 BEGIN
     IF to_regclass(format('%I.eth_account', src)) IS NULL THEN
         RAISE NOTICE 'ethwhale: this build of the wrapper has no eth_account; contracts are recognised from the synced data only';
@@ -22,20 +22,22 @@ BEGIN
     LOOP
         SELECT array_agg(a) INTO todo FROM (
             SELECT DISTINCT a FROM (
-                SELECT from_address AS a FROM ethwhale.large_transfers
-                UNION SELECT to_address FROM ethwhale.large_transfers) u
-            WHERE NOT EXISTS (SELECT 1 FROM ethwhale.address_info i WHERE i.address = u.a)
+                SELECT from_address AS a FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
+                UNION SELECT to_address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain) u
+            WHERE NOT EXISTS (SELECT 1 FROM ethwhale.address_info i WHERE i.chain_id = chain AND i.address = u.a)
             ORDER BY a LIMIT 500) s;
         EXIT WHEN todo IS NULL;
-        EXECUTE format('INSERT INTO ethwhale.address_info (address, code_size, is_contract)
-                        SELECT address, code_size, is_contract FROM %I.eth_account WHERE address = ANY($1)
-                        ON CONFLICT (address) DO NOTHING', src)
-            USING todo;
-        GET DIAGNOSTICS got = ROW_COUNT;
+        EXECUTE format('INSERT INTO ethwhale.address_info (chain_id, address, code_size, is_contract)
+                        SELECT $2, address, code_size, is_contract FROM %I.eth_account WHERE address = ANY($1)
+                        ON CONFLICT (chain_id, address) DO NOTHING', src)
+            USING todo, chain;
         -- Addresses the node did not answer for: remember them as unknown.
-        INSERT INTO ethwhale.address_info (address, code_size, is_contract)
-        SELECT t, NULL, NULL FROM unnest(todo) t
-        ON CONFLICT (address) DO NOTHING;
+        INSERT INTO ethwhale.address_info (chain_id, address, code_size, is_contract)
+        SELECT chain, t, NULL, NULL FROM unnest(todo) t
+        ON CONFLICT (chain_id, address) DO NOTHING;
+        INSERT INTO ethwhale.view_dirty (chain_id, address)
+        SELECT chain, t FROM unnest(todo) t
+        ON CONFLICT DO NOTHING;
         n := n + cardinality(todo);
     END LOOP;
     RETURN n;
@@ -43,23 +45,41 @@ END
 $$;
 
 -- The body of ethwhale.refresh(); see ethwhale.sync_run for MAY_COMMIT.
+-- Each chain in its own transactions: sync, large transfers, contract
+-- look-ups, candidates.
 CREATE PROCEDURE ethwhale.refresh_run(server name, may_commit bool)
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    srv name := coalesce(server, (SELECT s.server FROM ethwhale.sync_state s LIMIT 1), 'geth');
+    srv pg_catalog.name;
+    chain bigint;
 BEGIN
-    CALL ethwhale.sync_run(srv, NULL, NULL, may_commit);
-    REFRESH MATERIALIZED VIEW CONCURRENTLY ethwhale.large_transfers;
-    PERFORM ethwhale.check_contracts(srv);
-    REFRESH MATERIALIZED VIEW CONCURRENTLY ethwhale.whale_candidates;
+    FOR srv IN SELECT DISTINCT s.server FROM ethwhale.sync_state s WHERE refresh_run.server IS NULL
+               UNION SELECT refresh_run.server WHERE refresh_run.server IS NOT NULL
+               UNION SELECT 'geth' WHERE refresh_run.server IS NULL
+                                     AND NOT EXISTS (SELECT 1 FROM ethwhale.sync_state)
+               ORDER BY 1 LOOP
+        CALL ethwhale.sync_run(srv, NULL, NULL, may_commit);
+        FOR chain IN SELECT s.chain_id FROM ethwhale.sync_state s WHERE s.server = srv ORDER BY 1 LOOP
+            PERFORM ethwhale.refresh_large_transfers(chain);
+            IF may_commit THEN
+                COMMIT;
+            END IF;
+            PERFORM ethwhale.check_contracts(srv, chain);
+            PERFORM ethwhale.refresh_candidates(chain);
+            IF may_commit THEN
+                COMMIT;
+            END IF;
+        END LOOP;
+    END LOOP;
 END
 $$;
 
--- CALL ethwhale.refresh([server]): sync (the server of ethwhale.sync_state,
--- else 'geth') up to head - confirmations, then refresh ethwhale.large_transfers,
--- look up contracts among its addresses, and refresh ethwhale.whale_candidates,
--- both CONCURRENTLY (readers are never blocked).
+-- CALL ethwhale.refresh([server]): sync SERVER (every server of
+-- ethwhale.sync_state when NULL, else 'geth') up to head - confirmations,
+-- then bring its chain's large_transfers and whale_candidates up to date
+-- from the new blocks, looking up contracts among the new addresses.
+-- Readers see the views of the last refresh until each step commits.
 CREATE PROCEDURE ethwhale.refresh(server name DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$

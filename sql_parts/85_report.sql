@@ -210,7 +210,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce((SELECT s FROM unnest(ARRAY['5 minutes', '10 minutes', '30 minutes', '1 hour', '3 hours',
                                                  '6 hours', '12 hours', '1 day', '7 days']::interval[]) s
-                     WHERE extract(epoch FROM (SELECT max("timestamp") - min("timestamp") FROM ethwhale.blocks))
+                     WHERE extract(epoch FROM (SELECT max("timestamp") - min("timestamp") FROM ethwhale.blocks b
+                                                WHERE b.chain_id = ethwhale.current_chain()))
                            <= 150 * extract(epoch FROM s)
                      ORDER BY s LIMIT 1), interval '7 days')
 $$;
@@ -239,7 +240,7 @@ BEGIN
         RAISE EXCEPTION 'ethwhale.report_html: "%" is not an address', address
             USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An address is 0x followed by 40 hexadecimal digits.';
     END IF;
-    SELECT * INTO c FROM ethwhale.whale_candidates w WHERE w.address = addr;
+    SELECT * INTO c FROM ethwhale.whale_candidates w WHERE w.chain_id = ethwhale.current_chain() AND w.address = addr;
     SELECT * INTO lab FROM ethwhale.address_label l WHERE l.address = addr;
     SELECT array_agg(h.period_start ORDER BY h.period_start),
            jsonb_agg(h.balance_eth ORDER BY h.period_start), jsonb_agg(h.eth_usd ORDER BY h.period_start),
@@ -289,7 +290,8 @@ BEGIN
     SELECT array_agg(g.name ORDER BY g.usd DESC), array_agg(g.usd ORDER BY g.usd DESC) INTO cp_labels, cp_vals
     FROM (SELECT coalesce(l.label, l.category, 'unlabelled') AS name, sum(x.value_usd) AS usd
           FROM (SELECT CASE WHEN t.from_address = addr THEN t.to_address ELSE t.from_address END AS cp, t.value_usd
-                FROM ethwhale.large_transfers t WHERE t.from_address = addr OR t.to_address = addr) x
+                FROM ethwhale.large_transfers t
+                WHERE t.chain_id = ethwhale.current_chain() AND (t.from_address = addr OR t.to_address = addr)) x
           LEFT JOIN ethwhale.address_label l ON l.address = x.cp
           GROUP BY 1 ORDER BY 2 DESC LIMIT 8) g;
     out := out || ethwhale.report_bar_chart('counterparties-' || addr, 'Counterparties of its large transfers, by label (USD)',
@@ -303,7 +305,8 @@ BEGIN
                              ethwhale.report_num(t.amount, 2), ethwhale.html(t.symbol), ethwhale.report_num(t.value_usd, 0),
                              left(t.tx_hash, 18) || '…'), '' ORDER BY t.value_usd DESC)
       INTO rows_html
-    FROM (SELECT * FROM ethwhale.large_transfers t WHERE t.from_address = addr OR t.to_address = addr
+    FROM (SELECT * FROM ethwhale.large_transfers t
+          WHERE t.chain_id = ethwhale.current_chain() AND (t.from_address = addr OR t.to_address = addr)
           ORDER BY t.value_usd DESC LIMIT 10) t;
     out := out || '<h3>Largest transfers</h3>'
         || coalesce('<table class="transfers"><tr><th>time (UTC)</th><th></th><th>counterparty</th><th>amount</th><th>USD</th><th>tx</th></tr>'
