@@ -137,17 +137,22 @@ begin_node_request(ForeignServer *server, MemoryContext cxt)
  *		The chain id in value, a hex quantity ("0x2105") in the answer of a
  *		node API (asked: what it was asked for, "chainID" or "eth_chainId");
  *		anything else is an ERROR naming the server and what was asked,
- *		with the answer.
+ *		with the answer (secrets of the user mapping blanked out).
  */
 int64
 EwChainIdOf(EwScanState *st, json_t *value, const char *asked, json_t *answer)
 {
 	const char *s = json_is_string(value) ? json_string_value(value) : NULL;
 	uint64		v;
+	StringInfoData detail;
 
 	if (s != NULL && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') &&
 		EwParseUint64(s, &v) && v <= (uint64) PG_INT64_MAX)
 		return (int64) v;
+	/* a node may echo a request's header into its answer */
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "Answer: %s", EwJsonExcerpt(answer));
+	EwRedactSecrets(&st->opts, &detail);
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 errmsg("could not read the chain id from server \"%s\": %s",
@@ -155,7 +160,7 @@ EwChainIdOf(EwScanState *st, json_t *value, const char *asked, json_t *answer)
 					value == NULL || json_is_null(value) ?
 					psprintf("the answer has no %s", asked) :
 					psprintf("%s is not a hex quantity within bigint", asked)),
-			 errdetail("Answer: %s", EwJsonExcerpt(answer)),
+			 errdetail_internal("%s", detail.data),
 			 errhint("%s", st->api->hint_fatal)));
 	pg_unreachable();
 }
