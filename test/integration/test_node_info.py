@@ -56,16 +56,6 @@ def node_chain_id(ctl) -> int:
     return int(ctl.rpc("eth_chainId"), 16)
 
 
-@pytest.fixture
-def fault(control, fault_endpoint):
-    ctl = control(fault_endpoint)
-    ctl.clear_faults()
-    ctl.clear_log()
-    yield ctl
-    ctl.clear_faults()
-    ctl.clear_log()
-
-
 # --------------------------------------------------------------------------
 # the answer
 
@@ -182,14 +172,24 @@ def test_unreachable_endpoint_is_hv00n(pg, make_fdw):
     assert "Tried 2 times (max_retries = 1)" in text, text
 
 
-def test_http_503_is_retried_then_hv000(pg, make_fdw, fault, fault_endpoint):
+# (fault rule, SQLSTATE, words of the error, requests sent) with max_retries 2
+FAILURES = {
+    "http_503": ({"fault": "status", "status": 503}, "HV000", "HTTP 503", 3),
+    "malformed": ({"fault": "malformed"}, "HV004", "malformed JSON", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_failure_is_classed_like_a_scan(pg, make_fdw, fault, fault_endpoint, case):
+    rule, sqlstate, words, tries = FAILURES[case]
     f = make_fdw(fault_endpoint, max_retries=2)
-    fault.set_faults([{"fault": "status", "status": 503}])
+    fault.set_faults([rule])
     e = failing(pg, f.server)
     text = error_text(e)
-    assert e.sqlstate == "HV000", text
-    assert "HTTP 503" in text and "Tried 3 times" in text, text
-    assert len(chain_requests(fault)) == 3
+    assert e.sqlstate == sqlstate, text
+    assert f'could not read the chain id from server "{f.server}": {words}' in text, text
+    assert ("Tried 3 times" in text) == (tries == 3), text
+    assert len(chain_requests(fault)) == tries
 
 
 def test_node_error_is_hv000(pg, make_fdw, fault, fault_endpoint, api):
@@ -248,16 +248,6 @@ def test_largest_bigint_chain_id_is_read(pg, make_fdw, fault, fault_endpoint, ap
     f = make_fdw(fault_endpoint)
     fault.set_faults([{"fault": "status", "status": 200, "body": _answer(api, '"0x7fffffffffffffff"')}])
     assert pg.execute(CHAIN_ID, (f.server,)).fetchone() == (2**63 - 1,)
-
-
-def test_malformed_json_is_hv004(pg, make_fdw, fault, fault_endpoint):
-    f = make_fdw(fault_endpoint, max_retries=2)
-    fault.set_faults([{"fault": "malformed"}])
-    e = failing(pg, f.server)
-    text = error_text(e)
-    assert e.sqlstate == "HV004", text
-    assert "the chain id" in text and "malformed JSON" in text, text
-    assert len(chain_requests(fault)) == 1
 
 
 def test_echoed_secret_is_redacted(pg, make_fdw, fault, fault_endpoint, api):
