@@ -674,6 +674,17 @@ EwDeparseHeadDocument(void)
 	return pstrdup("{ block { number } }");
 }
 
+/*
+ * EwDeparseChainDocument
+ *		The document that reads the node's chain id (Geth's schema:
+ *		chainID: BigInt!, a hex string).
+ */
+char *
+EwDeparseChainDocument(void)
+{
+	return pstrdup("{ chainID }");
+}
+
 /* Append a JSON array of addresses, each as prefix + its 40 digits. */
 static void
 append_address_list(StringInfo buf, char **v, int n, const char *prefix)

@@ -42,6 +42,12 @@ gql_head_request(EwScanState *st)
 	return psprintf("{\"query\":%s}", EwJsonQuote(EwDeparseHeadDocument()));
 }
 
+static char *
+gql_chain_request(EwScanState *st)
+{
+	return psprintf("{\"query\":%s}", EwJsonQuote(EwDeparseChainDocument()));
+}
+
 /*
  * gql_accounts_request
  *		The accounts first .. first+n-1 at block (-1: the head).
@@ -198,6 +204,16 @@ gql_answer_head(EwScanState *st, json_t *data)
 }
 
 /*
+ * gql_answer_chain
+ *		The chain id of an answer to the chain document.
+ */
+static int64
+gql_answer_chain(EwScanState *st, json_t *data)
+{
+	return EwChainIdOf(st, json_object_get(data, "chainID"), "chainID", data);
+}
+
+/*
  * gql_answer_tx
  *		The transaction of a hash lookup, or NULL when the node does not
  *		know it or it is still pending (not in a block).
@@ -289,10 +305,12 @@ const EwNodeApi EwGraphqlApi = {
 	.chunk_request = gql_chunk_request,
 	.hash_request = gql_hash_request,
 	.head_request = gql_head_request,
+	.chain_request = gql_chain_request,
 	.accounts_request = gql_accounts_request,
 	.check_answer = gql_check_answer,
 	.answer_blocks = gql_answer_blocks,
 	.answer_head = gql_answer_head,
+	.answer_chain = gql_answer_chain,
 	.answer_tx = gql_answer_tx,
 	.answer_accounts = gql_answer_accounts,
 	.account_row = gql_account_row,

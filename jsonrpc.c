@@ -46,7 +46,7 @@ static const char *const method_names[EW_RPC_NUM_METHODS] = {
 	"eth_getBlockTransactionCountByNumber", "eth_getLogs",
 	"eth_getTransactionByHash", "eth_getTransactionReceipt",
 	"eth_getBalance", "eth_getTransactionCount", "eth_getCode",
-	"eth_blockNumber"
+	"eth_blockNumber", "eth_chainId"
 };
 
 const char *
@@ -177,15 +177,28 @@ rpc_hash_request(EwScanState *st, const char *hash)
 	return buf.data;
 }
 
-char *
-EwRpcHeadRequest(EwScanState *st)
+/* A request of one call without parameters, not in a batch. */
+static char *
+plain_call(EwScanState *st, EwRpcMethod m)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	EwRpcBeginCall(st, &buf, 0, EW_RPC_HEAD);
+	EwRpcBeginCall(st, &buf, 0, m);
 	appendStringInfoString(&buf, "[]}");
 	return buf.data;
+}
+
+char *
+EwRpcHeadRequest(EwScanState *st)
+{
+	return plain_call(st, EW_RPC_HEAD);
+}
+
+static char *
+rpc_chain_request(EwScanState *st)
+{
+	return plain_call(st, EW_RPC_CHAIN_ID);
 }
 
 /*
@@ -373,10 +386,12 @@ const EwNodeApi EwJsonRpcApi = {
 	.chunk_request = rpc_chunk_request,
 	.hash_request = rpc_hash_request,
 	.head_request = EwRpcHeadRequest,
+	.chain_request = rpc_chain_request,
 	.accounts_request = rpc_accounts_request,
 	.check_answer = EwRpcCheckAnswer,
 	.answer_blocks = EwRpcAnswerBlocks,
 	.answer_head = EwRpcAnswerHead,
+	.answer_chain = EwRpcAnswerChain,
 	.answer_tx = EwRpcAnswerTx,
 	.answer_accounts = EwRpcAnswerAccounts,
 	.account_row = EwRpcAccountRow,

@@ -30,6 +30,7 @@ typedef enum EwRpcMethod
 	EW_RPC_NONCE,				/* eth_getTransactionCount */
 	EW_RPC_CODE,				/* eth_getCode */
 	EW_RPC_HEAD,				/* eth_blockNumber */
+	EW_RPC_CHAIN_ID,			/* eth_chainId */
 	EW_RPC_NUM_METHODS
 } EwRpcMethod;
 
@@ -93,6 +94,7 @@ extern int64 EwRpcQuantity(json_t *j);
 extern json_t *EwRpcAnswerBlocks(EwScanState *st, json_t *data, int64 from,
 								 int64 to, const char *what, int64 *covered_to);
 extern int64 EwRpcAnswerHead(EwScanState *st, json_t *data);
+extern int64 EwRpcAnswerChain(EwScanState *st, json_t *data);
 extern int64 EwRpcClipTo(EwScanState *st, int64 from, int64 to);
 extern json_t *EwRpcAnswerTx(EwScanState *st, json_t *data);
 extern json_t *EwRpcAnswerAccounts(EwScanState *st, json_t *data,

@@ -4,9 +4,9 @@
  *		  The JSON-RPC node API's answers: replies matched to their calls by
  *		  id, assembled into the blocks and rows the scan walks (receipts
  *		  merged into transactions, logs grouped into blocks, accounts under
- *		  one block), and the follow-up calls an answer needs (receipts by
- *		  hash on a node without eth_getBlockReceipts, the blocks of logs,
- *		  the head).
+ *		  one block), the chain id, and the follow-up calls an answer needs
+ *		  (receipts by hash on a node without eth_getBlockReceipts, the
+ *		  blocks of logs, the head).
  *
  * The objects are assembled in the answer's memory (batch_cxt): jansson
  * allocates in CurrentMemoryContext, and the scan calls the answer
@@ -528,16 +528,28 @@ EwRpcAnswerBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 	}
 }
 
+/*
+ * plain_result
+ *		The result of the answer to a plain call (plain_call in jsonrpc.c)
+ *		of method m; NULL when the answer has none.
+ */
+static json_t *
+plain_result(json_t *data, EwRpcMethod m)
+{
+	int64		n;
+	EwRpcMethod rm;
+	json_t	   *r = json_array_get(data, 0);
+
+	if (EwRpcDecodeId(json_object_get(r, "id"), &n, &rm) && rm == m)
+		return result_of(r);
+	return NULL;
+}
+
 int64
 EwRpcAnswerHead(EwScanState *st, json_t *data)
 {
-	int64		n;
-	EwRpcMethod m;
-	json_t	   *r = json_array_get(data, 0);
-	int64		head = -1;
+	int64		head = EwRpcQuantity(plain_result(data, EW_RPC_HEAD));
 
-	if (EwRpcDecodeId(json_object_get(r, "id"), &n, &m) && m == EW_RPC_HEAD)
-		head = EwRpcQuantity(result_of(r));
 	if (head < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
@@ -545,6 +557,12 @@ EwRpcAnswerHead(EwScanState *st, json_t *data)
 						st->server->servername),
 				 errdetail("Answer: %s", EwJsonExcerpt(data))));
 	return head;
+}
+
+int64
+EwRpcAnswerChain(EwScanState *st, json_t *data)
+{
+	return EwChainIdOf(st, plain_result(data, EW_RPC_CHAIN_ID), "eth_chainId", data);
 }
 
 /* The head's number, for the answer being read (no batch reset). */

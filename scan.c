@@ -115,6 +115,30 @@ init_filters(EwScanState *st, PlanState *ps)
 }
 
 /*
+ * EwInitRequestState
+ *		What any request to server needs of a state: the options as userid
+ *		sees them (with those of foreign table relid, unless InvalidOid), the
+ *		node API they choose and the memory of an answer, under cxt.  A scan
+ *		(EwBeginScan) adds its plan; a one-off request (nodeinfo.c) needs no
+ *		more.  The API's begin is the caller's to call, once the state is
+ *		complete.
+ */
+void
+EwInitRequestState(EwScanState *st, ForeignServer *server, Oid relid,
+				   Oid userid, MemoryContext cxt)
+{
+	st->server = server;
+	EwGetOptions(relid, server->serverid, userid, &st->opts);
+	st->api = st->opts.api == EW_API_JSONRPC ? &EwJsonRpcApi : &EwGraphqlApi;
+	st->dec.rpc = st->opts.api == EW_API_JSONRPC;
+	st->batch_cxt = AllocSetContextCreate(cxt, "ethwhale_fdw batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	st->cur_block = -1;
+	/* the head an account scan reads at holds for all its rescans */
+	st->head_block = -1;
+}
+
+/*
  * EwBeginScan
  *		Set up the scan state; nothing is sent before the first row is asked
  *		for (EXPLAIN without ANALYZE sends nothing).
@@ -140,10 +164,9 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	}
 	st->desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 	userid = ew_scan_userid(fsplan, estate);
-	st->server = GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid);
-	EwGetOptions(RelationGetRelid(st->rel), st->server->serverid, userid, &st->opts);
-	st->api = st->opts.api == EW_API_JSONRPC ? &EwJsonRpcApi : &EwGraphqlApi;
-	st->dec.rpc = st->opts.api == EW_API_JSONRPC;
+	EwInitRequestState(st,
+					   GetForeignServer(GetForeignTable(RelationGetRelid(st->rel))->serverid),
+					   RelationGetRelid(st->rel), userid, estate->es_query_cxt);
 
 	/* the document is sent as a JSON string: escape it once */
 	if (st->plan.mode != EW_MODE_ACCOUNT)
@@ -159,9 +182,6 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	init_filters(st, &node->ss.ps);
 	init_decoder(st, estate, eflags);
 
-	st->batch_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										  "ethwhale_fdw batch",
-										  ALLOCSET_DEFAULT_SIZES);
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										"ethwhale_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -174,9 +194,6 @@ EwBeginScan(ForeignScanState *node, int eflags)
 	if (st->plan.mode == EW_MODE_RANGE && st->opts.concurrency > 1 &&
 		!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		EwPipelineInit(st, estate->es_query_cxt);
-	st->cur_block = -1;
-	/* the head an account scan reads at holds for all its rescans */
-	st->head_block = -1;
 	if (st->api->begin != NULL)
 		st->api->begin(st);
 }

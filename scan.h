@@ -152,7 +152,7 @@ typedef struct EwFailure
 /*
  * The node-API seam.  The scan core plans ranges, filters and rows; an
  * EwNodeApi builds the requests for a chunk of blocks, a transaction hash,
- * a batch of accounts and the head, and turns the answers into the objects
+ * a batch of accounts, the head and the chain id, and turns the answers into the objects
  * the scan walks: a block with "number", "timestamp" and "transactions",
  * "logs" or "transactionCount"; rows whose keys the decoder reads
  * (EwField.key for GraphQL, EwField.rpc_key for JSON-RPC).  GraphQL's
@@ -181,6 +181,7 @@ typedef struct EwNodeApi
 	char	   *(*chunk_request) (EwScanState *st, int64 from, int64 to);
 	char	   *(*hash_request) (EwScanState *st, const char *hash);
 	char	   *(*head_request) (EwScanState *st);
+	char	   *(*chain_request) (EwScanState *st);
 	char	   *(*accounts_request) (EwScanState *st, int first, int n,
 									 int64 block);
 	/*
@@ -199,6 +200,8 @@ typedef struct EwNodeApi
 								  int64 to, const char *what,
 								  int64 *covered_to);
 	int64		(*answer_head) (EwScanState *st, json_t *data);
+	/* the node's chain id (EIP-155), as nodeinfo.c asks for it */
+	int64		(*answer_chain) (EwScanState *st, json_t *data);
 	json_t	   *(*answer_tx) (EwScanState *st, json_t *data);
 	json_t	   *(*answer_accounts) (EwScanState *st, json_t *data,
 									const char *what, int64 expect);
@@ -338,6 +341,7 @@ extern char *EwDeparseDocument(EwTableKind kind, EwScanMode mode,
 							   int nfields);
 extern char *EwDeparseAccountDocument(const char *selection, int n);
 extern char *EwDeparseHeadDocument(void);
+extern char *EwDeparseChainDocument(void);
 extern char *EwDeparseLogVariables(char **sets[], const int nsets[], bool rpc);
 extern char *EwJsonQuote(const char *text);
 
@@ -366,6 +370,8 @@ extern void EwPlanRanges(EwScanState *st, ExprContext *econtext);
 extern void EwSingleRange(EwScanState *st, int64 lo, int64 hi);
 
 /* in scan.c */
+extern void EwInitRequestState(EwScanState *st, ForeignServer *server,
+							   Oid relid, Oid userid, MemoryContext cxt);
 extern int64 EwFetchHead(EwScanState *st);
 extern void EwCheckRequestBudget(EwScanState *st);
 extern void EwBeginScan(ForeignScanState *node, int eflags);
@@ -379,6 +385,10 @@ extern int64 EwShrinkChunk(EwScanState *st, int64 from, int64 to);
 extern bool EwClipChunk(EwScanState *st, int64 from, int64 *to, bool *clipped);
 extern void EwResetBatch(EwScanState *st);
 extern char *EwChunkWhat(int64 from, int64 to);
+
+/* in nodeinfo.c */
+extern int64 EwChainIdOf(EwScanState *st, json_t *value, const char *asked,
+						 json_t *answer);
 
 /* in account.c */
 extern bool EwNextAccountRow(EwScanState *st, json_t **blk, json_t **row);

@@ -94,3 +94,6 @@ SELECT count(*), sum(value) FROM r.eth_tx
 WHERE hash = '0x779a37efdadd72b239fe245b538eb83fc98aea2bb7ffdce52d38a50af621977c';
 -- the newest blocks, read from the head down
 SELECT number, hash FROM r.eth_block ORDER BY number DESC LIMIT 2;
+-- the node's chain id over either API (nodeinfo.c); a server that is none
+SELECT ethwhale.node_chain_id('r') AS rpc_chain_id, ethwhale.node_chain_id('g') AS graphql_chain_id;
+SELECT ethwhale.node_chain_id('no_such_server');

@@ -465,6 +465,18 @@ def control():
     return Control
 
 
+@pytest.fixture
+def fault(pg, control, fault_endpoint):
+    """The Control of the server whose faults the tests set, its rules and
+    log cleared before and after the test."""
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    ctl.clear_log()
+    yield ctl
+    ctl.clear_faults()
+    ctl.clear_log()
+
+
 # --------------------------------------------------------------------------
 # what a logged request asked for
 

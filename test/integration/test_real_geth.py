@@ -726,3 +726,14 @@ def test_fdw_jsonrpc_explain_names_the_calls(geth, make_fdw, pg):
     assert "not served" not in plan
     n = geth.hi - geth.lo + 1
     assert f"Node Notes: {2 * n} calls" in plan, plan
+
+
+@pytest.mark.parametrize("node_api", ["graphql", "jsonrpc"])
+def test_fdw_node_chain_id_matches_eth_chain_id(geth, make_fdw, pg, node_api):
+    """ethwhale.node_chain_id over either API is Geth's own eth_chainId (1337 in
+    dev mode), and Geth's GraphQL chainID says the same."""
+    want = int(geth.rpc("eth_chainId"), 16)
+    assert want == 1337 == geth.manifest["chain_id"]
+    assert int(geth.gql_ok("{ chainID }")["chainID"], 16) == want
+    f = make_fdw(geth.graphql, node_api=node_api)
+    assert pg.execute("SELECT ethwhale.node_chain_id(%s)", (f.server,)).fetchone() == (want,)

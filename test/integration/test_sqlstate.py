@@ -33,16 +33,6 @@ def error_text(e: psycopg.Error) -> str:
     return "\n".join(x for x in (d.message_primary, d.message_detail, d.message_hint) if x)
 
 
-@pytest.fixture
-def fault(pg, control, fault_endpoint):
-    ctl = control(fault_endpoint)
-    ctl.clear_faults()
-    ctl.clear_log()
-    yield ctl
-    ctl.clear_faults()
-    ctl.clear_log()
-
-
 def failing(pg, sql: str) -> psycopg.Error:
     with pytest.raises(psycopg.Error) as ei:
         pg.execute(sql).fetchall()
