@@ -75,6 +75,24 @@ BEGIN
 END
 $$;
 
+-- ethwhale.refresh_views([chain]): bring ethwhale.large_transfers and
+-- ethwhale.whale_candidates of CHAIN (every synced chain when NULL) up to
+-- date with the local tables, without syncing or asking the node (the
+-- contract look-ups are CALL ethwhale.refresh()'s).  In one transaction.
+-- Returns how many candidate rows it computed.
+CREATE FUNCTION ethwhale.refresh_views(chain bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(x.n), 0)::bigint
+    FROM (SELECT s.chain_id, ethwhale.refresh_large_transfers(s.chain_id) AS full_rebuild
+          FROM ethwhale.sync_state s
+          WHERE refresh_views.chain IS NULL OR s.chain_id = refresh_views.chain
+          ORDER BY s.chain_id) c
+    CROSS JOIN LATERAL (SELECT ethwhale.refresh_candidates(c.chain_id) AS n) x
+$$;
+
 -- CALL ethwhale.refresh([server]): sync SERVER (every server of
 -- ethwhale.sync_state when NULL, else 'geth') up to head - confirmations,
 -- then bring its chain's large_transfers and whale_candidates up to date

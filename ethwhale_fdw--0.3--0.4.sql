@@ -1,0 +1,2196 @@
+/* ethwhale_fdw--0.3--0.4.sql: ALTER EXTENSION ethwhale_fdw UPDATE TO '0.4' */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION ethwhale_fdw UPDATE TO '0.4'" to load this file. \quit
+
+-- What 0.4 changes (issue 15; test/integration/test_upgrade.py checks that an
+-- updated 0.3, and 0.1 and 0.2 updated through it, have the same objects,
+-- definitions and seed rows as a fresh 0.4, and keep their synced rows):
+--   - ethwhale.node_chain_id(server) (nodeinfo.c);
+--   - the local chain tables carry the chain id of the node that synced
+--     them and are partitioned by (chain_id, block range); ethwhale.sync_state
+--     has a row per chain; several servers sync side by side;
+--   - ethwhale.large_transfers and ethwhale.whale_candidates are views over
+--     tables that CALL ethwhale.refresh() maintains from the new blocks;
+--   - a whale-only sync mode (ethwhale.sync_mode).
+--
+-- The rows synced by 0.3 are kept: they are keyed by the chain id of the
+-- server that synced them, asked of its node now; when the node cannot be
+-- reached, give it with SET ethwhale.upgrade_chain_id = N before the
+-- ALTER EXTENSION.  The old tables are moved aside, their rows copied into
+-- the partitions of the new ones, and dropped.  alert_log, balance_anchor
+-- and address_info get a chain_id column.
+
+-- ---------------------------------------------------------------- what 0.4 makes again
+
+DROP VIEW ethwhale.sync_status;
+DROP MATERIALIZED VIEW ethwhale.whale_candidates;
+DROP MATERIALIZED VIEW ethwhale.large_transfers;
+DROP FUNCTION ethwhale.sync_find_ancestor(name, bigint, bigint);
+DROP FUNCTION ethwhale.sync_prepare(name, bigint, bigint);
+DROP FUNCTION ethwhale.sync_lock_cursor(name);
+DROP FUNCTION ethwhale.sync_plan(name, name, bigint, bigint, bigint, ethwhale.sync_state, timestamptz);
+DROP FUNCTION ethwhale.sync_tip_replaced(name, ethwhale.sync_state);
+DROP FUNCTION ethwhale.sync_rollback_reorg(name, name, ethwhale.sync_state);
+DROP FUNCTION ethwhale.sync_batch(name, name, bigint, bigint, text, bool, bigint, timestamptz);
+DROP FUNCTION ethwhale.sync_record_error(name, text, text);
+DROP FUNCTION ethwhale.reset_sync();
+DROP FUNCTION ethwhale.alerts_record(bigint, bigint);
+DROP FUNCTION ethwhale.alerts_retract(bigint, text);
+DROP FUNCTION ethwhale.check_contracts(name);
+
+-- the tables of 0.3, until their rows are copied (the end of this script)
+CREATE SCHEMA ethwhale_upgrade_0_4;
+ALTER TABLE ethwhale.blocks SET SCHEMA ethwhale_upgrade_0_4;
+ALTER TABLE ethwhale.txs SET SCHEMA ethwhale_upgrade_0_4;
+ALTER TABLE ethwhale.token_transfers SET SCHEMA ethwhale_upgrade_0_4;
+ALTER TABLE ethwhale.sync_state SET SCHEMA ethwhale_upgrade_0_4;
+
+-- new columns, filled at the end
+ALTER TABLE ethwhale.alert_log ADD COLUMN chain_id bigint;
+DROP INDEX ethwhale.alert_log_live_block;
+CREATE INDEX alert_log_live_block ON ethwhale.alert_log (chain_id, block) WHERE retracted_at IS NULL;
+ALTER TABLE ethwhale.balance_anchor ADD COLUMN chain_id bigint;
+ALTER TABLE ethwhale.address_info ADD COLUMN chain_id bigint;
+
+-- ---------------------------------------------------------------- sql_parts/12_node_info.sql: what is new or changed
+
+-- ethwhale.node_chain_id(server): the chain id (EIP-155) of the node of the
+-- ethwhale_fdw server SERVER, asked over the server's API (GraphQL
+-- { chainID }, JSON-RPC eth_chainId) with its options, retries and errors,
+-- as a scan asks; the caller needs USAGE on the server (nodeinfo.c).
+CREATE FUNCTION ethwhale.node_chain_id(server name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ethwhale_node_chain_id'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION ethwhale.node_chain_id(name)
+  IS 'chain id of the server''s node (GraphQL chainID or JSON-RPC eth_chainId)';
+
+-- ---------------------------------------------------------------- sql_parts/40_chain.sql: what is new or changed
+
+-- The chains of the servers synced into this database, each keyed by the
+-- chain id its node reports (ethwhale.node_chain_id): a chain's blocks are
+-- first_block .. next_block-1 of its ethwhale.sync_state row, without gaps.
+-- The three tables are partitioned by (chain_id, block range): a partition
+-- holds partition_blocks blocks of one chain (setting
+-- ethwhale.partition_blocks, default 100000, fixed per chain at its first
+-- sync) and is made by ethwhale.ensure_partitions as the sync reaches it, so
+-- indexes stay the size of a partition and an old range can be detached or
+-- dropped (ethwhale.partitions, ethwhale.drop_blocks_below).  Hashes and
+-- addresses stay lowercase '0x...' text: the interface of the foreign tables.
+CREATE TABLE ethwhale.blocks (
+    number           bigint NOT NULL,
+    hash             text NOT NULL,
+    parent_hash      text,                  -- NULL for the genesis block
+    "timestamp"      timestamptz NOT NULL,
+    miner            text,
+    gas_used         bigint,
+    gas_limit        bigint,
+    base_fee_per_gas numeric,
+    tx_count         int,
+    chain_id         bigint NOT NULL,
+    PRIMARY KEY (chain_id, number)
+) PARTITION BY RANGE (chain_id, number);
+
+CREATE INDEX blocks_hash_idx ON ethwhale.blocks (hash);
+
+COMMENT ON TABLE ethwhale.blocks IS 'blocks copied by CALL ethwhale.sync(), partitioned by chain and block range';
+
+CREATE TABLE ethwhale.txs (
+    block            bigint NOT NULL,
+    tx_index         int NOT NULL,
+    hash             text NOT NULL,
+    from_address     text NOT NULL,
+    to_address       text,
+    value            numeric NOT NULL,      -- wei
+    gas              bigint,
+    gas_price        numeric,
+    nonce            bigint,
+    input_selector   text,
+    status           int,                   -- NULL before Byzantium
+    gas_used         bigint,
+    created_contract text,
+    block_time       timestamptz NOT NULL,
+    chain_id         bigint NOT NULL,
+    PRIMARY KEY (chain_id, block, tx_index)
+) PARTITION BY RANGE (chain_id, block);
+
+-- equality look-ups only: a hash index is a quarter of a btree on 66 characters
+CREATE INDEX txs_hash_idx ON ethwhale.txs USING hash (hash);
+
+CREATE INDEX txs_block_brin ON ethwhale.txs USING brin (block);
+
+CREATE INDEX txs_from_idx ON ethwhale.txs (from_address);
+
+CREATE INDEX txs_to_idx ON ethwhale.txs (to_address);
+
+-- the contracts a synced transaction created (their first ETH: balance_history)
+CREATE INDEX txs_created_idx ON ethwhale.txs (created_contract) WHERE created_contract IS NOT NULL;
+
+COMMENT ON TABLE ethwhale.txs IS 'transactions copied by CALL ethwhale.sync(), partitioned by chain and block range';
+
+CREATE TABLE ethwhale.token_transfers (
+    block        bigint NOT NULL,
+    log_index    int NOT NULL,
+    tx_hash      text NOT NULL,
+    token        text NOT NULL,
+    from_address text NOT NULL,
+    to_address   text NOT NULL,
+    amount       numeric NOT NULL,          -- raw integer amount
+    block_time   timestamptz NOT NULL,
+    chain_id     bigint NOT NULL,
+    PRIMARY KEY (chain_id, block, log_index)
+) PARTITION BY RANGE (chain_id, block);
+
+CREATE INDEX token_transfers_block_brin ON ethwhale.token_transfers USING brin (block);
+
+CREATE INDEX token_transfers_from_idx ON ethwhale.token_transfers (from_address);
+
+CREATE INDEX token_transfers_to_idx ON ethwhale.token_transfers (to_address);
+
+CREATE INDEX token_transfers_token_idx ON ethwhale.token_transfers (token);
+
+COMMENT ON TABLE ethwhale.token_transfers IS 'ERC-20 Transfer logs copied by CALL ethwhale.sync(), partitioned by chain and block range';
+
+-- The cursor of each chain: blocks first_block .. next_block-1 are local and
+-- last_hash is the hash of next_block-1.  Updated in the same transaction as
+-- each batch's rows.  SERVER is the server the chain is synced from (another
+-- server of the same chain may take over: a fallback node).  MODE 'whale'
+-- keeps only the transfers worth at least MIN_USD (ethwhale.sync_mode).
+CREATE TABLE ethwhale.sync_state (
+    chain_id         bigint PRIMARY KEY,
+    server           name NOT NULL,
+    remote_schema    name NOT NULL,
+    first_block      bigint,
+    next_block       bigint,
+    last_hash        text,
+    node_head        bigint,
+    head_checked_at  timestamptz,
+    target_block     bigint,
+    run_started_at   timestamptz,
+    run_blocks       bigint NOT NULL DEFAULT 0,
+    blocks_per_s     numeric,
+    last_batch_at    timestamptz,
+    last_error       text,
+    last_error_at    timestamptz,
+    reorgs           bigint NOT NULL DEFAULT 0,
+    last_reorg       text,
+    partition_blocks bigint NOT NULL CHECK (partition_blocks > 0),
+    mode             text NOT NULL DEFAULT 'full' CHECK (mode IN ('full', 'whale')),
+    min_usd          numeric CHECK (min_usd >= 0),
+    CHECK (mode = 'full' OR min_usd IS NOT NULL)
+);
+
+CREATE INDEX sync_state_server_idx ON ethwhale.sync_state (server);
+
+COMMENT ON TABLE ethwhale.sync_state IS 'cursor of CALL ethwhale.sync(), a row per chain; see ethwhale.sync_status';
+
+-- ethwhale.current_chain(): the chain the per-address analytics
+-- (balance_history, price_correlation, balance_check, report_html) read:
+-- setting ethwhale.chain_id, else the only chain synced (NULL when none);
+-- with several chains synced and the setting unset, an error saying how to
+-- choose.
+CREATE FUNCTION ethwhale.current_chain()
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    raw text := nullif(current_setting('ethwhale.chain_id', true), '');
+    chains bigint[];
+BEGIN
+    IF raw IS NOT NULL THEN
+        BEGIN
+            RETURN raw::bigint;
+        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+            RAISE EXCEPTION 'invalid value for setting ethwhale.chain_id: "%"', raw
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a chain id, e.g. SET ethwhale.chain_id = 1;';
+        END;
+    END IF;
+    SELECT array_agg(s.chain_id ORDER BY s.chain_id) INTO chains FROM ethwhale.sync_state s;
+    IF cardinality(chains) > 1 THEN
+        RAISE EXCEPTION 'several chains are synced (%): which one?', array_to_string(chains, ', ')
+            USING ERRCODE = 'ambiguous_parameter',
+                  HINT = format('SET ethwhale.chain_id = %s; (or another of them) before asking for an address.', chains[1]);
+    END IF;
+    RETURN chains[1];
+END
+$$;
+
+-- ethwhale.ensure_partitions(chain, a, b): the partitions of blocks, txs and
+-- token_transfers that blocks A..B of CHAIN go into, made when missing: each
+-- covers [k*size, (k+1)*size) of the chain's partition_blocks SIZE and is
+-- named <table>_<chain>_<first block>, e.g. txs_1_0011000000.  Returns how
+-- many tables it made.  Serialised by an advisory lock, so two syncs never
+-- race to make the same partition.
+CREATE FUNCTION ethwhale.ensure_partitions(chain bigint, a bigint, b bigint)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    size bigint := (SELECT s.partition_blocks FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    lo bigint;
+    t text;
+    part text;
+    made int := 0;
+BEGIN
+    IF size IS NULL THEN
+        RAISE EXCEPTION 'ethwhale.ensure_partitions: chain % has no sync_state row', chain
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('ethwhale.ensure_partitions'));
+    lo := (a / size) * size;
+    WHILE lo <= b LOOP
+        FOREACH t IN ARRAY ARRAY['blocks', 'txs', 'token_transfers'] LOOP
+            part := format('%s_%s_%s', t, replace(chain::text, '-', 'm'), lpad(lo::text, 10, '0'));
+            IF to_regclass(format('ethwhale.%I', part)) IS NULL THEN
+                EXECUTE format('CREATE TABLE ethwhale.%I PARTITION OF ethwhale.%I
+                                FOR VALUES FROM (%s, %s) TO (%s, %s)',
+                               part, t, chain, lo, chain, lo + size);
+                EXECUTE format('COMMENT ON TABLE ethwhale.%I IS %L', part,
+                               format('ethwhale.%s of chain %s, blocks %s..%s', t, chain, lo, lo + size - 1));
+                made := made + 1;
+            END IF;
+        END LOOP;
+        lo := lo + size;
+    END LOOP;
+    RETURN made;
+END
+$$;
+
+-- The partitions of the local chain tables: table, chain, block range, rows
+-- (the planner's estimate) and bytes with indexes.
+CREATE VIEW ethwhale.partitions AS
+SELECT parent.relname::text AS table_name, c.oid::regclass AS partition,
+       b.m[1]::bigint AS chain_id, b.m[2]::bigint AS first_block, b.m[4]::bigint - 1 AS last_block,
+       greatest(c.reltuples, 0)::bigint AS est_rows,
+       pg_total_relation_size(c.oid) AS total_bytes
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class parent ON parent.oid = i.inhparent
+CROSS JOIN LATERAL (SELECT regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                        $re$FROM \('?(-?\d+)'?, '?(-?\d+)'?\) TO \('?(-?\d+)'?, '?(-?\d+)'?\)$re$) AS m) b
+WHERE parent.oid IN ('ethwhale.blocks'::regclass, 'ethwhale.txs'::regclass,
+                     'ethwhale.token_transfers'::regclass);
+
+COMMENT ON VIEW ethwhale.partitions IS 'partitions of ethwhale.blocks, txs and token_transfers: chain, block range, size';
+
+CREATE VIEW ethwhale.sync_status AS
+SELECT s.server,
+       s.first_block,
+       s.next_block - 1 AS last_synced_block,
+       b."timestamp" AS last_synced_block_time,
+       s.node_head,
+       s.head_checked_at,
+       s.node_head - (s.next_block - 1) AS lag_blocks,
+       s.blocks_per_s AS rate_blocks_per_s,
+       s.run_started_at,
+       s.last_batch_at,
+       CASE WHEN s.last_error_at IS NOT NULL
+             AND s.last_error_at >= coalesce(s.last_batch_at, '-infinity') THEN 'error'
+            WHEN s.next_block IS NULL THEN 'empty'
+            ELSE 'ok' END AS state,
+       s.last_error,
+       s.last_error_at,
+       s.reorgs,
+       s.last_reorg,
+       s.chain_id,
+       s.mode,
+       s.min_usd
+FROM ethwhale.sync_state s
+LEFT JOIN ethwhale.blocks b ON b.chain_id = s.chain_id AND b.number = s.next_block - 1;
+
+COMMENT ON VIEW ethwhale.sync_status IS 'per chain: last synced block, node head, lag, rate and last error of CALL ethwhale.sync()';
+
+-- ---------------------------------------------------------------- sql_parts/50_sync.sql: what is new or changed
+
+-- ethwhale.sync_find_ancestor(src, chain, tip, first): the highest local
+-- block of CHAIN at or below TIP whose hash the node still has, or first-1
+-- when none is left.
+-- Compares windows of growing size below the tip (8, 64, 512, ... blocks).
+CREATE FUNCTION ethwhale.sync_find_ancestor(src name, chain bigint, tip bigint, first bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    width bigint := 8;
+    lo bigint;
+    anc bigint;
+BEGIN
+    LOOP
+        lo := greatest(first, tip - width + 1);
+        EXECUTE format('SELECT max(l.number) FROM ethwhale.blocks l
+                        JOIN (SELECT number, hash FROM %I.eth_block WHERE number BETWEEN $1 AND $2) r
+                          ON r.number = l.number AND r.hash = l.hash
+                        WHERE l.chain_id = $3', src)
+            INTO anc USING lo, tip, chain;
+        IF anc IS NOT NULL THEN
+            RETURN anc;
+        END IF;
+        IF lo = first THEN
+            RETURN first - 1;
+        END IF;
+        tip := lo - 1;
+        width := width * 8;
+    END LOOP;
+END
+$$;
+
+-- ethwhale.sync_prepare(server, from_block, to_block): the checks and set-up
+-- of a sync run, before its first batch: the arguments, the chain id the
+-- server's node reports (CHAIN: the key of its rows in the local tables),
+-- the schema of the server's foreign tables (SRC), whether the wrapper
+-- serves token transfers (HAVE_TOKENS), the server's confirmations (CONF),
+-- and the chain's cursor row, created when missing (with the partition size
+-- of setting ethwhale.partition_blocks).  A chain synced so far through
+-- another server is taken over by this one (a second node of the chain).
+CREATE FUNCTION ethwhale.sync_prepare(server name, from_block bigint, to_block bigint,
+                                      OUT src name, OUT have_tokens bool, OUT conf bigint,
+                                      OUT chain bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other name;
+BEGIN
+    IF server IS NULL THEN
+        RAISE EXCEPTION 'ethwhale.sync: server must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF from_block < 0 OR to_block < 0 OR to_block < from_block THEN
+        RAISE EXCEPTION 'ethwhale.sync: invalid block range % .. %', from_block, to_block
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    src := ethwhale.remote_schema(server);
+    chain := ethwhale.node_chain_id(server);
+    have_tokens := to_regclass(format('%I.eth_token_transfer', src)) IS NOT NULL;
+    IF NOT have_tokens THEN
+        RAISE NOTICE 'ethwhale.sync(%): this build of the wrapper has no eth_token_transfer; token transfers are not copied', server;
+    END IF;
+    conf := coalesce(ethwhale.server_option(server, 'confirmations')::bigint, 0);
+    SELECT s.server INTO other FROM ethwhale.sync_state s WHERE s.chain_id = chain;
+    IF FOUND AND other <> server THEN
+        RAISE NOTICE 'ethwhale.sync(%): chain % was synced through server "%" so far; server "%" continues it',
+            server, chain, other, server;
+    END IF;
+    INSERT INTO ethwhale.sync_state AS s (chain_id, server, remote_schema, partition_blocks)
+    VALUES (chain, sync_prepare.server, src,
+            ethwhale.int_setting('ethwhale.partition_blocks', 100000, 1000, 1000000000))
+    ON CONFLICT ON CONSTRAINT sync_state_pkey
+    DO UPDATE SET server = excluded.server, remote_schema = excluded.remote_schema;
+END
+$$;
+
+-- ethwhale.sync_mode(server, mode, min_usd): how the chain of SERVER is
+-- copied: 'full' (every block, transaction and token transfer) or 'whale'
+-- (every block, but only the ETH transactions whose value_usd is at least
+-- MIN_USD, filtered inside the wrapper so smaller rows never form, and the
+-- transfers of the priced tokens of ethwhale.token worth at least MIN_USD).
+-- Only for a chain with no local blocks yet: a chain copied in one mode
+-- cannot hold the other's rows.  Returns the chain id.
+CREATE FUNCTION ethwhale.sync_mode(server name, mode text, min_usd numeric DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chain bigint;
+    st ethwhale.sync_state;
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('full', 'whale') THEN
+        RAISE EXCEPTION 'ethwhale.sync_mode: mode must be ''full'' or ''whale'', not %', coalesce(quote_literal(mode), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF mode = 'whale' AND (min_usd IS NULL OR min_usd < 0) THEN
+        RAISE EXCEPTION 'ethwhale.sync_mode: the whale mode needs a USD floor (min_usd >= 0)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'SELECT ethwhale.sync_mode(' || quote_literal(server) || ', ''whale'', 1000000);';
+    END IF;
+    SELECT p.chain INTO chain FROM ethwhale.sync_prepare(server, NULL, NULL) p;
+    SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = chain FOR UPDATE;
+    IF st.next_block IS NOT NULL AND (st.mode, st.min_usd) IS DISTINCT FROM (mode, CASE WHEN mode = 'whale' THEN min_usd END) THEN
+        RAISE EXCEPTION 'chain % already holds blocks %..% copied in the % mode', chain, st.first_block, st.next_block - 1,
+            st.mode || coalesce(' (min_usd ' || st.min_usd || ')', '')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Empty its local tables first with SELECT ethwhale.reset_sync(%s);', chain);
+    END IF;
+    UPDATE ethwhale.sync_state s
+       SET mode = sync_mode.mode, min_usd = CASE WHEN sync_mode.mode = 'whale' THEN sync_mode.min_usd END
+     WHERE s.chain_id = chain;
+    RETURN chain;
+END
+$$;
+
+-- ethwhale.sync_lock_cursor(chain): the cursor row of CHAIN, locked FOR
+-- UPDATE until the end of the transaction (concurrent syncs of one chain
+-- take turns; syncs of different chains do not wait for each other).
+CREATE FUNCTION ethwhale.sync_lock_cursor(chain bigint)
+RETURNS ethwhale.sync_state
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM ethwhale.sync_state s WHERE s.chain_id = sync_lock_cursor.chain FOR UPDATE
+$$;
+
+-- ethwhale.sync_plan(server, src, from_block, to_block, conf, st, started):
+-- the range of a run, planned once at its first batch: the node's HEAD, the
+-- TARGET block (head - confirmations, or to_block when lower), the first
+-- block to copy (START_BLOCK: the cursor's next block, else from_block, else
+-- 0; a from_block that would leave a gap or go below the local chain is an
+-- error) and how many blocks that makes (TOTAL).  Records the head, target
+-- and run start in the cursor row ST.
+CREATE FUNCTION ethwhale.sync_plan(server name, src name, from_block bigint, to_block bigint, conf bigint,
+                                   st ethwhale.sync_state, started timestamptz,
+                                   OUT head bigint, OUT target bigint, OUT start_block bigint, OUT total bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('SELECT number FROM %I.eth_block ORDER BY number DESC LIMIT 1', src) INTO head;
+    IF head IS NULL THEN
+        RAISE EXCEPTION 'server "%" returned no head block', server;
+    END IF;
+    target := head - conf;
+    IF to_block IS NOT NULL THEN
+        target := least(target, to_block);
+    END IF;
+    IF st.next_block IS NULL THEN
+        start_block := coalesce(from_block, 0);
+    ELSIF from_block IS NOT NULL AND from_block > st.next_block THEN
+        RAISE EXCEPTION 'ethwhale.sync: from_block % would leave a gap after the last synced block %',
+            from_block, st.next_block - 1
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave from_block NULL to resume, or empty the local tables first with SELECT ethwhale.reset_sync();';
+    ELSIF from_block IS NOT NULL AND from_block < st.first_block THEN
+        RAISE EXCEPTION 'ethwhale.sync: from_block % is below the first synced block %',
+            from_block, st.first_block
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The local chain grows only forward; empty it with SELECT ethwhale.reset_sync(); to start lower.';
+    ELSE
+        start_block := st.next_block;
+    END IF;
+    total := greatest(target - start_block + 1, 0);
+    UPDATE ethwhale.sync_state s
+       SET node_head = head, head_checked_at = clock_timestamp(), target_block = target,
+           run_started_at = started, run_blocks = 0
+     WHERE s.chain_id = st.chain_id;
+END
+$$;
+
+-- ethwhale.sync_tip_replaced(src, st): whether the node no longer has the
+-- last local block of cursor ST (a fork may replace blocks without moving
+-- the head).  False while the local chain has fewer than two blocks.
+CREATE FUNCTION ethwhale.sync_tip_replaced(src name, st ethwhale.sync_state)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tip_hash text;
+BEGIN
+    IF (st.next_block > st.first_block) IS NOT TRUE THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT hash FROM %I.eth_block WHERE number = $1', src)
+        INTO tip_hash USING st.next_block - 1;
+    RETURN tip_hash IS DISTINCT FROM st.last_hash;
+END
+$$;
+
+-- ethwhale.sync_rollback_reorg(server, src, st): the node replaced blocks of
+-- the local chain of cursor ST: find the last block both sides agree on,
+-- delete the local blocks, transactions and token transfers above it,
+-- retract their alerts, forget the balance anchors above it, take the
+-- views' rows of those blocks back (ethwhale.views_rollback), move the
+-- cursor back and count the reorg.  Returns how many blocks are to be
+-- copied again.
+CREATE FUNCTION ethwhale.sync_rollback_reorg(server name, src name, st ethwhale.sync_state)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chain bigint := st.chain_id;
+    anc bigint := ethwhale.sync_find_ancestor(src, st.chain_id, st.next_block - 1, st.first_block);
+    retracted bigint;
+BEGIN
+    retracted := ethwhale.alerts_retract(chain, anc, format('reorg: the node replaced blocks %s..%s', anc + 1, st.next_block - 1));
+    PERFORM ethwhale.views_rollback(chain, anc);
+    DELETE FROM ethwhale.balance_anchor x WHERE x.chain_id = chain AND x.block > anc;
+    DELETE FROM ethwhale.token_transfers x WHERE x.chain_id = chain AND x.block > anc;
+    DELETE FROM ethwhale.txs x WHERE x.chain_id = chain AND x.block > anc;
+    DELETE FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number > anc;
+    UPDATE ethwhale.sync_state s
+       SET next_block = anc + 1,
+           last_hash = (SELECT x.hash FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number = anc),
+           reorgs = s.reorgs + 1,
+           last_reorg = format('%s: blocks %s..%s replaced', clock_timestamp()::timestamptz(0),
+                               anc + 1, st.next_block - 1)
+     WHERE s.chain_id = chain;
+    RAISE NOTICE 'ethwhale.sync(%): reorg: the node replaced blocks %..%; copying them again%',
+        server, anc + 1, st.next_block - 1,
+        CASE WHEN retracted > 0 THEN format('; %s alert(s) of those blocks retracted', retracted) ELSE '' END;
+    RETURN st.next_block - 1 - anc;
+END
+$$;
+
+-- ethwhale.sync_batch(server, src, st, a, b, have_tokens, run_blocks,
+-- started): fetch blocks A..B with their transactions (and token transfers
+-- when HAVE_TOKENS) from the foreign tables of SRC into the local tables of
+-- the chain of cursor ST, check them, record their alerts
+-- (ethwhale.alerts_record), and move the cursor to B+1 in the same
+-- transaction.  In the whale mode (ST.mode) only the ETH transactions with
+-- value_usd >= ST.min_usd come (the wrapper filters them while decoding)
+-- and only the transfers of priced tokens worth as much.
+-- RUN_BLOCKS is the run's block count including this batch; returns the
+-- run's rate in blocks/s.  The batch must hold every block of the range,
+-- continue the local chain (A's parent is ST.last_hash) and be a chain with
+-- as many transactions as its blocks' tx_count (full mode); otherwise the
+-- node reorganised its chain and SQLSTATE EWRG1 (before A) or EWRG2
+-- (during the batch) is raised for ethwhale.sync_run to roll back.
+CREATE FUNCTION ethwhale.sync_batch(server name, src name, st ethwhale.sync_state, a bigint, b bigint,
+                                    have_tokens bool, run_blocks bigint, started timestamptz)
+RETURNS numeric
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chain bigint := st.chain_id;
+    whale bool := st.mode = 'whale';
+    n bigint;
+    ntx bigint;
+    expect_tx bigint;
+    rate numeric;
+    priced text[];
+BEGIN
+    EXECUTE format('INSERT INTO ethwhale.blocks
+                      (chain_id, number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                       base_fee_per_gas, tx_count)
+                    SELECT $3, number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                           base_fee_per_gas, tx_count
+                    FROM %I.eth_block WHERE number BETWEEN $1 AND $2', src)
+        USING a, b, chain;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> b - a + 1 THEN
+        RAISE EXCEPTION 'server "%" returned % of the % blocks %..%', server, n, b - a + 1, a, b
+            USING HINT = 'The node is missing blocks in that range (still syncing, or pruned).';
+    END IF;
+    -- The batch must continue our chain and be a chain.
+    IF st.last_hash IS NOT NULL
+       AND (SELECT x.parent_hash FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number = a) <> st.last_hash THEN
+        RAISE EXCEPTION USING ERRCODE = 'EWRG1', MESSAGE = 'reorg';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ethwhale.blocks c JOIN ethwhale.blocks p ON p.chain_id = c.chain_id AND p.number = c.number - 1
+               WHERE c.chain_id = chain AND c.number BETWEEN a + 1 AND b AND c.parent_hash <> p.hash) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
+    END IF;
+    EXECUTE format('INSERT INTO ethwhale.txs
+                      (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                       nonce, input_selector, status, gas_used, created_contract, block_time)
+                    SELECT $3, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                           nonce, input_selector, status, gas_used, created_contract, block_time
+                    FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
+                   || CASE WHEN whale THEN ' AND value_usd >= $4' ELSE '' END
+        USING a, b, chain, st.min_usd;
+    GET DIAGNOSTICS ntx = ROW_COUNT;
+    IF NOT whale THEN
+        SELECT coalesce(sum(x.tx_count), 0) INTO expect_tx
+        FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number BETWEEN a AND b;
+        IF ntx <> expect_tx THEN
+            RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
+        END IF;
+    END IF;
+    IF have_tokens AND NOT whale THEN
+        EXECUTE format('INSERT INTO ethwhale.token_transfers
+                          (chain_id, block, log_index, tx_hash, token, from_address, to_address, amount, block_time)
+                        SELECT $3, block, log_index, tx_hash, token, from_address, to_address, amount, block_time
+                        FROM %I.eth_token_transfer WHERE block BETWEEN $1 AND $2', src)
+            USING a, b, chain;
+    ELSIF have_tokens THEN
+        -- the priced tokens only (their addresses go to the node), priced
+        -- as ethwhale.large_transfers prices them
+        SELECT array_agg(t.address) INTO priced FROM ethwhale.token t;
+        IF priced IS NOT NULL THEN
+            EXECUTE format('INSERT INTO ethwhale.token_transfers
+                              (chain_id, block, log_index, tx_hash, token, from_address, to_address, amount, block_time)
+                            SELECT $3, r.block, r.log_index, r.tx_hash, r.token, r.from_address, r.to_address,
+                                   r.amount, r.block_time
+                            FROM %I.eth_token_transfer r
+                            JOIN ethwhale.token tk ON tk.address = r.token
+                            LEFT JOIN ethwhale.eth_usd_filled px ON px.day = (r.block_time AT TIME ZONE ''UTC'')::date
+                            WHERE r.block BETWEEN $1 AND $2 AND r.token = ANY ($5)
+                              AND r.amount * (''1e-'' || coalesce(tk.decimals, 0))::numeric
+                                  * coalesce(tk.usd_peg, px.price) >= $4', src)
+                USING a, b, chain, st.min_usd, priced;
+        END IF;
+    END IF;
+    -- the alerts of these blocks commit (or roll back) with them
+    PERFORM ethwhale.alerts_record(chain, a, b);
+    rate := round(run_blocks / greatest(extract(epoch FROM clock_timestamp() - started), 0.001), 1);
+    UPDATE ethwhale.sync_state s
+       SET first_block = coalesce(s.first_block, a),
+           next_block = b + 1,
+           last_hash = (SELECT x.hash FROM ethwhale.blocks x WHERE x.chain_id = chain AND x.number = b),
+           run_blocks = sync_batch.run_blocks,
+           blocks_per_s = rate,
+           last_batch_at = clock_timestamp()
+     WHERE s.chain_id = chain;
+    RETURN rate;
+END
+$$;
+
+-- ethwhale.sync_record_error(chain, message, detail): keep the error of a
+-- failed batch in the cursor row (sync_status.last_error).
+CREATE FUNCTION ethwhale.sync_record_error(chain bigint, message text, detail text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE ethwhale.sync_state s
+       SET last_error = message || coalesce(' (' || nullif(detail, '') || ')', ''),
+           last_error_at = clock_timestamp()
+     WHERE s.chain_id = sync_record_error.chain
+$$;
+
+-- ethwhale.sync_run(server, from_block, to_block, may_commit): the body of
+-- ethwhale.sync().  MAY_COMMIT says whether the caller runs it outside a
+-- transaction block, where it commits after every batch; otherwise it copies
+-- one batch and leaves the commit to the caller.
+--
+-- Every batch runs in a subtransaction that takes the chain's cursor row
+-- FOR UPDATE (so concurrent syncs of a chain take turns), checks the chain
+-- against the node and inserts the batch's rows; the cursor moves in the
+-- same transaction, which is committed right after.  A kill at any point
+-- loses at most the batch in flight, which the next run copies again.  The
+-- partitions a batch goes into are made first, in a transaction of their
+-- own (ethwhale.ensure_partitions), so making one never waits on, or holds
+-- up, the batches of another chain.
+--
+-- A procedure that COMMITs cannot have a SET clause, so sync_run (like
+-- sync, refresh_run and refresh) has no SET search_path: it is control flow
+-- over the schema-qualified functions above, which have one.
+CREATE OR REPLACE PROCEDURE ethwhale.sync_run(server name, from_block bigint, to_block bigint, may_commit bool)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    src pg_catalog.name;
+    conf bigint;
+    chain bigint;
+    batch bigint := ethwhale.int_setting('ethwhale.sync_batch_blocks', 1000, 1, 1000000);
+    have_tokens bool;
+    st ethwhale.sync_state;
+    head bigint;
+    target bigint;
+    a bigint;
+    b bigint;
+    need_reorg bool := false;
+    first_iter bool := true;
+    finished bool := false;
+    ok bool;
+    t0 timestamptz := pg_catalog.clock_timestamp();
+    done bigint := 0;
+    total bigint;
+    rate numeric;
+    e_msg pg_catalog.text; e_state pg_catalog.text; e_detail pg_catalog.text; e_hint pg_catalog.text;
+BEGIN
+    SELECT p.src, p.have_tokens, p.conf, p.chain INTO src, have_tokens, conf, chain
+    FROM ethwhale.sync_prepare(server, from_block, to_block) p;
+    IF may_commit THEN
+        COMMIT;
+    END IF;
+
+    LOOP
+        ok := true;
+        BEGIN
+            IF may_commit AND head IS NOT NULL AND NOT need_reorg THEN
+                -- the partitions of the next batch, committed before it
+                SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = chain;
+                a := coalesce(st.next_block, a);
+                IF a <= target THEN
+                    PERFORM ethwhale.ensure_partitions(chain, a, least(a + batch - 1, target));
+                END IF;
+            END IF;
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_state = RETURNED_SQLSTATE,
+                                        e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                ok := false;
+        END;
+        IF ok AND may_commit AND head IS NOT NULL THEN
+            COMMIT;
+        END IF;
+        IF ok THEN
+        BEGIN
+            st := ethwhale.sync_lock_cursor(chain);
+            IF need_reorg THEN
+                total := total + ethwhale.sync_rollback_reorg(server, src, st);
+                need_reorg := false;
+            ELSE
+                IF head IS NULL THEN
+                    SELECT p.head, p.target, p.start_block, p.total INTO head, target, a, total
+                    FROM ethwhale.sync_plan(server, src, from_block, to_block, conf, st, t0) p;
+                END IF;
+                a := coalesce(st.next_block, a);
+                IF first_iter THEN
+                    need_reorg := ethwhale.sync_tip_replaced(src, st);
+                END IF;
+                first_iter := false;
+
+                IF NOT need_reorg THEN
+                    IF a > target THEN
+                        finished := true;
+                    ELSE
+                        b := least(a + batch - 1, target);
+                        -- made in their own transaction above, except for
+                        -- the first batch and inside a transaction block
+                        PERFORM ethwhale.ensure_partitions(chain, a, b);
+                        rate := ethwhale.sync_batch(server, src, st, a, b, have_tokens,
+                                                    done + (b - a + 1), t0);
+                        done := done + (b - a + 1);
+                        finished := b >= target;
+                    END IF;
+                END IF;
+            END IF;
+        EXCEPTION
+            WHEN SQLSTATE 'EWRG1' OR SQLSTATE 'EWRG2' THEN
+                need_reorg := true;
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_state = RETURNED_SQLSTATE,
+                                        e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                ok := false;
+        END;
+        END IF;
+
+        IF NOT ok THEN
+            PERFORM ethwhale.sync_record_error(chain, e_msg, e_detail);
+            IF may_commit THEN
+                COMMIT;
+            END IF;
+            IF nullif(e_detail, '') IS NOT NULL AND nullif(e_hint, '') IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, DETAIL = e_detail, HINT = e_hint;
+            ELSIF nullif(e_detail, '') IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, DETAIL = e_detail;
+            ELSIF nullif(e_hint, '') IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, HINT = e_hint;
+            ELSE
+                RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state;
+            END IF;
+        END IF;
+        IF may_commit THEN
+            COMMIT;
+        ELSIF NOT need_reorg THEN
+            IF NOT finished THEN
+                RAISE NOTICE 'ethwhale.sync(%): inside a transaction block only one batch is copied (blocks %..%); CALL ethwhale.sync() outside a transaction block to copy the rest batch by batch',
+                    server, a, b;
+            END IF;
+            EXIT;
+        END IF;
+        IF done > 0 AND b IS NOT NULL AND NOT need_reorg THEN
+            RAISE NOTICE 'ethwhale.sync(%): blocks %..% done: % of % blocks, % blocks/s, ETA % s',
+                server, a, b, done, total, rate,
+                pg_catalog.round((total - done) / greatest(rate, 0.001))::bigint;
+        END IF;
+        EXIT WHEN finished AND NOT need_reorg;
+        b := NULL;
+    END LOOP;
+END
+$$;
+
+-- ethwhale.reset_sync([chain]): empty the local chain CHAIN (all chains when
+-- NULL): its partitions are dropped, its cursor and contract look-ups
+-- deleted and its rows of the views taken out; the alerts in force are
+-- retracted (alert_log keeps them) and the balance anchors forgotten.
+-- Returns how many chains it emptied.
+CREATE FUNCTION ethwhale.reset_sync(chain bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p regclass;
+    n bigint;
+BEGIN
+    PERFORM ethwhale.alerts_retract(chain, NULL, 'ethwhale.reset_sync() emptied the local chain');
+    FOR p IN SELECT x.partition FROM ethwhale.partitions x
+             WHERE chain IS NULL OR x.chain_id = chain
+             ORDER BY x.table_name DESC, x.partition LOOP
+        EXECUTE format('DROP TABLE %s', p);
+    END LOOP;
+    DELETE FROM ethwhale.address_info x WHERE chain IS NULL OR x.chain_id = chain;
+    DELETE FROM ethwhale.balance_anchor x WHERE chain IS NULL OR x.chain_id = chain;
+    PERFORM ethwhale.views_rollback(x.chain_id, NULL)
+    FROM ethwhale.sync_state x WHERE chain IS NULL OR x.chain_id = chain;
+    DELETE FROM ethwhale.sync_state x WHERE chain IS NULL OR x.chain_id = chain;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- ---------------------------------------------------------------- sql_parts/70_analytics.sql: what is new or changed
+
+CREATE SEQUENCE ethwhale.view_basis_seq;
+
+CREATE FUNCTION ethwhale.view_basis_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM nextval('ethwhale.view_basis_seq');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.eth_usd
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.token
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.address_label
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+
+CREATE TRIGGER view_basis AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ethwhale.excluded_category
+    FOR EACH STATEMENT EXECUTE FUNCTION ethwhale.view_basis_changed();
+
+-- What the views of each chain were last computed from.
+CREATE TABLE ethwhale.view_state (
+    chain_id             bigint PRIMARY KEY,
+    through_block        bigint,          -- the views cover the chain's blocks up to here
+    basis                bigint NOT NULL, -- ethwhale.view_basis_seq then
+    threshold_usd        numeric NOT NULL,
+    min_counterparties   bigint NOT NULL,
+    min_sweepers         bigint NOT NULL,
+    first_day            date,            -- the chain's synced UTC days then
+    last_day             date,
+    all_dirty            bool NOT NULL DEFAULT false,
+    refreshed_at         timestamptz,
+    last_full_at         timestamptz,
+    last_new_blocks      bigint,          -- of the last refresh
+    last_addresses       bigint,
+    last_full            bool
+);
+
+COMMENT ON TABLE ethwhale.view_state IS 'what ethwhale.large_transfers and whale_candidates of each chain were computed from (CALL ethwhale.refresh())';
+
+CREATE TABLE ethwhale.view_dirty (
+    chain_id bigint NOT NULL,
+    address  text NOT NULL,
+    PRIMARY KEY (chain_id, address)
+);
+
+COMMENT ON TABLE ethwhale.view_dirty IS 'addresses whose whale_candidates row the next refresh computes again';
+
+-- Transfers of at least ethwhale.whale_threshold_usd: successful ETH
+-- transfers (value × ETH/USD of the block's UTC day) and transfers of the
+-- tokens priced in ethwhale.token (amount / 10^decimals × usd_peg, or × ETH/USD
+-- when usd_peg is NULL).  log_index is -1 for ETH.  value_usd is rounded to
+-- cents (the threshold is compared before rounding).
+CREATE TABLE ethwhale.large_transfer_rows (
+    chain_id     bigint NOT NULL,
+    kind         text NOT NULL,
+    block        bigint NOT NULL,
+    block_time   timestamptz NOT NULL,
+    tx_hash      text NOT NULL,
+    log_index    int NOT NULL,
+    token        text,
+    symbol       text,
+    from_address text NOT NULL,
+    to_address   text NOT NULL,
+    amount       numeric NOT NULL,
+    value_usd    numeric NOT NULL,
+    PRIMARY KEY (chain_id, tx_hash, log_index)
+);
+
+CREATE INDEX large_transfer_rows_block_idx ON ethwhale.large_transfer_rows (chain_id, block);
+
+CREATE INDEX large_transfer_rows_from_idx ON ethwhale.large_transfer_rows (from_address);
+
+CREATE INDEX large_transfer_rows_to_idx ON ethwhale.large_transfer_rows (to_address);
+
+COMMENT ON TABLE ethwhale.large_transfer_rows IS 'the rows of ethwhale.large_transfers, without labels; CALL ethwhale.refresh()';
+
+-- ethwhale.large_transfers_of(chain, lo, hi): the large transfers of the
+-- chain's blocks LO..HI, priced now.
+CREATE FUNCTION ethwhale.large_transfers_of(chain bigint, lo bigint, hi bigint)
+RETURNS SETOF ethwhale.large_transfer_rows
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH px AS (SELECT day, price FROM ethwhale.eth_usd_filled),
+moves AS (
+    SELECT 'ETH'::text AS kind, t.block, t.block_time, t.hash AS tx_hash, -1 AS log_index,
+           NULL::text AS token, 'ETH'::text AS symbol, t.from_address, t.to_address,
+           t.value * 1e-18 AS amount, t.value * 1e-18 * px.price AS value_usd
+    FROM ethwhale.txs t
+    JOIN px ON px.day = (t.block_time AT TIME ZONE 'UTC')::date
+    WHERE t.chain_id = chain AND t.block BETWEEN lo AND hi
+      AND t.value > 0 AND t.to_address IS NOT NULL AND coalesce(t.status, 1) <> 0
+    UNION ALL
+    SELECT 'token', tt.block, tt.block_time, tt.tx_hash, tt.log_index,
+           tt.token, tk.symbol, tt.from_address, tt.to_address,
+           -- exact: 1e-N as a numeric literal has scale N (10::numeric ^ (-18)
+           -- rounds to 0 at numeric's 16 significant digits, a division rounds)
+           tt.amount * ('1e-' || coalesce(tk.decimals, 0))::numeric,
+           tt.amount * ('1e-' || coalesce(tk.decimals, 0))::numeric * coalesce(tk.usd_peg, px.price)
+    FROM ethwhale.token_transfers tt
+    JOIN ethwhale.token tk ON tk.address = tt.token
+    LEFT JOIN px ON px.day = (tt.block_time AT TIME ZONE 'UTC')::date
+    WHERE tt.chain_id = chain AND tt.block BETWEEN lo AND hi
+)
+SELECT chain, m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.symbol,
+       m.from_address, m.to_address, m.amount, round(m.value_usd, 2)
+FROM moves m
+WHERE m.value_usd >= ethwhale.whale_threshold_usd()
+$$;
+
+CREATE VIEW ethwhale.large_transfers AS
+SELECT m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.symbol,
+       m.from_address, m.to_address, m.amount, m.value_usd,
+       fl.label AS from_label, fl.category AS from_category,
+       tl.label AS to_label, tl.category AS to_category,
+       m.chain_id
+FROM ethwhale.large_transfer_rows m
+LEFT JOIN ethwhale.address_label fl ON fl.address = m.from_address
+LEFT JOIN ethwhale.address_label tl ON tl.address = m.to_address;
+
+COMMENT ON VIEW ethwhale.large_transfers IS
+    'ETH and priced token transfers of at least ethwhale.whale_threshold_usd, per chain; CALL ethwhale.refresh()';
+
+-- ethwhale.views_mark_dirty(chain, lo, hi): the addresses whose
+-- whale_candidates row the chain's blocks LO..HI can change, into
+-- view_dirty: the parties of their large transfers; and, among the
+-- addresses with large transfers, those their transactions touch (sender,
+-- recipient, created contract: counterparties, balance change, contract
+-- test) and the recipients of every earlier transaction of an address those
+-- transactions touch (the deposit-like feeder test reads what a feeder
+-- sent and received).  Returns how many addresses it added.
+CREATE FUNCTION ethwhale.views_mark_dirty(chain bigint, lo bigint, hi bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS ew_touched (address text PRIMARY KEY) ON COMMIT DROP;
+    TRUNCATE ew_touched;
+    INSERT INTO ew_touched
+    SELECT DISTINCT a FROM ethwhale.txs t
+    CROSS JOIN LATERAL (VALUES (t.from_address), (t.to_address), (t.created_contract)) v(a)
+    WHERE t.chain_id = chain AND t.block BETWEEN lo AND hi AND a IS NOT NULL;
+    ANALYZE ew_touched;
+    WITH cand AS (
+        SELECT from_address AS address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
+        UNION
+        SELECT to_address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
+    ),
+    hit AS (
+        SELECT r.from_address AS address FROM ethwhale.large_transfer_rows r
+        WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
+        UNION
+        SELECT r.to_address FROM ethwhale.large_transfer_rows r
+        WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
+        UNION
+        SELECT w.address FROM ew_touched w JOIN cand c ON c.address = w.address
+        UNION
+        SELECT t.to_address FROM ethwhale.txs t
+        JOIN ew_touched w ON w.address = t.from_address
+        JOIN cand c ON c.address = t.to_address
+        WHERE t.chain_id = chain
+    )
+    INSERT INTO ethwhale.view_dirty (chain_id, address)
+    SELECT chain, h.address FROM hit h
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- ethwhale.views_rollback(chain, above): the chain's blocks above ABOVE are
+-- going away (a reorg; NULL: all of them, ethwhale.reset_sync): their large
+-- transfers are taken out, the candidates they touched marked for the next
+-- refresh, and the views' cursor moved back.  Called before the blocks'
+-- rows are deleted, in the same transaction.
+CREATE FUNCTION ethwhale.views_rollback(chain bigint, above bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF above IS NULL THEN
+        DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        DELETE FROM ethwhale.view_state v WHERE v.chain_id = chain;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ethwhale.view_state v WHERE v.chain_id = chain AND v.through_block > above) THEN
+        RETURN;
+    END IF;
+    PERFORM ethwhale.views_mark_dirty(chain, above + 1, (SELECT v.through_block FROM ethwhale.view_state v
+                                                          WHERE v.chain_id = chain));
+    DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain AND r.block > above;
+    UPDATE ethwhale.view_state v SET through_block = above WHERE v.chain_id = chain;
+END
+$$;
+
+-- ethwhale.refresh_large_transfers(chain): bring the chain's large
+-- transfers up to its last synced block: the blocks after view_state's
+-- through_block when the basis is unchanged, else all of them again (and
+-- every candidate row with them).  Returns whether it rebuilt everything.
+CREATE FUNCTION ethwhale.refresh_large_transfers(chain bigint)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vs ethwhale.view_state;
+    upto bigint := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    lo bigint;
+    basis bigint := (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ethwhale.view_basis_seq);
+    thr numeric := ethwhale.whale_threshold_usd();
+    min_cp bigint := ethwhale.int_setting('ethwhale.exchange_min_counterparties', 1000, 1, 1000000000);
+    min_sw bigint := ethwhale.int_setting('ethwhale.exchange_min_sweepers', 10, 1, 1000000000);
+    d0 date;
+    d1 date;
+    full_rebuild bool;
+BEGIN
+    SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date, (max(b."timestamp") AT TIME ZONE 'UTC')::date
+      INTO d0, d1
+    FROM ethwhale.blocks b WHERE b.chain_id = chain;
+    SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
+                    OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
+    IF full_rebuild THEN
+        DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        lo := 0;
+    ELSE
+        lo := coalesce(vs.through_block + 1, 0);
+    END IF;
+    IF upto IS NOT NULL AND upto >= lo THEN
+        INSERT INTO ethwhale.large_transfer_rows SELECT * FROM ethwhale.large_transfers_of(chain, lo, upto);
+        IF NOT full_rebuild THEN
+            PERFORM ethwhale.views_mark_dirty(chain, lo, upto);
+        END IF;
+    END IF;
+    INSERT INTO ethwhale.view_state AS v
+        (chain_id, through_block, basis, threshold_usd, min_counterparties, min_sweepers,
+         first_day, last_day, all_dirty, last_new_blocks, last_full)
+    VALUES (chain, upto, basis, thr, min_cp, min_sw, d0, d1, true,
+            greatest(coalesce(upto - lo + 1, 0), 0), true)
+    ON CONFLICT (chain_id) DO UPDATE
+       SET through_block = excluded.through_block, basis = excluded.basis,
+           threshold_usd = excluded.threshold_usd, min_counterparties = excluded.min_counterparties,
+           min_sweepers = excluded.min_sweepers, first_day = excluded.first_day, last_day = excluded.last_day,
+           -- the correlation's window is the chain's synced days: when they
+           -- change, every row changes
+           all_dirty = v.all_dirty OR full_rebuild
+                       OR (v.first_day, v.last_day) IS DISTINCT FROM (excluded.first_day, excluded.last_day),
+           last_new_blocks = excluded.last_new_blocks, last_full = full_rebuild;
+    RETURN full_rebuild;
+END
+$$;
+
+-- ---------------------------------------------------------------- sql_parts/75_alerts.sql: what is new or changed
+
+CREATE OR REPLACE VIEW ethwhale.alerts AS
+SELECT l.id, l.event_id, l.rule_id, l.rule_name, l.direction, l.block, l.block_hash, l.block_time,
+       l.tx_hash, l.log_index, l.kind, l.token, l.symbol, l.from_address, l.to_address,
+       l.from_label, l.from_category, l.to_label, l.to_category, l.amount, l.value_usd, l.created_at,
+       l.chain_id
+FROM ethwhale.alert_log l
+WHERE l.retracted_at IS NULL;
+
+-- ethwhale.alert_payload(a): the JSON of alert A's newest event, as NOTIFY
+-- ethwhale_alert sends it and ethwhale.alerts_since returns it.  Times are
+-- UTC (ISO 8601, whatever the session's TimeZone); amounts are exact JSON
+-- numbers.
+CREATE OR REPLACE FUNCTION ethwhale.alert_payload(a ethwhale.alert_log)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+               'event', CASE WHEN a.retracted_at IS NULL THEN 'alert' ELSE 'retraction' END,
+               'event_id', a.event_id, 'id', a.id, 'rule', a.rule_name, 'rule_id', a.rule_id,
+               'chain_id', a.chain_id,
+               'direction', a.direction, 'block', a.block, 'block_hash', a.block_hash,
+               'time', to_char(a.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+               'tx_hash', a.tx_hash, 'log_index', a.log_index, 'kind', a.kind, 'token', a.token,
+               'symbol', a.symbol, 'amount', a.amount, 'value_usd', a.value_usd,
+               'from', a.from_address, 'from_label', a.from_label, 'from_category', a.from_category,
+               'to', a.to_address, 'to_label', a.to_label, 'to_category', a.to_category)
+           || CASE WHEN a.retracted_at IS NULL THEN '{}'::jsonb
+                   ELSE jsonb_build_object('reason', a.retracted_reason,
+                                           'retracted_at', to_char(a.retracted_at AT TIME ZONE 'UTC',
+                                                                   'YYYY-MM-DD"T"HH24:MI:SS"Z"')) END
+$$;
+
+-- ethwhale.alerts_record(chain, a, b): the alerts of the synced blocks A..B of CHAIN, for
+-- ethwhale.sync_batch (in the batch's transaction).  Every ETH transfer
+-- (successful, value > 0, not a contract creation) and token transfer of
+-- the blocks is priced as in ethwhale.large_transfers (the ETH/USD of the
+-- block's UTC day or the last one before it; ethwhale.token; rounded to
+-- cents), matched
+-- against the enabled rules, recorded once per rule and announced.
+-- Returns how many alerts were raised.
+CREATE FUNCTION ethwhale.alerts_record(chain bigint, a bigint, b bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r ethwhale.alert_log;
+    n bigint := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ethwhale.alert_rule WHERE enabled) THEN
+        RETURN 0;
+    END IF;
+    FOR r IN
+        WITH px AS (
+            SELECT d.day,
+                   (SELECT p.price FROM ethwhale.eth_usd p WHERE p.day <= d.day ORDER BY p.day DESC LIMIT 1) AS price
+            FROM (SELECT DISTINCT (bl."timestamp" AT TIME ZONE 'UTC')::date AS day
+                  FROM ethwhale.blocks bl WHERE bl.chain_id = chain AND bl.number BETWEEN a AND b) d
+        ),
+        moves AS (
+            SELECT 'ETH'::text AS kind, t.block, t.block_time, t.hash AS tx_hash, t.tx_index AS pos,
+                   -1 AS log_index, NULL::text AS token, 'ETH'::text AS symbol,
+                   t.from_address, t.to_address, t.value * 1e-18 AS amount,
+                   t.value * 1e-18 * px.price AS value_usd
+            FROM ethwhale.txs t
+            LEFT JOIN px ON px.day = (t.block_time AT TIME ZONE 'UTC')::date
+            WHERE t.chain_id = chain AND t.block BETWEEN a AND b AND t.value > 0 AND t.to_address IS NOT NULL
+              AND coalesce(t.status, 1) <> 0
+            UNION ALL
+            SELECT 'token', tt.block, tt.block_time, tt.tx_hash, tt.log_index, tt.log_index,
+                   tt.token, tk.symbol, tt.from_address, tt.to_address,
+                   CASE WHEN tk.address IS NULL THEN tt.amount
+                        ELSE tt.amount * ('1e-' || tk.decimals)::numeric END,
+                   tt.amount * ('1e-' || tk.decimals)::numeric * coalesce(tk.usd_peg, px.price)
+            FROM ethwhale.token_transfers tt
+            LEFT JOIN ethwhale.token tk ON tk.address = tt.token
+            LEFT JOIN px ON px.day = (tt.block_time AT TIME ZONE 'UTC')::date
+            WHERE tt.chain_id = chain AND tt.block BETWEEN a AND b
+        ),
+        sides AS (
+            SELECT m.*, fl.label AS from_label, fl.category AS from_category,
+                   tl.label AS to_label, tl.category AS to_category,
+                   s.dir, s.subject, s.cp_label, s.cp_category
+            FROM moves m
+            LEFT JOIN ethwhale.address_label fl ON fl.address = m.from_address
+            LEFT JOIN ethwhale.address_label tl ON tl.address = m.to_address
+            CROSS JOIN LATERAL (VALUES ('out', m.from_address, tl.label, tl.category),
+                                       ('in', m.to_address, fl.label, fl.category))
+                AS s(dir, subject, cp_label, cp_category)
+        ),
+        matched AS (
+            SELECT DISTINCT ON (ru.id, m.tx_hash, m.log_index)
+                   ru.id AS rule_id, ru.name AS rule_name, m.*
+            FROM sides m
+            JOIN ethwhale.alert_rule ru ON ru.enabled
+            WHERE (ru.min_usd IS NULL OR m.value_usd >= ru.min_usd)
+              AND (ru.token IS NULL OR (ru.token = 'ETH' AND m.kind = 'ETH') OR ru.token = m.token)
+              AND (ru.direction = 'any' OR ru.direction = m.dir)
+              AND (ru.address IS NULL OR ru.address = m.subject)
+              AND (ru.counterparty_label IS NULL OR m.cp_label ILIKE ru.counterparty_label)
+              AND (ru.counterparty_category IS NULL OR lower(m.cp_category) = lower(ru.counterparty_category))
+            ORDER BY ru.id, m.tx_hash, m.log_index, m.dir DESC   -- 'out' before 'in'
+        ),
+        ins AS (
+            INSERT INTO ethwhale.alert_log
+                (rule_id, rule_name, direction, block, block_hash, block_time, tx_hash, log_index,
+                 kind, token, symbol, from_address, to_address, from_label, from_category,
+                 to_label, to_category, amount, value_usd, chain_id)
+            SELECT x.rule_id, x.rule_name, x.dir, x.block, bl.hash, x.block_time, x.tx_hash, x.log_index,
+                   x.kind, x.token, x.symbol, x.from_address, x.to_address, x.from_label, x.from_category,
+                   x.to_label, x.to_category, x.amount, round(x.value_usd, 2), chain
+            FROM (SELECT * FROM matched ORDER BY block, kind, pos, rule_id) x
+            JOIN ethwhale.blocks bl ON bl.chain_id = chain AND bl.number = x.block
+            ORDER BY x.block, x.kind, x.pos, x.rule_id
+            RETURNING *
+        )
+        SELECT * FROM ins ORDER BY event_id
+    LOOP
+        PERFORM ethwhale.alert_notify(r);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- ethwhale.alerts_retract(chain, above, reason): retract the alerts in
+-- force of the blocks of CHAIN (every chain when NULL) above ABOVE (all of
+-- them when ABOVE is NULL), each with a new event and its notification,
+-- saying REASON.  Returns how many.
+CREATE FUNCTION ethwhale.alerts_retract(chain bigint, above bigint, reason text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r ethwhale.alert_log;
+    n bigint := 0;
+BEGIN
+    FOR r IN
+        WITH up AS (
+            UPDATE ethwhale.alert_log l
+               SET retracted_at = clock_timestamp(), retracted_reason = reason,
+                   event_id = nextval('ethwhale.alert_event_seq')
+             WHERE l.retracted_at IS NULL AND (above IS NULL OR l.block > above)
+               AND (chain IS NULL OR l.chain_id = chain)
+            RETURNING l.*
+        )
+        SELECT * FROM up ORDER BY event_id
+    LOOP
+        PERFORM ethwhale.alert_notify(r);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- ---------------------------------------------------------------- sql_parts/76_balance.sql: what is new or changed
+
+-- ethwhale.local_block_hash(n): the hash of block N in the local chain of
+-- ethwhale.current_chain(); for the block just below the first synced one,
+-- the first block's parent hash.
+CREATE OR REPLACE FUNCTION ethwhale.local_block_hash(n bigint)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH c AS (SELECT ethwhale.current_chain() AS chain)
+    SELECT coalesce((SELECT b.hash FROM ethwhale.blocks b, c WHERE b.chain_id = c.chain AND b.number = n),
+                    (SELECT b.parent_hash FROM ethwhale.blocks b, c
+                     WHERE b.chain_id = c.chain AND b.number = n + 1
+                       AND b.number = (SELECT s.first_block FROM ethwhale.sync_state s WHERE s.chain_id = c.chain)))
+$$;
+
+-- ethwhale.anchor_balance(address, refresh): the anchor of ADDRESS: the one
+-- stored, while its block is still in the local chain, else (or with
+-- REFRESH) the balance eth_account reports at the first of these blocks
+-- where the node has the state: the last synced block (a node keeps the
+-- state of its recent blocks), the block before the first synced one, the
+-- first synced one.  Stored in ethwhale.balance_anchor.  NULL, with a NOTICE
+-- quoting the node, when none of them answers (a pruned node, no eth_account
+-- table, nothing synced).
+CREATE OR REPLACE FUNCTION ethwhale.anchor_balance(address text, refresh boolean DEFAULT false)
+RETURNS ethwhale.balance_anchor
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    addr text := lower(address);
+    anc ethwhale.balance_anchor;
+    st ethwhale.sync_state;
+    c bigint;
+    bal numeric;
+    h text;
+    asked bigint[] := '{}';
+    tried text[] := '{}';
+BEGIN
+    SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = ethwhale.current_chain();
+    SELECT * INTO anc FROM ethwhale.balance_anchor x WHERE x.chain_id = st.chain_id AND x.address = addr;
+    IF FOUND AND NOT refresh AND anc.block_hash = ethwhale.local_block_hash(anc.block) THEN
+        RETURN anc;
+    END IF;
+    IF st.next_block IS NULL OR st.next_block <= st.first_block THEN
+        RETURN NULL;
+    END IF;
+    IF to_regclass(format('%I.eth_account', st.remote_schema)) IS NULL THEN
+        RAISE NOTICE 'ethwhale.anchor_balance(%): the wrapper has no eth_account table in schema %', addr, st.remote_schema;
+        RETURN NULL;
+    END IF;
+    FOREACH c IN ARRAY ARRAY[st.next_block - 1, st.first_block - 1, st.first_block] LOOP
+        CONTINUE WHEN c < 0 OR c = ANY (asked);
+        asked := asked || c;
+        bal := NULL;
+        BEGIN
+            EXECUTE format('SELECT balance FROM %I.eth_account WHERE address = $1 AND block = $2', st.remote_schema)
+                INTO bal USING addr, c;
+        EXCEPTION WHEN OTHERS THEN
+            tried := tried || format('block %s: %s', c, SQLERRM);
+            CONTINUE;
+        END;
+        h := ethwhale.local_block_hash(c);
+        IF bal IS NULL OR h IS NULL THEN
+            tried := tried || format('block %s: no answer', c);
+            CONTINUE;
+        END IF;
+        anc := ROW(addr, c, h, bal, st.server, clock_timestamp(), st.chain_id);
+        BEGIN
+            INSERT INTO ethwhale.balance_anchor AS x (address, block, block_hash, balance, server, fetched_at, chain_id)
+            VALUES (anc.address, anc.block, anc.block_hash, anc.balance, anc.server, anc.fetched_at, anc.chain_id)
+            ON CONFLICT ON CONSTRAINT balance_anchor_pkey DO UPDATE
+                SET block = excluded.block, block_hash = excluded.block_hash, balance = excluded.balance,
+                    server = excluded.server, fetched_at = excluded.fetched_at;
+        EXCEPTION WHEN read_only_sql_transaction THEN
+            NULL;   -- a read-only session (a standby) uses the anchor without keeping it
+        END;
+        RETURN anc;
+    END LOOP;
+    RAISE NOTICE 'ethwhale.anchor_balance(%): the node reports no balance at the synced blocks it was asked for', addr
+        USING DETAIL = array_to_string(tried, '; ');
+    RETURN NULL;
+END
+$$;
+
+-- ethwhale.address_eth_moves(address): the address's ETH movements in the
+-- synced transactions, one row per transaction: VALUE_WEI received (also as
+-- the contract a transaction created) minus sent, both of successful
+-- transactions only, and FEE_WEI = gas used x gas price of the transactions
+-- it sent (failed ones too); FEE_UNKNOWN when the node gave no gas used.
+CREATE OR REPLACE FUNCTION ethwhale.address_eth_moves(address text)
+RETURNS TABLE (block bigint, tx_index int, block_time timestamptz, value_wei numeric,
+               fee_wei numeric, fee_unknown boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH t AS (
+        SELECT * FROM ethwhale.txs x WHERE x.chain_id = ethwhale.current_chain() AND x.from_address = lower(address_eth_moves.address)
+        UNION
+        SELECT * FROM ethwhale.txs x WHERE x.chain_id = ethwhale.current_chain() AND x.to_address = lower(address_eth_moves.address)
+        UNION
+        SELECT * FROM ethwhale.txs x
+        WHERE x.chain_id = ethwhale.current_chain() AND x.created_contract = lower(address_eth_moves.address) AND x.created_contract IS NOT NULL
+    )
+    SELECT t.block, t.tx_index, t.block_time,
+           CASE WHEN coalesce(t.status, 1) = 0 THEN 0
+                ELSE CASE WHEN t.to_address = lower(address_eth_moves.address)
+                            OR (t.to_address IS NULL AND t.created_contract = lower(address_eth_moves.address))
+                          THEN t.value ELSE 0 END
+                     - CASE WHEN t.from_address = lower(address_eth_moves.address) THEN t.value ELSE 0 END
+           END,
+           CASE WHEN t.from_address = lower(address_eth_moves.address) THEN coalesce(t.gas_used * t.gas_price, 0)
+                ELSE 0 END,
+           t.from_address = lower(address_eth_moves.address) AND (t.gas_used IS NULL OR t.gas_price IS NULL)
+    FROM t
+$$;
+
+-- ethwhale.address_token_moves(address): the address's transfers of the
+-- tokens priced in ethwhale.token, one row per transfer: AMOUNT received
+-- minus sent, in token units.
+CREATE OR REPLACE FUNCTION ethwhale.address_token_moves(address text)
+RETURNS TABLE (block bigint, log_index int, block_time timestamptz, token text, amount numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH tt AS (
+        SELECT * FROM ethwhale.token_transfers x WHERE x.chain_id = ethwhale.current_chain() AND x.from_address = lower(address_token_moves.address)
+        UNION
+        SELECT * FROM ethwhale.token_transfers x WHERE x.chain_id = ethwhale.current_chain() AND x.to_address = lower(address_token_moves.address)
+    )
+    SELECT tt.block, tt.log_index, tt.block_time, tt.token,
+           (CASE WHEN tt.to_address = lower(address_token_moves.address) THEN tt.amount ELSE 0 END
+            - CASE WHEN tt.from_address = lower(address_token_moves.address) THEN tt.amount ELSE 0 END)
+           * ('1e-' || tk.decimals)::numeric
+    FROM tt JOIN ethwhale.token tk ON tk.address = tt.token
+$$;
+
+-- ethwhale.balance_history(address, step): per STEP (no months or years)
+-- from the first synced block to the last:
+--   change_eth    received - sent - fees in the period (ethwhale.address_eth_moves)
+--   balance_eth   the balance at the end of the period: the anchor
+--                 (ethwhale.anchor_balance) walked with the changes; NULL
+--                 when the node reports no balance
+--   fees_eth      the fees it paid in the period
+--   flow_eth      the changes since the first synced block (balance_eth
+--                 without the anchor)
+--   eth_usd       the ETH/USD close of the period's last day (or the last before)
+--   balance_usd   balance_eth x eth_usd (the USD columns are rounded to cents)
+--   token_usd     the priced tokens received minus sent since the first
+--                 synced block, each valued at the period's price (a node
+--                 tells a token balance only through a contract call, so
+--                 tokens held before the sync are not counted)
+--   total_usd     balance_usd + token_usd
+--   unknown_fees  transactions sent so far whose gas used the node did not
+--                 give (their fees are missing from the walk)
+CREATE OR REPLACE FUNCTION ethwhale.balance_history(address text, step interval DEFAULT '1 day')
+RETURNS TABLE (period_start timestamptz, change_eth numeric, balance_eth numeric, fees_eth numeric,
+               flow_eth numeric, eth_usd numeric, balance_usd numeric, token_usd numeric,
+               total_usd numeric, unknown_fees bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    addr text := lower(address);
+    lo timestamptz;
+    hi timestamptz;
+    anc ethwhale.balance_anchor;
+    at_anchor numeric := 0;
+BEGIN
+    IF step IS NULL OR step <= interval '0' THEN
+        RAISE EXCEPTION 'ethwhale.balance_history: step must be a positive interval'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF extract(month FROM step) <> 0 OR extract(year FROM step) <> 0 THEN
+        RAISE EXCEPTION 'ethwhale.balance_history: step must not contain months or years'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use days, e.g. ''30 days''.';
+    END IF;
+    SELECT min("timestamp"), max("timestamp") INTO lo, hi FROM ethwhale.blocks b WHERE b.chain_id = ethwhale.current_chain();
+    IF lo IS NULL THEN
+        RETURN;
+    END IF;
+    lo := date_bin(step, lo, timestamptz '2000-01-01 00:00:00+00');
+    anc := ethwhale.anchor_balance(addr);
+    IF anc.block IS NOT NULL THEN
+        SELECT coalesce(sum(m.value_wei - m.fee_wei), 0) INTO at_anchor
+        FROM ethwhale.address_eth_moves(addr) m WHERE m.block <= anc.block;
+    END IF;
+    RETURN QUERY
+    WITH per AS (
+        SELECT date_bin(step, m.block_time, lo) AS p, sum(m.value_wei - m.fee_wei) AS wei,
+               sum(m.fee_wei) AS fee, count(*) FILTER (WHERE m.fee_unknown) AS unk
+        FROM ethwhale.address_eth_moves(addr) m GROUP BY 1
+    ),
+    tok AS (
+        SELECT date_bin(step, m.block_time, lo) AS p, m.token, sum(m.amount) AS amount
+        FROM ethwhale.address_token_moves(addr) m GROUP BY 1, 2
+    ),
+    grid AS (
+        SELECT g AS p, ethwhale.eth_usd_at((least(g + step - interval '1 microsecond', hi) AT TIME ZONE 'UTC')::date) AS px
+        FROM generate_series(lo, hi, step) g
+    ),
+    walk AS (
+        SELECT g.p, g.px,
+               coalesce(per.wei, 0) AS wei, coalesce(per.fee, 0) AS fee,
+               sum(coalesce(per.wei, 0)) OVER w AS cum,
+               sum(coalesce(per.unk, 0)) OVER w AS unk,
+               (SELECT sum(h.amount * coalesce(tk.usd_peg, g.px))
+                FROM (SELECT tok.token, sum(tok.amount) AS amount FROM tok WHERE tok.p <= g.p GROUP BY tok.token) h
+                JOIN ethwhale.token tk ON tk.address = h.token) AS tok_usd
+        FROM grid g LEFT JOIN per ON per.p = g.p
+        WINDOW w AS (ORDER BY g.p)
+    )
+    SELECT w.p,
+           w.wei * 1e-18,
+           (anc.balance + w.cum - at_anchor) * 1e-18,
+           w.fee * 1e-18,
+           w.cum * 1e-18,
+           w.px,
+           round((anc.balance + w.cum - at_anchor) * 1e-18 * w.px, 2),
+           round(coalesce(w.tok_usd, 0), 2),
+           round((anc.balance + w.cum - at_anchor) * 1e-18 * w.px + coalesce(w.tok_usd, 0), 2),
+           w.unk::bigint
+    FROM walk w
+    ORDER BY w.p;
+END
+$$;
+
+-- ethwhale.balance_check(address, samples): the walk of balance_history
+-- against eth_account at up to SAMPLES synced blocks (the blocks where the
+-- address moved ETH or tokens and the last synced block, spread evenly; not
+-- the anchor's): SERIES_ETH, the node's NODE_ETH and GAP_ETH = node -
+-- series, with a NOTE when they differ or the node has no state there.  A
+-- NOTICE sums it up.  The transaction list does not show internal transfers
+-- from contracts, block rewards and tips received as a block's miner,
+-- withdrawals or blob fees: an address that has them shows a gap.
+CREATE OR REPLACE FUNCTION ethwhale.balance_check(address text, samples int DEFAULT 10)
+RETURNS TABLE (block bigint, series_eth numeric, node_eth numeric, gap_eth numeric,
+               unknown_fees bigint, note text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    addr text := lower(address);
+    anc ethwhale.balance_anchor := ethwhale.anchor_balance(lower(address));
+    src name;
+    at_anchor numeric;
+    x record;
+    bal numeric;
+    n_equal int := 0;
+    n_differ int := 0;
+    n_nostate int := 0;
+    worst numeric;
+    worst_block bigint;
+BEGIN
+    IF samples IS NULL OR samples < 1 THEN
+        RAISE EXCEPTION 'ethwhale.balance_check: samples must be a positive number of blocks'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF anc.block IS NULL THEN
+        RAISE EXCEPTION 'ethwhale.balance_check(%): no balance to start from', addr
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The node reports no balance for the address at the synced blocks (see the NOTICE of ethwhale.anchor_balance), or nothing is synced.',
+                  HINT = 'A node keeps the state of its recent blocks only: sync up to its head, or use an archive node.';
+    END IF;
+    SELECT s.remote_schema INTO src FROM ethwhale.sync_state s WHERE s.chain_id = ethwhale.current_chain();
+    SELECT coalesce(sum(m.value_wei - m.fee_wei), 0) INTO at_anchor
+    FROM ethwhale.address_eth_moves(addr) m WHERE m.block <= anc.block;
+    FOR x IN
+        WITH active AS (
+            SELECT m.block FROM ethwhale.address_eth_moves(addr) m
+            UNION SELECT m.block FROM ethwhale.address_token_moves(addr) m
+            UNION SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = ethwhale.current_chain()
+        ),
+        tiles AS (
+            SELECT a.block, ntile(samples) OVER (ORDER BY a.block) AS t
+            FROM active a WHERE a.block <> anc.block
+        ),
+        picked AS (SELECT max(t.block) AS block FROM tiles t GROUP BY t.t)
+        SELECT p.block,
+               (anc.balance + coalesce((SELECT sum(m.value_wei - m.fee_wei) FROM ethwhale.address_eth_moves(addr) m
+                                        WHERE m.block <= p.block), 0) - at_anchor) AS series,
+               (SELECT count(*) FROM ethwhale.address_eth_moves(addr) m
+                WHERE m.fee_unknown AND m.block <= p.block) AS unk
+        FROM picked p ORDER BY p.block
+    LOOP
+        block := x.block;
+        series_eth := x.series * 1e-18;
+        unknown_fees := x.unk;
+        bal := NULL;
+        note := NULL;
+        BEGIN
+            EXECUTE format('SELECT balance FROM %I.eth_account WHERE address = $1 AND block = $2', src)
+                INTO bal USING addr, x.block;
+        EXCEPTION WHEN OTHERS THEN
+            note := 'the node has no state at this block: ' || SQLERRM;
+        END;
+        node_eth := bal * 1e-18;
+        gap_eth := (bal - x.series) * 1e-18;
+        IF bal IS NULL THEN
+            note := coalesce(note, 'the node did not answer for this block');
+            n_nostate := n_nostate + 1;
+        ELSIF bal = x.series THEN
+            n_equal := n_equal + 1;
+        ELSE
+            n_differ := n_differ + 1;
+            note := 'differs: transfers the transaction list does not show'
+                    || CASE WHEN x.unk > 0 THEN format(', and the fees of %s transaction(s) whose gas used is unknown', x.unk)
+                            ELSE '' END;
+            IF worst IS NULL OR abs(gap_eth) > abs(worst) THEN
+                worst := gap_eth;
+                worst_block := x.block;
+            END IF;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    RAISE NOTICE 'ethwhale.balance_check(%): % block(s) compared with eth_account (anchor: block %): % equal, % differ%, % without state at the node',
+        addr, n_equal + n_differ + n_nostate, anc.block, n_equal, n_differ,
+        CASE WHEN worst IS NOT NULL THEN format(' (largest gap %s ETH at block %s)', worst, worst_block) ELSE '' END,
+        n_nostate
+        USING DETAIL = 'The walk has the synced transactions only: internal transfers from contracts, block rewards and tips received as a miner, withdrawals and blob fees are not in the transaction list and show as a gap.';
+END
+$$;
+
+-- ---------------------------------------------------------------- sql_parts/78_scores.sql: what is new or changed
+
+-- One row per chain and address that sent or received a large transfer.
+--   score = log10(volume_usd × large_transfers), rounded to 3 digits: a whale
+--   moves much and often; NULL when the address is excluded.
+--   excluded_reason: a label in ethwhale.excluded_category, a contract
+--   (eth_account code size, or created/used as a token in the synced data),
+--   or exchange-like (see below).
+--   exchange_like: in the synced ETH transactions the address has at least
+--   ethwhale.exchange_min_counterparties (1000) distinct counterparties, or
+--   at least ethwhale.exchange_min_sweepers (10) deposit-like feeders:
+--   addresses that received ETH from others and sent ETH only to it.
+--   reasons (jsonb): what the score and rank rest on, and what else tells a
+--   whale: the score's formula and inputs, volume, transfers, counterparties,
+--   the share of the large transfers to and from labelled exchanges, the
+--   ETH balance change over the synced range (received - sent - fees, all
+--   synced transactions), the correlation of the daily change with the
+--   ETH/USD change (as ethwhale.price_correlation), first and last seen.
+--   evidence (jsonb): each exclusion test with its value against its
+--   threshold: the label and whether its category is excluded, the contract
+--   check (eth_account code size, created by a synced transaction, a token),
+--   the counterparties and deposit-like feeders of the exchange-like test.
+-- rank: among the chain's addresses not excluded, by volume_usd ×
+--   large_transfers (computed when read, so a refresh computes again only
+--   the rows of the addresses the new blocks touch).
+CREATE TABLE ethwhale.whale_candidate_rows (
+    address            text NOT NULL,
+    label              text,
+    category           text,
+    large_transfers    bigint NOT NULL,
+    large_sent         bigint NOT NULL,
+    large_received     bigint NOT NULL,
+    volume_usd         numeric NOT NULL,
+    sent_usd           numeric NOT NULL,
+    received_usd       numeric NOT NULL,
+    first_seen         timestamptz,
+    last_seen          timestamptz,
+    counterparties     bigint,
+    is_contract        bool,
+    exchange_like      bool,
+    all_counterparties bigint,
+    sweepers           bigint,
+    excluded_reason    text,
+    score              numeric,
+    reasons            jsonb,
+    evidence           jsonb,
+    chain_id           bigint NOT NULL,
+    PRIMARY KEY (chain_id, address)
+);
+
+COMMENT ON TABLE ethwhale.whale_candidate_rows IS 'the rows of ethwhale.whale_candidates without their rank; CALL ethwhale.refresh()';
+
+-- ethwhale.whale_candidates_of(chain, addrs): the rows of the chain's
+-- addresses ADDRS (NULL: all) with large transfers, as they are now.
+CREATE FUNCTION ethwhale.whale_candidates_of(chain bigint, addrs text[])
+RETURNS SETOF ethwhale.whale_candidate_rows
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH sides AS (
+    SELECT from_address AS address, to_address AS counterparty, value_usd, block_time, true AS sent,
+           to_category AS cp_category
+    FROM ethwhale.large_transfers
+    WHERE chain_id = chain AND (addrs IS NULL OR from_address = ANY (addrs))
+    UNION ALL
+    SELECT to_address, from_address, value_usd, block_time, false, from_category
+    FROM ethwhale.large_transfers
+    WHERE chain_id = chain AND (addrs IS NULL OR to_address = ANY (addrs))
+),
+agg AS (
+    SELECT address,
+           count(*) AS large_transfers,
+           count(*) FILTER (WHERE sent) AS large_sent,
+           count(*) FILTER (WHERE NOT sent) AS large_received,
+           sum(value_usd) AS volume_usd,
+           coalesce(sum(value_usd) FILTER (WHERE sent), 0) AS sent_usd,
+           coalesce(sum(value_usd) FILTER (WHERE NOT sent), 0) AS received_usd,
+           min(block_time) AS first_seen,
+           max(block_time) AS last_seen,
+           count(DISTINCT counterparty) AS counterparties,
+           coalesce(sum(value_usd) FILTER (WHERE sent AND ethwhale.exchange_category(cp_category)), 0) AS to_exchanges_usd,
+           coalesce(sum(value_usd) FILTER (WHERE NOT sent AND ethwhale.exchange_category(cp_category)), 0) AS from_exchanges_usd,
+           count(*) FILTER (WHERE ethwhale.exchange_category(cp_category)) AS exchange_transfers
+    FROM sides
+    GROUP BY address
+),
+created AS (
+    SELECT DISTINCT t.created_contract AS address
+    FROM ethwhale.txs t
+    WHERE t.chain_id = chain AND t.created_contract IN (SELECT address FROM agg)
+      AND coalesce(t.status, 1) <> 0
+),
+edges AS (
+    SELECT t.from_address AS address, t.to_address AS x
+    FROM ethwhale.txs t WHERE t.chain_id = chain AND t.from_address IN (SELECT address FROM agg)
+    UNION ALL
+    SELECT t.to_address, t.from_address
+    FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
+),
+cp AS (
+    SELECT address, count(DISTINCT x) AS n FROM edges WHERE x <> address GROUP BY address
+),
+feeders AS (
+    SELECT DISTINCT t.to_address AS address, t.from_address AS d
+    FROM ethwhale.txs t
+    WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg) AND t.from_address <> t.to_address
+),
+sw AS (
+    SELECT f.address, count(*) AS n
+    FROM feeders f
+    WHERE NOT EXISTS (SELECT 1 FROM ethwhale.txs o
+                      WHERE o.chain_id = chain AND o.from_address = f.d
+                        AND o.to_address IS DISTINCT FROM f.address)
+      AND EXISTS (SELECT 1 FROM ethwhale.txs i
+                  WHERE i.chain_id = chain AND i.to_address = f.d AND i.from_address <> f.address)
+    GROUP BY f.address
+),
+-- the ETH change of each address per UTC day, from all its synced transactions
+-- (what ethwhale.address_eth_moves gives per address, set-based here: sent
+-- value and fees, received value, value into the contract it was created as)
+daily AS (
+    SELECT x.address, x.day, sum(x.wei) AS wei
+    FROM (SELECT t.from_address AS address, (t.block_time AT TIME ZONE 'UTC')::date AS day,
+                 - CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
+                 - coalesce(t.gas_used * t.gas_price, 0) AS wei
+          FROM ethwhale.txs t WHERE t.chain_id = chain AND t.from_address IN (SELECT address FROM agg)
+          UNION ALL
+          SELECT t.to_address, (t.block_time AT TIME ZONE 'UTC')::date,
+                 CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
+          FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
+          UNION ALL
+          SELECT t.created_contract, (t.block_time AT TIME ZONE 'UTC')::date,
+                 CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
+          FROM ethwhale.txs t
+          WHERE t.chain_id = chain AND t.to_address IS NULL
+            AND t.created_contract IN (SELECT address FROM agg)) x
+    GROUP BY 1, 2
+),
+-- the synced UTC days with an ETH/USD close on the day and the day before
+price_days AS (
+    SELECT p.day, p.price - q.price AS change
+    FROM ethwhale.eth_usd p JOIN ethwhale.eth_usd q ON q.day = p.day - 1
+    WHERE p.day BETWEEN (SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b
+                         WHERE b.chain_id = chain)
+                    AND (SELECT (max(b."timestamp") AT TIME ZONE 'UTC')::date FROM ethwhale.blocks b
+                         WHERE b.chain_id = chain)
+),
+chg AS (
+    SELECT d.address, sum(d.wei) * 1e-18 AS change_eth FROM daily d GROUP BY d.address
+),
+pc AS (
+    SELECT a.address, corr(coalesce(d.wei, 0) * 1e-18, pd.change) AS r, count(*) AS points,
+           min(pd.day) AS first_day, max(pd.day) AS last_day
+    FROM agg a CROSS JOIN price_days pd
+    LEFT JOIN daily d ON d.address = a.address AND d.day = pd.day
+    GROUP BY a.address
+),
+flags AS (
+    SELECT a.*,
+           l.label, l.category,
+           CASE WHEN i.is_contract OR tk.address IS NOT NULL OR cr.address IS NOT NULL THEN true
+                ELSE i.is_contract END AS is_contract,
+           i.code_size, i.address IS NOT NULL AS looked_up,
+           tk.address IS NOT NULL AS is_token, cr.address IS NOT NULL AS was_created,
+           coalesce(cp.n, 0) AS all_counterparties,
+           coalesce(sw.n, 0) AS sweepers,
+           chg.change_eth,
+           jsonb_build_object('r', pc.r, 'points', coalesce(pc.points, 0),
+                              'first_day', pc.first_day, 'last_day', pc.last_day) AS corr
+    FROM agg a
+    LEFT JOIN ethwhale.address_label l ON l.address = a.address
+    LEFT JOIN ethwhale.address_info i ON i.chain_id = chain AND i.address = a.address
+    LEFT JOIN ethwhale.token tk ON tk.address = a.address
+    LEFT JOIN created cr ON cr.address = a.address
+    LEFT JOIN cp ON cp.address = a.address
+    LEFT JOIN sw ON sw.address = a.address
+    LEFT JOIN chg ON chg.address = a.address
+    LEFT JOIN pc ON pc.address = a.address
+),
+judged AS (
+    SELECT f.*,
+           ethwhale.int_setting('ethwhale.exchange_min_counterparties', 1000, 1, 1000000000) AS min_cp,
+           ethwhale.int_setting('ethwhale.exchange_min_sweepers', 10, 1, 1000000000) AS min_sw,
+           f.category IN (SELECT category FROM ethwhale.excluded_category) AS category_excluded
+    FROM flags f
+),
+excluded AS (
+    SELECT j.*,
+           (j.all_counterparties >= j.min_cp OR j.sweepers >= j.min_sw) AS exchange_like,
+           CASE WHEN j.category_excluded
+                    THEN 'labelled ' || j.category
+                WHEN j.is_contract THEN 'contract'
+                WHEN j.all_counterparties >= j.min_cp OR j.sweepers >= j.min_sw
+                    THEN format('exchange-like (%s counterparties, %s deposit-like feeders)',
+                                j.all_counterparties, j.sweepers)
+           END AS excluded_reason
+    FROM judged j
+),
+scored AS (
+    SELECT e.*,
+           CASE WHEN e.excluded_reason IS NULL
+                THEN round(log(e.volume_usd * e.large_transfers), 3) END AS score
+    FROM excluded e
+)
+SELECT s.address, s.label, s.category,
+       s.large_transfers, s.large_sent, s.large_received,
+       s.volume_usd, s.sent_usd, s.received_usd,
+       s.first_seen, s.last_seen, s.counterparties,
+       s.is_contract, s.exchange_like, s.all_counterparties, s.sweepers,
+       s.excluded_reason, s.score,
+       jsonb_build_object(
+           'score', jsonb_build_object('formula', 'log10(volume_usd * large_transfers)',
+                                      'volume_usd', s.volume_usd, 'large_transfers', s.large_transfers,
+                                      'product', s.volume_usd * s.large_transfers, 'score', s.score),
+           'volume_usd', s.volume_usd, 'sent_usd', s.sent_usd, 'received_usd', s.received_usd,
+           'large_transfers', s.large_transfers, 'large_sent', s.large_sent,
+           'large_received', s.large_received, 'counterparties', s.counterparties,
+           'exchanges', jsonb_build_object('to_usd', s.to_exchanges_usd, 'from_usd', s.from_exchanges_usd,
+                                           'transfers', s.exchange_transfers,
+                                           'share', round((s.to_exchanges_usd + s.from_exchanges_usd)
+                                                          / nullif(s.volume_usd, 0), 4)),
+           'balance_change_eth', coalesce(s.change_eth, 0),
+           'price_correlation', s.corr || jsonb_build_object(
+               'method', 'Pearson correlation of the daily ETH balance change with the daily change of the '
+                         || 'ETH/USD close, over the synced UTC days with a price on the day and the day before'),
+           'first_seen', ethwhale.utc_text(s.first_seen), 'last_seen', ethwhale.utc_text(s.last_seen)
+       ) AS reasons,
+       jsonb_build_object(
+           'excluded', s.excluded_reason IS NOT NULL, 'reason', s.excluded_reason,
+           'label', jsonb_build_object('label', s.label, 'category', s.category,
+                                       'category_excluded', coalesce(s.category_excluded, false)),
+           'contract', jsonb_build_object(
+               'is_contract', s.is_contract, 'code_size', s.code_size,
+               'looked_up_with_eth_account', s.looked_up,
+               'created_by_a_synced_transaction', s.was_created, 'token_in_ethwhale_token', s.is_token),
+           'exchange_like', jsonb_build_object(
+               'exchange_like', s.exchange_like,
+               'counterparties', s.all_counterparties, 'min_counterparties', s.min_cp,
+               'deposit_like_feeders', s.sweepers, 'min_deposit_like_feeders', s.min_sw)
+       ) AS evidence,
+       chain AS chain_id
+FROM scored s
+WHERE addrs IS NULL OR s.address = ANY (addrs)
+$$;
+
+CREATE VIEW ethwhale.whale_candidates AS
+SELECT x.address, x.label, x.category, x.large_transfers, x.large_sent, x.large_received,
+       x.volume_usd, x.sent_usd, x.received_usd, x.first_seen, x.last_seen, x.counterparties,
+       x.is_contract, x.exchange_like, x.all_counterparties, x.sweepers, x.excluded_reason,
+       x.score, x.rank,
+       jsonb_set(x.reasons, '{score,rank}', coalesce(to_jsonb(x.rank), 'null'::jsonb)) AS reasons,
+       x.evidence, x.chain_id
+FROM (SELECT r.*,
+             CASE WHEN r.excluded_reason IS NULL THEN
+                  rank() OVER (PARTITION BY r.chain_id, r.excluded_reason IS NULL
+                               ORDER BY r.volume_usd * r.large_transfers DESC)
+             END AS rank
+      FROM ethwhale.whale_candidate_rows r) x;
+
+COMMENT ON VIEW ethwhale.whale_candidates IS
+    'addresses with large transfers, per chain, scored; exchanges, bridges and contracts flagged in excluded_reason; reasons and evidence explain both';
+
+-- ethwhale.refresh_candidates(chain): compute again the candidate rows of
+-- the addresses in view_dirty (every row of the chain when view_state says
+-- all are dirty).  Returns how many addresses it computed.
+CREATE FUNCTION ethwhale.refresh_candidates(chain bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vs ethwhale.view_state;
+    todo text[];
+    n bigint;
+BEGIN
+    SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    IF vs.chain_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF vs.all_dirty THEN
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
+        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, NULL);
+        GET DIAGNOSTICS n = ROW_COUNT;
+    ELSE
+        SELECT coalesce(array_agg(d.address), '{}') INTO todo FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain AND r.address = ANY (todo);
+        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, todo);
+        n := cardinality(todo);
+    END IF;
+    DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+    UPDATE ethwhale.view_state v
+       SET all_dirty = false, refreshed_at = clock_timestamp(), last_addresses = n,
+           last_full = vs.all_dirty,
+           last_full_at = CASE WHEN vs.all_dirty THEN clock_timestamp() ELSE v.last_full_at END
+     WHERE v.chain_id = chain;
+    RETURN n;
+END
+$$;
+
+-- ---------------------------------------------------------------- sql_parts/80_refresh.sql: what is new or changed
+
+-- ethwhale.check_contracts(server, chain): look up eth_account (code size)
+-- through SERVER for the addresses of the chain's large transfers not yet
+-- in ethwhale.address_info, 500 per request, and mark them for the next
+-- candidate refresh.  Returns how many were looked up (0 when the wrapper
+-- has no eth_account table).
+CREATE FUNCTION ethwhale.check_contracts(server name, chain bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src name := ethwhale.remote_schema(server);
+    todo text[];
+    n bigint := 0;
+BEGIN
+    IF to_regclass(format('%I.eth_account', src)) IS NULL THEN
+        RAISE NOTICE 'ethwhale: this build of the wrapper has no eth_account; contracts are recognised from the synced data only';
+        RETURN 0;
+    END IF;
+    LOOP
+        SELECT array_agg(a) INTO todo FROM (
+            SELECT DISTINCT a FROM (
+                SELECT from_address AS a FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
+                UNION SELECT to_address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain) u
+            WHERE NOT EXISTS (SELECT 1 FROM ethwhale.address_info i WHERE i.chain_id = chain AND i.address = u.a)
+            ORDER BY a LIMIT 500) s;
+        EXIT WHEN todo IS NULL;
+        EXECUTE format('INSERT INTO ethwhale.address_info (chain_id, address, code_size, is_contract)
+                        SELECT $2, address, code_size, is_contract FROM %I.eth_account WHERE address = ANY($1)
+                        ON CONFLICT (chain_id, address) DO NOTHING', src)
+            USING todo, chain;
+        -- Addresses the node did not answer for: remember them as unknown.
+        INSERT INTO ethwhale.address_info (chain_id, address, code_size, is_contract)
+        SELECT chain, t, NULL, NULL FROM unnest(todo) t
+        ON CONFLICT (chain_id, address) DO NOTHING;
+        INSERT INTO ethwhale.view_dirty (chain_id, address)
+        SELECT chain, t FROM unnest(todo) t
+        ON CONFLICT DO NOTHING;
+        n := n + cardinality(todo);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- The body of ethwhale.refresh(); see ethwhale.sync_run for MAY_COMMIT.
+-- Each chain in its own transactions: sync, large transfers, contract
+-- look-ups, candidates.
+CREATE OR REPLACE PROCEDURE ethwhale.refresh_run(server name, may_commit bool)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    srv pg_catalog.name;
+    chain bigint;
+BEGIN
+    FOR srv IN SELECT DISTINCT s.server FROM ethwhale.sync_state s WHERE refresh_run.server IS NULL
+               UNION SELECT refresh_run.server WHERE refresh_run.server IS NOT NULL
+               UNION SELECT 'geth' WHERE refresh_run.server IS NULL
+                                     AND NOT EXISTS (SELECT 1 FROM ethwhale.sync_state)
+               ORDER BY 1 LOOP
+        CALL ethwhale.sync_run(srv, NULL, NULL, may_commit);
+        FOR chain IN SELECT s.chain_id FROM ethwhale.sync_state s WHERE s.server = srv ORDER BY 1 LOOP
+            PERFORM ethwhale.refresh_large_transfers(chain);
+            IF may_commit THEN
+                COMMIT;
+            END IF;
+            PERFORM ethwhale.check_contracts(srv, chain);
+            PERFORM ethwhale.refresh_candidates(chain);
+            IF may_commit THEN
+                COMMIT;
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- ethwhale.refresh_views([chain]): bring ethwhale.large_transfers and
+-- ethwhale.whale_candidates of CHAIN (every synced chain when NULL) up to
+-- date with the local tables, without syncing or asking the node (the
+-- contract look-ups are CALL ethwhale.refresh()'s).  In one transaction.
+-- Returns how many candidate rows it computed.
+CREATE FUNCTION ethwhale.refresh_views(chain bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(x.n), 0)::bigint
+    FROM (SELECT s.chain_id, ethwhale.refresh_large_transfers(s.chain_id) AS full_rebuild
+          FROM ethwhale.sync_state s
+          WHERE refresh_views.chain IS NULL OR s.chain_id = refresh_views.chain
+          ORDER BY s.chain_id) c
+    CROSS JOIN LATERAL (SELECT ethwhale.refresh_candidates(c.chain_id) AS n) x
+$$;
+
+-- ---------------------------------------------------------------- sql_parts/85_report.sql: what is new or changed
+
+-- ethwhale.report_step(): the step of the report's charts: the smallest of
+-- 5 minutes .. 7 days that cuts the synced range into at most 150 periods.
+CREATE OR REPLACE FUNCTION ethwhale.report_step()
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s FROM unnest(ARRAY['5 minutes', '10 minutes', '30 minutes', '1 hour', '3 hours',
+                                                 '6 hours', '12 hours', '1 day', '7 days']::interval[]) s
+                     WHERE extract(epoch FROM (SELECT max("timestamp") - min("timestamp") FROM ethwhale.blocks b
+                                                WHERE b.chain_id = ethwhale.current_chain()))
+                           <= 150 * extract(epoch FROM s)
+                     ORDER BY s LIMIT 1), interval '7 days')
+$$;
+
+-- ethwhale.report_section(address, step): the part of the report about ADDRESS.
+CREATE OR REPLACE FUNCTION ethwhale.report_section(address text, step interval)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    addr text := lower(address);
+    c ethwhale.whale_candidates;
+    lab ethwhale.address_label;
+    anc ethwhale.balance_anchor;
+    ts timestamptz[];
+    s_bal jsonb; s_px jsonb; s_usd jsonb; s_tok jsonb; s_tot jsonb;
+    cp_labels text[]; cp_vals numeric[];
+    pc record;
+    out text;
+    rows_html text;
+    chk text;
+    k text;
+BEGIN
+    IF addr !~ '^0x[0-9a-f]{40}$' THEN
+        RAISE EXCEPTION 'ethwhale.report_html: "%" is not an address', address
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An address is 0x followed by 40 hexadecimal digits.';
+    END IF;
+    SELECT * INTO c FROM ethwhale.whale_candidates w WHERE w.chain_id = ethwhale.current_chain() AND w.address = addr;
+    SELECT * INTO lab FROM ethwhale.address_label l WHERE l.address = addr;
+    SELECT array_agg(h.period_start ORDER BY h.period_start),
+           jsonb_agg(h.balance_eth ORDER BY h.period_start), jsonb_agg(h.eth_usd ORDER BY h.period_start),
+           jsonb_agg(round(h.balance_usd, 2) ORDER BY h.period_start),
+           jsonb_agg(round(h.token_usd, 2) ORDER BY h.period_start),
+           jsonb_agg(round(h.total_usd, 2) ORDER BY h.period_start)
+      INTO ts, s_bal, s_px, s_usd, s_tok, s_tot
+    FROM ethwhale.balance_history(addr, step) h;
+    SELECT * INTO anc FROM ethwhale.balance_anchor x WHERE x.address = addr;
+    SELECT * INTO pc FROM ethwhale.price_correlation_stats(addr);
+
+    out := format('<section class="address" id="a-%s" data-address="%s">', addr, addr)
+        || format('<h2>%s <code>%s</code></h2>', ethwhale.html(coalesce(lab.label, 'Unlabelled address')), addr)
+        || '<p class="verdict">'
+        || CASE WHEN c.rank IS NOT NULL THEN format('Whale candidate <b>#%s</b>, score <b>%s</b> = log10(%s USD × %s large transfers)',
+                                                    c.rank, c.score, ethwhale.report_num(c.volume_usd, 0), c.large_transfers)
+                WHEN c.excluded_reason IS NOT NULL THEN format('Not ranked: <b>%s</b>', ethwhale.html(c.excluded_reason))
+                ELSE 'Not in ethwhale.whale_candidates (no transfer above the threshold)' END
+        || CASE WHEN lab.category IS NOT NULL THEN format(' · category <i>%s</i>', ethwhale.html(lab.category)) ELSE '' END
+        || '</p>';
+    -- the balance against the price, and the value in USD
+    out := out || ethwhale.report_line_chart('balance-' || addr, 'Balance (ETH) and ETH/USD price', ts,
+        jsonb_build_array(
+            jsonb_build_object('key', 'balance_eth', 'label', 'balance (ETH, left)', 'color', '#1f5fbf',
+                               'axis', 'left', 'unit', 'ETH', 'values', s_bal),
+            jsonb_build_object('key', 'eth_usd', 'label', 'ETH/USD (right)', 'color', '#d9822b',
+                               'axis', 'right', 'unit', 'USD/ETH', 'values', s_px)));
+    out := out || ethwhale.report_line_chart('usd-' || addr, 'Value (USD): ETH balance and priced tokens', ts,
+        jsonb_build_array(
+            jsonb_build_object('key', 'balance_usd', 'label', 'ETH balance in USD', 'color', '#1f5fbf',
+                               'axis', 'left', 'unit', 'USD', 'values', s_usd),
+            jsonb_build_object('key', 'token_usd', 'label', 'priced tokens since the first synced block', 'color', '#2e9e5b',
+                               'axis', 'left', 'unit', 'USD', 'values', s_tok),
+            jsonb_build_object('key', 'total_usd', 'label', 'total', 'color', '#7a3db8',
+                               'axis', 'left', 'unit', 'USD', 'values', s_tot)));
+    out := out || '<p class="note">'
+        || CASE WHEN anc.block IS NOT NULL
+                THEN format('The ETH balance is anchored at %s ETH, the balance eth_account reported at the end of block %s, and walked with the synced transactions (value and fees).',
+                            ethwhale.report_num(anc.balance * 1e-18, 4), anc.block)
+                ELSE 'The node reported no balance at the synced blocks: the ETH balance is unknown (only the changes are).' END
+        || ' Tokens: the priced tokens received minus sent since the first synced block, valued at each period''s price.'
+        || format(' Price correlation: %s (%s days%s). %s.</p>',
+                  coalesce(round(pc.r::numeric, 3)::text, 'undefined'), pc.points,
+                  CASE WHEN pc.first_day IS NOT NULL THEN format(', %s .. %s', pc.first_day, pc.last_day) ELSE '' END,
+                  ethwhale.html(pc.method));
+    -- the counterparties of its large transfers, by label
+    SELECT array_agg(g.name ORDER BY g.usd DESC), array_agg(g.usd ORDER BY g.usd DESC) INTO cp_labels, cp_vals
+    FROM (SELECT coalesce(l.label, l.category, 'unlabelled') AS name, sum(x.value_usd) AS usd
+          FROM (SELECT CASE WHEN t.from_address = addr THEN t.to_address ELSE t.from_address END AS cp, t.value_usd
+                FROM ethwhale.large_transfers t
+                WHERE t.chain_id = ethwhale.current_chain() AND (t.from_address = addr OR t.to_address = addr)) x
+          LEFT JOIN ethwhale.address_label l ON l.address = x.cp
+          GROUP BY 1 ORDER BY 2 DESC LIMIT 8) g;
+    out := out || ethwhale.report_bar_chart('counterparties-' || addr, 'Counterparties of its large transfers, by label (USD)',
+                                            cp_labels, cp_vals, 'USD');
+    -- the largest transfers
+    SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s</td><td class="num">%s %s</td><td class="num">%s</td><td><code>%s</code></td></tr>',
+                             to_char(t.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+                             CASE WHEN t.from_address = addr THEN 'sent to' ELSE 'received from' END,
+                             ethwhale.html(coalesce(CASE WHEN t.from_address = addr THEN t.to_label ELSE t.from_label END,
+                                                    CASE WHEN t.from_address = addr THEN t.to_address ELSE t.from_address END)),
+                             ethwhale.report_num(t.amount, 2), ethwhale.html(t.symbol), ethwhale.report_num(t.value_usd, 0),
+                             left(t.tx_hash, 18) || '…'), '' ORDER BY t.value_usd DESC)
+      INTO rows_html
+    FROM (SELECT * FROM ethwhale.large_transfers t
+          WHERE t.chain_id = ethwhale.current_chain() AND (t.from_address = addr OR t.to_address = addr)
+          ORDER BY t.value_usd DESC LIMIT 10) t;
+    out := out || '<h3>Largest transfers</h3>'
+        || coalesce('<table class="transfers"><tr><th>time (UTC)</th><th></th><th>counterparty</th><th>amount</th><th>USD</th><th>tx</th></tr>'
+                    || rows_html || '</table>', '<p class="empty">none above ethwhale.whale_threshold_usd</p>');
+    -- the reasons and the evidence
+    IF c.address IS NOT NULL THEN
+        out := out || '<h3>Reasons</h3><table class="reasons">';
+        FOR k IN SELECT jsonb_object_keys(c.reasons) ORDER BY 1 LOOP
+            out := out || format('<tr><th>%s</th><td>%s</td></tr>', ethwhale.html(k), ethwhale.html(c.reasons ->> k));
+        END LOOP;
+        out := out || '</table><h3>Exclusion tests</h3><table class="evidence">';
+        FOR k IN SELECT jsonb_object_keys(c.evidence) ORDER BY 1 LOOP
+            out := out || format('<tr><th>%s</th><td>%s</td></tr>', ethwhale.html(k), ethwhale.html(c.evidence ->> k));
+        END LOOP;
+        out := out || '</table>';
+    END IF;
+    -- the walk against the node
+    BEGIN
+        SELECT string_agg(format('<tr><td>%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td><td>%s</td></tr>',
+                                 b.block, ethwhale.report_num(b.series_eth, 4), ethwhale.report_num(b.node_eth, 4),
+                                 ethwhale.report_num(b.gap_eth, 4), ethwhale.html(b.note)), '' ORDER BY b.block)
+          INTO chk
+        FROM ethwhale.balance_check(addr, 5) b;
+        out := out || '<h3>Balance against eth_account</h3>'
+            || coalesce('<table class="check"><tr><th>block</th><th>walk (ETH)</th><th>node (ETH)</th><th>gap (ETH)</th><th></th></tr>'
+                        || chk || '</table>', '<p class="empty">no block to compare</p>')
+            || '<p class="note">Internal transfers from contracts, block rewards and tips received as a miner, withdrawals and blob fees are not in the transaction list: they show as a gap.</p>';
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        out := out || '<h3>Balance against eth_account</h3><p class="empty">not checked: the node reports no balance for it at the synced blocks</p>';
+    END;
+    RETURN out || '</section>';
+END
+$$;
+
+-- ---------------------------------------------------------------- the rows of 0.3
+
+-- The chain of the (at most one) server 0.3 synced: its node's chain id, or
+-- setting ethwhale.upgrade_chain_id.  Its cursor row, then its rows, go into
+-- the new tables; the partitions made here are not members of the extension
+-- (as those a sync makes), so pg_dump dumps them with their rows.
+DO $$
+DECLARE
+    old ethwhale_upgrade_0_4.sync_state;
+    chain bigint;
+    given text := nullif(current_setting('ethwhale.upgrade_chain_id', true), '');
+    why text;
+    p regclass;
+BEGIN
+    SELECT * INTO old FROM ethwhale_upgrade_0_4.sync_state LIMIT 1;
+    IF FOUND THEN
+        IF given IS NOT NULL THEN
+            chain := given::bigint;
+        ELSE
+            BEGIN
+                chain := ethwhale.node_chain_id(old.server);
+            EXCEPTION WHEN OTHERS THEN
+                why := SQLERRM;
+            END;
+        END IF;
+        IF chain IS NULL THEN
+            RAISE EXCEPTION 'cannot update ethwhale_fdw to 0.4: the chain id of server "%" is needed to key its synced blocks', old.server
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Asking its node failed: ' || coalesce(why, 'no answer'),
+                      HINT = 'Start the node, or give the chain id: SET ethwhale.upgrade_chain_id = 1; ALTER EXTENSION ethwhale_fdw UPDATE;';
+        END IF;
+        INSERT INTO ethwhale.sync_state
+            (chain_id, server, remote_schema, first_block, next_block, last_hash, node_head, head_checked_at,
+             target_block, run_started_at, run_blocks, blocks_per_s, last_batch_at, last_error, last_error_at,
+             reorgs, last_reorg, partition_blocks)
+        VALUES (chain, old.server, old.remote_schema, old.first_block, old.next_block, old.last_hash, old.node_head,
+                old.head_checked_at, old.target_block, old.run_started_at, old.run_blocks, old.blocks_per_s,
+                old.last_batch_at, old.last_error, old.last_error_at, old.reorgs, old.last_reorg,
+                ethwhale.int_setting('ethwhale.partition_blocks', 100000, 1000, 1000000000));
+        IF old.next_block > old.first_block THEN
+            PERFORM ethwhale.ensure_partitions(chain, old.first_block, old.next_block - 1);
+        END IF;
+        INSERT INTO ethwhale.blocks (chain_id, number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit,
+                                     base_fee_per_gas, tx_count)
+        SELECT chain, number, hash, parent_hash, "timestamp", miner, gas_used, gas_limit, base_fee_per_gas, tx_count
+        FROM ethwhale_upgrade_0_4.blocks;
+        INSERT INTO ethwhale.txs (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                                  nonce, input_selector, status, gas_used, created_contract, block_time)
+        SELECT chain, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+               nonce, input_selector, status, gas_used, created_contract, block_time
+        FROM ethwhale_upgrade_0_4.txs;
+        INSERT INTO ethwhale.token_transfers (chain_id, block, log_index, tx_hash, token, from_address, to_address,
+                                              amount, block_time)
+        SELECT chain, block, log_index, tx_hash, token, from_address, to_address, amount, block_time
+        FROM ethwhale_upgrade_0_4.token_transfers;
+        FOR p IN SELECT x.partition FROM ethwhale.partitions x LOOP
+            EXECUTE format('ALTER EXTENSION ethwhale_fdw DROP TABLE %s', p);
+        END LOOP;
+    END IF;
+    UPDATE ethwhale.alert_log SET chain_id = chain;
+    -- anchors and look-ups are caches: without a chain they are asked for again
+    UPDATE ethwhale.balance_anchor SET chain_id = chain;
+    DELETE FROM ethwhale.balance_anchor WHERE chain_id IS NULL;
+    UPDATE ethwhale.address_info SET chain_id = chain;
+    DELETE FROM ethwhale.address_info WHERE chain_id IS NULL;
+END
+$$;
+
+ALTER TABLE ethwhale.balance_anchor ALTER COLUMN chain_id SET NOT NULL;
+ALTER TABLE ethwhale.balance_anchor DROP CONSTRAINT balance_anchor_pkey;
+ALTER TABLE ethwhale.balance_anchor ALTER COLUMN address SET NOT NULL;
+ALTER TABLE ethwhale.balance_anchor ADD PRIMARY KEY (chain_id, address);
+ALTER TABLE ethwhale.address_info ALTER COLUMN chain_id SET NOT NULL;
+ALTER TABLE ethwhale.address_info DROP CONSTRAINT address_info_pkey;
+ALTER TABLE ethwhale.address_info ALTER COLUMN address SET NOT NULL;
+ALTER TABLE ethwhale.address_info ADD PRIMARY KEY (chain_id, address);
+
+DROP SCHEMA ethwhale_upgrade_0_4 CASCADE;
+
+SELECT pg_catalog.pg_extension_config_dump('ethwhale.sync_state', '');
