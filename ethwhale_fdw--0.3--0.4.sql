@@ -961,12 +961,13 @@ COMMENT ON VIEW ethwhale.large_transfers IS
 
 -- ethwhale.views_mark_dirty(chain, lo, hi): the addresses whose
 -- whale_candidates row the chain's blocks LO..HI can change, into
--- view_dirty: the parties of their large transfers; and, among the
--- addresses with large transfers, those their transactions touch (sender,
--- recipient, created contract: counterparties, balance change, contract
--- test) and the recipients of every earlier transaction of an address those
--- transactions touch (the deposit-like feeder test reads what a feeder
--- sent and received).  Returns how many addresses it added.
+-- view_dirty: the parties of their large transfers; among the addresses
+-- with large transfers, those their transactions touch (sender, recipient,
+-- created contract: counterparties, balance change, contract test); and
+-- the deposit-like feeder test's: an address D those transactions touch
+-- feeds X when it sent to X only, so when D had sent to one address X before
+-- LO (an address that had sent to two could never feed anyone), X's count
+-- may change.  Returns how many addresses it added.
 CREATE FUNCTION ethwhale.views_mark_dirty(chain bigint, lo bigint, hi bigint)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -987,6 +988,15 @@ BEGIN
         UNION
         SELECT to_address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
     ),
+    sole AS (
+        -- the one address each touched sender had sent to before LO ('' for
+        -- a contract creation: not an address)
+        SELECT min(coalesce(t.to_address, '')) AS address
+        FROM ethwhale.txs t JOIN ew_touched w ON w.address = t.from_address
+        WHERE t.chain_id = chain AND t.block < lo
+        GROUP BY t.from_address
+        HAVING min(coalesce(t.to_address, '')) = max(coalesce(t.to_address, ''))
+    ),
     hit AS (
         SELECT r.from_address AS address FROM ethwhale.large_transfer_rows r
         WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
@@ -996,10 +1006,7 @@ BEGIN
         UNION
         SELECT w.address FROM ew_touched w JOIN cand c ON c.address = w.address
         UNION
-        SELECT t.to_address FROM ethwhale.txs t
-        JOIN ew_touched w ON w.address = t.from_address
-        JOIN cand c ON c.address = t.to_address
-        WHERE t.chain_id = chain
+        SELECT s.address FROM sole s JOIN cand c ON c.address = s.address
     )
     INSERT INTO ethwhale.view_dirty (chain_id, address)
     SELECT chain, h.address FROM hit h
