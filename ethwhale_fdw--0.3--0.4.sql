@@ -260,6 +260,32 @@ BEGIN
 END
 $$;
 
+-- ethwhale.analyze_partitions(chain): ANALYZE the chain's partitions that
+-- changed by more than a tenth since their last ANALYZE (or never had one),
+-- at the end of a sync run: the refresh that follows plans its queries on
+-- their statistics, and autovacuum would come later.  Returns how many.
+CREATE FUNCTION ethwhale.analyze_partitions(chain bigint)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p regclass;
+    n int := 0;
+BEGIN
+    FOR p IN SELECT x.partition FROM ethwhale.partitions x
+             JOIN pg_stat_user_tables st ON st.relid = x.partition::oid
+             JOIN pg_class c ON c.oid = x.partition::oid
+             WHERE x.chain_id = chain
+               AND (c.reltuples < 0 OR st.n_mod_since_analyze > 0.1 * greatest(c.reltuples, 1000))
+             ORDER BY 1 LOOP
+        EXECUTE format('ANALYZE %s', p);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
 -- The partitions of the local chain tables: table, chain, block range, rows
 -- (the planner's estimate) and bytes with indexes.
 CREATE VIEW ethwhale.partitions AS
@@ -795,6 +821,10 @@ BEGIN
         EXIT WHEN finished AND NOT need_reorg;
         b := NULL;
     END LOOP;
+    IF may_commit AND done > 0 THEN
+        PERFORM ethwhale.analyze_partitions(chain);
+        COMMIT;
+    END IF;
 END
 $$;
 

@@ -529,6 +529,10 @@ BEGIN
         EXIT WHEN finished AND NOT need_reorg;
         b := NULL;
     END LOOP;
+    IF may_commit AND done > 0 THEN
+        PERFORM ethwhale.analyze_partitions(chain);
+        COMMIT;
+    END IF;
 END
 $$;
 
