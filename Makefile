@@ -18,7 +18,7 @@ PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
 DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql ethwhale_fdw--0.2.sql ethwhale_fdw--0.2--0.3.sql ethwhale_fdw--0.3.sql ethwhale_fdw--0.3--0.4.sql
 DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
-REGRESS = options scan pushdown plan errors tokens security jsonrpc hexbytes
+REGRESS = options scan pushdown plan errors tokens security hexbytes jsonrpc
 
 SHLIB_LINK = -lcurl -ljansson
 # Warnings are errors; the -Wno- flags silence what PostgreSQL's own headers

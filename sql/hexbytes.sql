@@ -161,3 +161,6 @@ COPY hx_copy TO '/tmp/ethwhale_hexbytes_regress.bin' (FORMAT binary);
 CREATE TEMP TABLE hx_copy2 (h hexbytes);
 COPY hx_copy2 FROM '/tmp/ethwhale_hexbytes_regress.bin' (FORMAT binary);
 SELECT count(*) AS binary_round_trip FROM hx_copy a JOIN hx_copy2 b USING (h);
+
+DROP TABLE hx, hx_size, probe, hx2, hx_text, hx_copy, hx_copy2;
+DROP EXTENSION ethwhale_fdw;
