@@ -6,7 +6,7 @@
 MODULE_big = ethwhale_fdw
 OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
 	pipeline.o request.o graphql.o jsonrpc.o rpcanswers.o rpcerrors.o transport.o decode.o hexnum.o prices.o \
-	nodeinfo.o hexbytes.o
+	nodeinfo.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum nodes"
 
 EXTENSION = ethwhale_fdw
@@ -18,7 +18,7 @@ PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
 DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql ethwhale_fdw--0.2.sql ethwhale_fdw--0.2--0.3.sql ethwhale_fdw--0.3.sql ethwhale_fdw--0.3--0.4.sql
 DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
-REGRESS = options scan pushdown plan errors tokens security hexbytes jsonrpc
+REGRESS = options scan pushdown plan errors tokens security jsonrpc
 
 SHLIB_LINK = -lcurl -ljansson
 # Warnings are errors; the -Wno- flags silence what PostgreSQL's own headers

@@ -108,22 +108,4 @@ ew_scan_userid(ForeignScan *fsplan, EState *estate)
 #define EW_PATHKEY_DESCENDING(pk) ((pk)->pk_strategy == BTGreaterStrategyNumber)
 #endif
 
-/*
- * Soft input errors: PostgreSQL 16 let a type's input function report bad
- * input to an ErrorSaveContext (fcinfo->context; pg_input_is_valid(),
- * COPY ... ON_ERROR) with ereturn(), instead of throwing.  On 15 that is
- * an ordinary ERROR; the dummy value is never returned.
- */
-#if PG_VERSION_NUM >= 160000
-#define ew_ereturn(context, dummy_value, ...) \
-	ereturn((context), (dummy_value), __VA_ARGS__)
-#else
-#define ew_ereturn(context, dummy_value, ...) \
-	do { \
-		(void) (context); \
-		ereport(ERROR, __VA_ARGS__); \
-		return (dummy_value); \
-	} while (0)
-#endif
-
 #endif							/* EW_COMPAT_H */

@@ -2,8 +2,7 @@
  *
  * hexnum.c
  *		  Hex and decimal arithmetic for ethwhale_fdw: Longs and uint256
- *		  amounts as the node sends them, into exact decimal text; and
- *		  the hex codec of the ethwhale.hexbytes type (hexbytes.c).
+ *		  amounts as the node sends them, into exact decimal text.
  *
  * Nothing here goes through floating point, touches a catalog or raises an
  * ERROR: a malformed input is reported by the return value, and the caller
@@ -17,25 +16,17 @@
 #include "hexnum.h"
 #include "lib/stringinfo.h"
 
-/* The value of each ASCII character as a hex digit of either case, or -1. */
-static const int8 hex_value[128] = {
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
-	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
-};
-
-static const char hex_lower[] = "0123456789abcdef";
-
 /* The value of a hex digit of either case, or -1. */
-static inline int
+static int
 hex_digit(char c)
 {
-	return (unsigned char) c < 128 ? hex_value[(unsigned char) c] : -1;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 /*
@@ -255,48 +246,4 @@ EwLowerHex(const char *s)
 	for (p = r; *p; p++)
 		*p = pg_ascii_tolower((unsigned char) *p);
 	return r;
-}
-
-/*
- * EwHexDecode
- *		Decode ndigits hex digits of either case (an even number) into
- *		ndigits / 2 bytes at out; false, with out partly written, at the
- *		first character that is not a hex digit.
- *
- * Table-driven (two lookups a byte) since it is the input function of
- * ethwhale.hexbytes, run for every hash and address that COPY loads.
- */
-bool
-EwHexDecode(const char *hex, size_t ndigits, uint8 *out)
-{
-	size_t		i;
-
-	Assert(ndigits % 2 == 0);
-	for (i = 0; i < ndigits; i += 2)
-	{
-		int			hi = hex_digit(hex[i]);
-		int			lo = hex_digit(hex[i + 1]);
-
-		if ((hi | lo) < 0)
-			return false;
-		*out++ = (uint8) ((hi << 4) | lo);
-	}
-	return true;
-}
-
-/*
- * EwHexEncode
- *		Write the n bytes at in as 2 * n lowercase hex digits at out (no
- *		terminator): the wrapper's text form of hashes and addresses.
- */
-void
-EwHexEncode(const uint8 *in, size_t n, char *out)
-{
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-	{
-		*out++ = hex_lower[in[i] >> 4];
-		*out++ = hex_lower[in[i] & 0xF];
-	}
 }

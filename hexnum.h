@@ -22,7 +22,5 @@ extern bool EwIsHash(const char *s);
 extern bool EwIsHexDigits(const char *s, size_t ndigits);
 extern bool EwIsHexBytes(const char *s);
 extern char *EwLowerHex(const char *s);
-extern bool EwHexDecode(const char *hex, size_t ndigits, uint8 *out);
-extern void EwHexEncode(const uint8 *in, size_t n, char *out);
 
 #endif							/* EW_HEXNUM_H */

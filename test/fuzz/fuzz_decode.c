@@ -3,8 +3,7 @@
  * parsing: decode.c (EwParseJson with jansson, EwJsonExcerpt,
  * EwJsonGetUint64, and the decoder proper, EwInitColumn +
  * EwDecodeColumns/EwDecodeRow), hexnum.c (EwParseUint64, EwHexToDecimal,
- * EwWeiToEth; EwHexDecode and EwHexEncode, hexbytes' codec, in target 2),
- * transport.c's EwCheckEndpointUrl and option.c's value
+ * EwWeiToEth), transport.c's EwCheckEndpointUrl and option.c's value
  * checks (EwParseHeaders, EwParseIntOption), with the backend replaced by
  * shim.c and shim_adt.c.  The files are linked as they are; build.sh
  * lists them.
@@ -49,40 +48,6 @@ decode_value(json_t *v)
 		if (ok)
 			(void) EwWeiToEth(dec);
 	}
-}
-
-/*
- * The codec of ethwhale.hexbytes (EwHexDecode, EwHexEncode) on what follows
- * a "0x": the even part decodes exactly when it is all hex digits, and
- * encodes back to its lowercase text; the whole decodes exactly when
- * EwIsHexBytes accepts it.
- */
-static void
-check_hexbytes(const char *s)
-{
-	size_t		len,
-				n;
-	uint8	   *bytes;
-	char	   *text;
-	bool		ok;
-
-	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-		return;
-	len = strlen(s + 2);
-	n = len & ~(size_t) 1;
-	bytes = palloc(n / 2 + 1);
-	ok = EwHexDecode(s + 2, n, bytes);
-	if (ok != (strspn(s + 2, "0123456789abcdefABCDEF") >= n))
-		FUZZ_BUG("EwHexDecode disagrees with the hex digits of its input");
-	if ((ok && len == n) != EwIsHexBytes(s))
-		FUZZ_BUG("EwHexDecode disagrees with EwIsHexBytes");
-	if (!ok)
-		return;
-	text = palloc(n + 1);
-	EwHexEncode(bytes, n / 2, text);
-	text[n] = '\0';
-	if (strncmp(text, EwLowerHex(s + 2), n) != 0)
-		FUZZ_BUG("EwHexEncode does not give back the lowercase input");
 }
 
 /* every member of every block and transaction object, as the scan sees them */
@@ -593,7 +558,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					uint64		u;
 
 					(void) EwParseUint64(s, &u);
-					check_hexbytes(s);
 					break;
 				}
 			case 3:
