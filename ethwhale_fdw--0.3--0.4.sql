@@ -38,6 +38,7 @@ DROP FUNCTION ethwhale.reset_sync();
 DROP FUNCTION ethwhale.alerts_record(bigint, bigint);
 DROP FUNCTION ethwhale.alerts_retract(bigint, text);
 DROP FUNCTION ethwhale.check_contracts(name);
+DROP FUNCTION ethwhale.unschedule_refresh();
 
 -- the tables of 0.3, until their rows are copied (the end of this script)
 CREATE SCHEMA ethwhale_upgrade_0_4;
@@ -2015,6 +2016,58 @@ AS $$
           WHERE refresh_views.chain IS NULL OR s.chain_id = refresh_views.chain
           ORDER BY s.chain_id) c
     CROSS JOIN LATERAL (SELECT ethwhale.refresh_candidates(c.chain_id) AS n) x
+$$;
+
+-- ethwhale.refresh_job_name(server): the pg_cron job of a schedule:
+-- "ethwhale_refresh" for every server (SERVER NULL), else
+-- "ethwhale_refresh_<server>", so each chain's server has its own.
+CREATE FUNCTION ethwhale.refresh_job_name(server name)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'ethwhale_refresh' || coalesce('_' || server, '')
+$$;
+
+-- ethwhale.schedule_refresh(cron [, server]): a pg_cron job (named by
+-- ethwhale.refresh_job_name) running CALL ethwhale.refresh(...) on the
+-- cron schedule (replacing that job's earlier schedule).  Returns the job id.
+CREATE OR REPLACE FUNCTION ethwhale.schedule_refresh(cron text DEFAULT '*/10 * * * *', server name DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ethwhale.require_pg_cron();
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
+        USING ethwhale.refresh_job_name(server), cron,
+              CASE WHEN server IS NULL THEN 'CALL ethwhale.refresh()'
+                   ELSE format('CALL ethwhale.refresh(%L)', server) END;
+    RETURN id;
+END
+$$;
+
+-- ethwhale.unschedule_refresh([server]): remove the job of
+-- schedule_refresh(…, server); false when there was none.
+CREATE FUNCTION ethwhale.unschedule_refresh(server name DEFAULT NULL)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_job bool;
+    job text := ethwhale.refresh_job_name(server);
+BEGIN
+    PERFORM ethwhale.require_pg_cron();
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found_job USING job;
+    IF NOT found_job THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' INTO found_job USING job;
+    RETURN found_job;
+END
 $$;
 
 -- ---------------------------------------------------------------- sql_parts/85_report.sql: what is new or changed

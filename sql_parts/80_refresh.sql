@@ -138,9 +138,20 @@ BEGIN
 END
 $$;
 
--- ethwhale.schedule_refresh(cron [, server]): a pg_cron job named
--- "ethwhale_refresh" running CALL ethwhale.refresh(...) on the cron schedule
--- (replacing an earlier one).  Returns the job id.
+-- ethwhale.refresh_job_name(server): the pg_cron job of a schedule:
+-- "ethwhale_refresh" for every server (SERVER NULL), else
+-- "ethwhale_refresh_<server>", so each chain's server has its own.
+CREATE FUNCTION ethwhale.refresh_job_name(server name)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'ethwhale_refresh' || coalesce('_' || server, '')
+$$;
+
+-- ethwhale.schedule_refresh(cron [, server]): a pg_cron job (named by
+-- ethwhale.refresh_job_name) running CALL ethwhale.refresh(...) on the
+-- cron schedule (replacing that job's earlier schedule).  Returns the job id.
 CREATE FUNCTION ethwhale.schedule_refresh(cron text DEFAULT '*/10 * * * *', server name DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -151,29 +162,30 @@ DECLARE
 BEGIN
     PERFORM ethwhale.require_pg_cron();
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
-        USING 'ethwhale_refresh', cron,
+        USING ethwhale.refresh_job_name(server), cron,
               CASE WHEN server IS NULL THEN 'CALL ethwhale.refresh()'
                    ELSE format('CALL ethwhale.refresh(%L)', server) END;
     RETURN id;
 END
 $$;
 
--- ethwhale.unschedule_refresh(): remove the "ethwhale_refresh" job; false
--- when there was none.
-CREATE FUNCTION ethwhale.unschedule_refresh()
+-- ethwhale.unschedule_refresh([server]): remove the job of
+-- schedule_refresh(…, server); false when there was none.
+CREATE FUNCTION ethwhale.unschedule_refresh(server name DEFAULT NULL)
 RETURNS bool
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     found_job bool;
+    job text := ethwhale.refresh_job_name(server);
 BEGIN
     PERFORM ethwhale.require_pg_cron();
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found_job USING 'ethwhale_refresh';
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found_job USING job;
     IF NOT found_job THEN
         RETURN false;
     END IF;
-    EXECUTE 'SELECT cron.unschedule($1)' INTO found_job USING 'ethwhale_refresh';
+    EXECUTE 'SELECT cron.unschedule($1)' INTO found_job USING job;
     RETURN found_job;
 END
 $$;

@@ -191,6 +191,12 @@ ALTER SERVER csvrpc OPTIONS (ADD concurrency '4');
 SELECT count(*), sum(value) FROM r.eth_tx WHERE block BETWEEN 500000 AND 501000;
 
 SELECT count(*), sum(amount) FROM r.eth_token_transfer WHERE block BETWEEN 17173049 AND 17173050;
+
+SELECT ethwhale.node_chain_id('csv'), ethwhale.node_chain_id('csvrpc');
+
+SELECT ethwhale.node_chain_id('faulty');
+
+SELECT ethwhale.node_chain_id('nosuchserver');
 SQL
 cp "$(dirname "$0")/valgrind.supp" "$WORK/supp"
 chmod 644 "$WORK/script.sql" "$WORK/supp"
