@@ -165,10 +165,23 @@ typedef enum EwApiKind
 } EwApiKind;
 
 /* Server, user mapping and table options, merged. */
+/*
+ * The server option "compression": whether answers are asked for gzipped
+ * (Accept-Encoding).  auto: not on a loopback endpoint, where gzip costs
+ * both ends CPU and saves no transfer time.
+ */
+typedef enum EwCompression
+{
+	EW_COMPRESSION_AUTO,		/* unset: none on loopback, else gzip */
+	EW_COMPRESSION_GZIP,
+	EW_COMPRESSION_NONE
+} EwCompression;
+
 typedef struct EwOptions
 {
 	char	   *endpoint;
 	EwApiKind	api;			/* never EW_API_AUTO once merged */
+	EwCompression compression;	/* never EW_COMPRESSION_AUTO once merged */
 	char	   *ca_file;		/* CA certificates for https, NULL: system's */
 	int			timeout_ms;
 	int			connect_timeout_ms;
@@ -313,6 +326,7 @@ extern int	EwParseHeaders(const char *value, EwHeader **headers);
 extern int	EwParseIntOption(const char *name, const char *value, int min, int max);
 extern EwApiKind EwParseApi(const char *value);
 extern EwApiKind EwApiOfEndpoint(const char *endpoint);
+extern EwCompression EwParseCompression(const char *value);
 
 /* in decode.c */
 extern void EwJsonInit(void);
@@ -334,6 +348,7 @@ extern HTAB *EwLoadTokens(MemoryContext cxt);
 
 /* in transport.c */
 extern void EwTransportInit(void);
+extern bool EwEndpointIsLoopback(const char *endpoint);
 extern bool EwCheckEndpointUrl(const char *value, bool *has_userinfo);
 extern EwConnection *EwGetConnection(ForeignServer *server);
 extern void EwPost(EwConnection *conn, const char *body, size_t body_len,
