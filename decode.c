@@ -8,9 +8,9 @@
  * send decimal strings.  All three are accepted.  Wei amounts become exact
  * numerics: nothing here goes through floating point.
  *
- * jansson allocates through palloc in the memory context given to
- * EwParseJson, so a parsed answer is released by resetting that context,
- * also when an ERROR unwinds the scan.
+ * jansson allocates through jsonmem.c: a parsed answer's tree is in an
+ * arena that dies with the memory context given to EwParseJson, also when
+ * an ERROR unwinds the scan.
  *
  * Each derived source (ether, USD, topics, code, selector) has a function
  * of its own below; each gives a Datum of the column's natural type, or
@@ -33,55 +33,31 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-/* Where jansson allocates; NULL means CurrentMemoryContext. */
-static MemoryContext json_cxt = NULL;
-
-static void *
-json_palloc(size_t size)
-{
-	/* Never throw inside jansson: report failure by returning NULL. */
-	return MemoryContextAllocExtended(json_cxt ? json_cxt : CurrentMemoryContext,
-									  size, MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
-}
-
-static void
-json_pfree(void *ptr)
-{
-	if (ptr)
-		pfree(ptr);
-}
-
-/*
- * EwJsonInit
- *		Route every jansson allocation of this backend through palloc.  Called
- *		once from _PG_init, before any jansson call, so that nothing is ever
- *		allocated with malloc and released with pfree or the other way round.
- */
-void
-EwJsonInit(void)
-{
-	json_set_alloc_funcs(json_palloc, json_pfree);
-}
-
 /*
  * EwParseJson
- *		Parse an answer into a tree allocated in cxt; the tree is released by
- *		resetting cxt.  Deeply nested input is refused by jansson itself (its
- *		depth limit is 2048), so hostile nesting cannot exhaust the stack.
+ *		Parse an answer into a tree that is released by resetting cxt (in
+ *		jsonmem.c's arena; with cxt NULL, palloc'd in CurrentMemoryContext).
+ *		Deeply nested input is refused by jansson itself (its depth limit is
+ *		2048), so hostile nesting cannot exhaust the stack.
  */
 json_t *
 EwParseJson(MemoryContext cxt, const char *body, size_t len, json_error_t *err)
 {
-	json_t	   *root;
+	json_t	   *volatile root = NULL;
 
-	json_cxt = cxt;
+	if (cxt != NULL)
+		EwJsonArenaBegin(cxt);
 	PG_TRY();
 	{
-		root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
+		/* jsonfast.c's subset first; jansson's tree or error otherwise */
+		root = EwJsonFastLoad(body, len);
+		if (root == NULL)
+			root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
 	}
 	PG_FINALLY();
 	{
-		json_cxt = NULL;
+		if (cxt != NULL)
+			EwJsonArenaEnd(root != NULL);
 	}
 	PG_END_TRY();
 	return root;
@@ -107,7 +83,7 @@ EwJsonExcerpt(json_t *j)
 		out = psprintf("%.77s...", s);
 	else
 		out = pstrdup(s);
-	json_pfree(s);
+	EwJsonFree(s);
 	return out;
 }
 

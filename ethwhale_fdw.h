@@ -22,6 +22,8 @@
  *	rpcanswers.c	JSON-RPC replies assembled into blocks and rows
  *	rpcerrors.c		what a JSON-RPC node's errors and limits mean
  *	transport.c		libcurl, the only file that includes curl.h
+ *	jsonmem.c		jansson's allocator: palloc, the answers' bump arena
+ *	jsonfast.c		the fast parser of the JSON subset nodes answer with
  *	decode.c		JSON values to Datums
  *	hexnum.c		hex and decimal arithmetic, free of the backend
  *	prices.c		ethwhale.eth_usd and ethwhale.token, read by SPI
@@ -329,7 +331,6 @@ extern EwApiKind EwApiOfEndpoint(const char *endpoint);
 extern EwCompression EwParseCompression(const char *value);
 
 /* in decode.c */
-extern void EwJsonInit(void);
 extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
 						   json_error_t *err);
 extern char *EwJsonExcerpt(json_t *j);
@@ -345,6 +346,16 @@ extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *row,
 /* in prices.c */
 extern HTAB *EwLoadPrices(MemoryContext cxt);
 extern HTAB *EwLoadTokens(MemoryContext cxt);
+
+/* in jsonmem.c */
+extern void EwJsonInit(void);
+extern void EwJsonFree(void *ptr);
+extern void EwJsonArenaBegin(MemoryContext cxt);
+extern void EwJsonArenaEnd(bool keep);
+extern void EwJsonArenaInit(void);
+
+/* in jsonfast.c */
+extern json_t *EwJsonFastLoad(const char *body, size_t len);
 
 /* in transport.c */
 extern void EwTransportInit(void);
