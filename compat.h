@@ -19,6 +19,14 @@
 #include "utils/acl.h"
 
 /*
+ * PostgreSQL 16 moved the varlena macros (VARDATA, SET_VARSIZE) out of
+ * postgres.h into varatt.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/*
  * PostgreSQL 18 split ExplainState and the ExplainProperty*() functions out
  * of commands/explain.h.
  */

@@ -8,9 +8,9 @@
  * send decimal strings.  All three are accepted.  Wei amounts become exact
  * numerics: nothing here goes through floating point.
  *
- * jansson allocates through palloc in the memory context given to
- * EwParseJson, so a parsed answer is released by resetting that context,
- * also when an ERROR unwinds the scan.
+ * jansson allocates through jsonmem.c: a parsed answer's tree is in an
+ * arena that dies with the memory context given to EwParseJson, also when
+ * an ERROR unwinds the scan.
  *
  * Each derived source (ether, USD, topics, code, selector) has a function
  * of its own below; each gives a Datum of the column's natural type, or
@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "compat.h"
 #include "datatype/timestamp.h"
 #include "ethwhale_fdw.h"
 #include "parser/parse_coerce.h"
@@ -32,55 +33,31 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-/* Where jansson allocates; NULL means CurrentMemoryContext. */
-static MemoryContext json_cxt = NULL;
-
-static void *
-json_palloc(size_t size)
-{
-	/* Never throw inside jansson: report failure by returning NULL. */
-	return MemoryContextAllocExtended(json_cxt ? json_cxt : CurrentMemoryContext,
-									  size, MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
-}
-
-static void
-json_pfree(void *ptr)
-{
-	if (ptr)
-		pfree(ptr);
-}
-
-/*
- * EwJsonInit
- *		Route every jansson allocation of this backend through palloc.  Called
- *		once from _PG_init, before any jansson call, so that nothing is ever
- *		allocated with malloc and released with pfree or the other way round.
- */
-void
-EwJsonInit(void)
-{
-	json_set_alloc_funcs(json_palloc, json_pfree);
-}
-
 /*
  * EwParseJson
- *		Parse an answer into a tree allocated in cxt; the tree is released by
- *		resetting cxt.  Deeply nested input is refused by jansson itself (its
- *		depth limit is 2048), so hostile nesting cannot exhaust the stack.
+ *		Parse an answer into a tree that is released by resetting cxt (in
+ *		jsonmem.c's arena; with cxt NULL, palloc'd in CurrentMemoryContext).
+ *		Deeply nested input is refused by jansson itself (its depth limit is
+ *		2048), so hostile nesting cannot exhaust the stack.
  */
 json_t *
 EwParseJson(MemoryContext cxt, const char *body, size_t len, json_error_t *err)
 {
-	json_t	   *root;
+	json_t	   *volatile root = NULL;
 
-	json_cxt = cxt;
+	if (cxt != NULL)
+		EwJsonArenaBegin(cxt);
 	PG_TRY();
 	{
-		root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
+		/* jsonfast.c's subset first; jansson's tree or error otherwise */
+		root = EwJsonFastLoad(body, len);
+		if (root == NULL)
+			root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
 	}
 	PG_FINALLY();
 	{
-		json_cxt = NULL;
+		if (cxt != NULL)
+			EwJsonArenaEnd(root != NULL);
 	}
 	PG_END_TRY();
 	return root;
@@ -106,7 +83,7 @@ EwJsonExcerpt(json_t *j)
 		out = psprintf("%.77s...", s);
 	else
 		out = pstrdup(s);
-	json_pfree(s);
+	EwJsonFree(s);
 	return out;
 }
 
@@ -388,6 +365,82 @@ numeric_value(const EwColumn *col, Datum n, EwValue *out)
 }
 
 /*
+ * hex_text
+ *		A lowercased copy of the first len characters of a hex string, as a
+ *		text Datum when the column is text (one allocation, one pass: no C
+ *		string copied again into a text), else as a C string for the
+ *		column type's input function.
+ */
+static void
+hex_text(const EwColumn *col, const char *s, size_t len, EwValue *out)
+{
+	char	   *p;
+	size_t		i;
+
+	if (col->direct)
+	{
+		text	   *t = (text *) palloc(VARHDRSZ + len);
+
+		SET_VARSIZE(t, VARHDRSZ + len);
+		p = VARDATA(t);
+		out->datum = PointerGetDatum(t);
+	}
+	else
+	{
+		p = palloc(len + 1);
+		p[len] = '\0';
+		out->text = p;
+	}
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		p[i] = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+	}
+}
+
+/*
+ * small_wei
+ *		The amount of a BigInt field when it fits in 63 bits (most do), for
+ *		the numeric paths that need no decimal string.
+ */
+static bool
+small_wei(json_t *j, int64 *v)
+{
+	uint64		u;
+
+	if (json_is_string(j) && json_string_length(j) <= 17 &&
+		EwParseUint64(json_string_value(j), &u) && u <= (uint64) PG_INT64_MAX)
+	{
+		*v = (int64) u;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * wei_to_eth
+ *		Wei as an exact ether numeric, of the scale EwWeiToEth's text gives
+ *		(no trailing zeros): for amounts within 63 bits without the decimal
+ *		string and numeric_in.
+ */
+static Datum
+wei_to_eth(EwDecoder *d, const char *key, json_t *j)
+{
+	int64		v;
+	int			scale = 18;
+
+	if (!small_wei(j, &v))
+		return numeric_from_text(EwWeiToEth(get_bignum(d, key, j)));
+	while (scale > 0 && v % 10 == 0)
+	{
+		v /= 10;
+		scale--;
+	}
+	return NumericGetDatum(int64_div_fast_to_numeric(v, scale));
+}
+
+/*
  * decode_account_block
  *		eth_account.block: the block the accounts were read at, NULL for the
  *		head.
@@ -431,9 +484,7 @@ decode_value_usd(EwDecoder *d, const EwColumn *col, json_t *block, json_t *j,
 		return;
 	}
 	numeric_value(col,
-				  DirectFunctionCall2(numeric_mul,
-									  numeric_from_text(EwWeiToEth(get_bignum(d, col->key, j))),
-									  price),
+				  DirectFunctionCall2(numeric_mul, wei_to_eth(d, col->key, j), price),
 				  out);
 }
 
@@ -476,14 +527,18 @@ decode_amount_usd(EwDecoder *d, const EwColumn *col, json_t *block,
  *		log passed EwIsErc20Transfer, so the topic is a padded address).
  */
 static void
-decode_topic_address(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
+decode_topic_address(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 {
+	const EwField *f = col->field;
+	char	   *p;
+
 	j = json_array_get(j, f->topic);
-	if (!json_is_string(j) || strlen(json_string_value(j)) != 66)
+	if (!json_is_string(j) || json_string_length(j) != 66)
 		bad_value(d, key_of(d, f), j, "a 32-byte topic");
-	out->text = EwLowerHex(json_string_value(j) + 24);
-	out->text[0] = '0';
-	out->text[1] = 'x';
+	hex_text(col, json_string_value(j) + 24, 42, out);
+	p = col->direct ? VARDATA(DatumGetPointer(out->datum)) : out->text;
+	p[0] = '0';
+	p[1] = 'x';
 }
 
 /*
@@ -519,21 +574,19 @@ decode_code(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
  *		The first four bytes of a transaction's input, NULL for none.
  */
 static void
-decode_selector(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
+decode_selector(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 {
-	const char *s;
+	size_t		len;
 
 	if (!is_hex_bytes(j))
-		bad_value(d, key_of(d, f), j, "bytes in hex (\"0x\" and an even number of hex digits)");
-	s = json_string_value(j);
-	if (strlen(s) <= 2)
+		bad_value(d, key_of(d, col->field), j, "bytes in hex (\"0x\" and an even number of hex digits)");
+	len = json_string_length(j);
+	if (len <= 2)
 	{
 		out->isnull = true;
 		return;
 	}
-	out->text = EwLowerHex(s);
-	if (strlen(out->text) > 10)
-		out->text[10] = '\0';
+	hex_text(col, json_string_value(j), Min(len, 10), out);
 }
 
 /*
@@ -566,13 +619,10 @@ decode_int(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 static void
 decode_bignum(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 {
-	uint64		small;
+	int64		small;
 
-	if (col->direct && json_is_string(j) &&
-		strlen(json_string_value(j)) <= 17 &&
-		EwParseUint64(json_string_value(j), &small) &&
-		small <= (uint64) PG_INT64_MAX)
-		out->datum = NumericGetDatum(int64_to_numeric((int64) small));
+	if (col->direct && small_wei(j, &small))
+		out->datum = NumericGetDatum(int64_to_numeric(small));
 	else
 		out->text = get_bignum(d, col->key, j);
 }
@@ -582,15 +632,16 @@ decode_bignum(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
  *		An address or a 32-byte hash, lowercased.
  */
 static void
-decode_hex_text(EwDecoder *d, const EwField *f, json_t *j, EwValue *out)
+decode_hex_text(EwDecoder *d, const EwColumn *col, json_t *j, EwValue *out)
 {
+	const EwField *f = col->field;
 	bool		is_addr = (f->flags & EW_FIELD_ADDRESS) != 0;
 
 	if (!is_hex_string(j, is_addr ? 40 : 64))
 		bad_value(d, key_of(d, f), j, is_addr ?
 				  "an address (\"0x\" and 40 hex digits)" :
 				  "a hash (\"0x\" and 64 hex digits)");
-	out->text = EwLowerHex(json_string_value(j));
+	hex_text(col, json_string_value(j), is_addr ? 42 : 66, out);
 }
 
 /*
@@ -643,13 +694,16 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 	switch (f->source)
 	{
 		case EW_SRC_VALUE_ETH:
-			out->text = EwWeiToEth(get_bignum(d, col->key, j));
+			if (col->direct)
+				out->datum = wei_to_eth(d, col->key, j);
+			else
+				out->text = EwWeiToEth(get_bignum(d, col->key, j));
 			break;
 		case EW_SRC_VALUE_USD:
 			decode_value_usd(d, col, block, j, out);
 			break;
 		case EW_SRC_TOPIC_ADDRESS:
-			decode_topic_address(d, f, j, out);
+			decode_topic_address(d, col, j, out);
 			break;
 		case EW_SRC_AMOUNT:
 			out->text = get_bignum(d, col->key, j);
@@ -662,7 +716,7 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 			decode_code(d, col, j, out);
 			break;
 		case EW_SRC_SELECTOR:
-			decode_selector(d, f, j, out);
+			decode_selector(d, col, j, out);
 			break;
 		default:
 			switch (f->kind)
@@ -674,7 +728,7 @@ decode_field(EwDecoder *d, const EwColumn *col, json_t *block, json_t *row,
 					decode_bignum(d, col, j, out);
 					break;
 				case EW_KIND_TEXT:
-					decode_hex_text(d, f, j, out);
+					decode_hex_text(d, col, j, out);
 					break;
 				case EW_KIND_TIME:
 					decode_time(d, col, j, out);

@@ -84,6 +84,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	EwTransportInit();
 	EwJsonInit();
+	EwJsonArenaInit();
 }
 
 /*

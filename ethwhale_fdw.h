@@ -22,6 +22,8 @@
  *	rpcanswers.c	JSON-RPC replies assembled into blocks and rows
  *	rpcerrors.c		what a JSON-RPC node's errors and limits mean
  *	transport.c		libcurl, the only file that includes curl.h
+ *	jsonmem.c		jansson's allocator: palloc, the answers' bump arena
+ *	jsonfast.c		the fast parser of the JSON subset nodes answer with
  *	decode.c		JSON values to Datums
  *	hexnum.c		hex and decimal arithmetic, free of the backend
  *	prices.c		ethwhale.eth_usd and ethwhale.token, read by SPI
@@ -165,10 +167,23 @@ typedef enum EwApiKind
 } EwApiKind;
 
 /* Server, user mapping and table options, merged. */
+/*
+ * The server option "compression": whether answers are asked for gzipped
+ * (Accept-Encoding).  auto: not on a loopback endpoint, where gzip costs
+ * both ends CPU and saves no transfer time.
+ */
+typedef enum EwCompression
+{
+	EW_COMPRESSION_AUTO,		/* unset: none on loopback, else gzip */
+	EW_COMPRESSION_GZIP,
+	EW_COMPRESSION_NONE
+} EwCompression;
+
 typedef struct EwOptions
 {
 	char	   *endpoint;
 	EwApiKind	api;			/* never EW_API_AUTO once merged */
+	EwCompression compression;	/* never EW_COMPRESSION_AUTO once merged */
 	char	   *ca_file;		/* CA certificates for https, NULL: system's */
 	int			timeout_ms;
 	int			connect_timeout_ms;
@@ -313,9 +328,9 @@ extern int	EwParseHeaders(const char *value, EwHeader **headers);
 extern int	EwParseIntOption(const char *name, const char *value, int min, int max);
 extern EwApiKind EwParseApi(const char *value);
 extern EwApiKind EwApiOfEndpoint(const char *endpoint);
+extern EwCompression EwParseCompression(const char *value);
 
 /* in decode.c */
-extern void EwJsonInit(void);
 extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
 						   json_error_t *err);
 extern char *EwJsonExcerpt(json_t *j);
@@ -332,8 +347,19 @@ extern void EwDecodeRow(EwDecoder *d, json_t *block, json_t *row,
 extern HTAB *EwLoadPrices(MemoryContext cxt);
 extern HTAB *EwLoadTokens(MemoryContext cxt);
 
+/* in jsonmem.c */
+extern void EwJsonInit(void);
+extern void EwJsonFree(void *ptr);
+extern void EwJsonArenaBegin(MemoryContext cxt);
+extern void EwJsonArenaEnd(bool keep);
+extern void EwJsonArenaInit(void);
+
+/* in jsonfast.c */
+extern json_t *EwJsonFastLoad(const char *body, size_t len);
+
 /* in transport.c */
 extern void EwTransportInit(void);
+extern bool EwEndpointIsLoopback(const char *endpoint);
 extern bool EwCheckEndpointUrl(const char *value, bool *has_userinfo);
 extern EwConnection *EwGetConnection(ForeignServer *server);
 extern void EwPost(EwConnection *conn, const char *body, size_t body_len,

@@ -16,17 +16,25 @@
 #include "hexnum.h"
 #include "lib/stringinfo.h"
 
+/*
+ * The value of each byte as a hex digit of either case, or -1: a table,
+ * because every Long of every row goes through EwParseUint64.
+ */
+#define HX4(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : \
+				(c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : \
+				(c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : -1)
+#define HX1(c) HX4(c), HX4((c) + 1), HX4((c) + 2), HX4((c) + 3)
+#define HX16(c) HX1(c), HX1((c) + 4), HX1((c) + 8), HX1((c) + 12)
+#define HX64(c) HX16(c), HX16((c) + 16), HX16((c) + 32), HX16((c) + 48)
+static const int8 hex_value[256] = {
+	HX64(0), HX64(64), HX64(128), HX64(192)
+};
+
 /* The value of a hex digit of either case, or -1. */
-static int
+static inline int
 hex_digit(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return hex_value[(unsigned char) c];
 }
 
 /*

@@ -48,7 +48,8 @@ typedef enum EwOptionType
 	EW_OPT_STRING,
 	EW_OPT_INT,
 	EW_OPT_KIND,
-	EW_OPT_API
+	EW_OPT_API,
+	EW_OPT_COMPRESSION
 } EwOptionType;
 
 /* Where an option may appear (EwOption.contexts). */
@@ -77,6 +78,7 @@ static const EwOption ew_options[] = {
 	{"table", CTX_TABLE, EW_OPT_KIND, 0, 0, OPT_AT(table)},
 	{"endpoint", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(endpoint)},
 	{"api", CTX_SERVER, EW_OPT_API, 0, 0, OPT_AT(api)},
+	{"compression", CTX_SERVER, EW_OPT_COMPRESSION, 0, 0, OPT_AT(compression)},
 	{"ca_file", CTX_SERVER, EW_OPT_STRING, 0, 0, OPT_AT(ca_file)},
 	{"timeout_ms", CTX_SERVER | CTX_TABLE, EW_OPT_INT, 1, 3600000, OPT_AT(timeout_ms)},
 	{"connect_timeout_ms", CTX_SERVER, EW_OPT_INT, 1, 600000, OPT_AT(connect_timeout_ms)},
@@ -164,6 +166,8 @@ ethwhale_fdw_validator(PG_FUNCTION_ARGS)
 			(void) EwParseTableKind(value);
 		else if (opt->type == EW_OPT_API)
 			(void) EwParseApi(value);
+		else if (opt->type == EW_OPT_COMPRESSION)
+			(void) EwParseCompression(value);
 		else if (strcmp(opt->name, "endpoint") == 0)
 		{
 			check_endpoint(value);
@@ -295,6 +299,26 @@ EwParseApi(const char *value)
 			 errmsg("invalid value for option \"api\": \"%s\"", value),
 			 errhint("Valid values are: graphql (Geth's EIP-1767 endpoint, .../graphql), jsonrpc (any node's or provider's JSON-RPC URL).")));
 	return EW_API_AUTO;			/* keep compiler quiet */
+}
+
+/*
+ * EwParseCompression
+ *		The value of the server option "compression".
+ */
+EwCompression
+EwParseCompression(const char *value)
+{
+	if (strcmp(value, "auto") == 0)
+		return EW_COMPRESSION_AUTO;
+	if (strcmp(value, "gzip") == 0)
+		return EW_COMPRESSION_GZIP;
+	if (strcmp(value, "none") == 0)
+		return EW_COMPRESSION_NONE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"compression\": \"%s\"", value),
+			 errhint("Valid values are: auto (none for a loopback endpoint, else gzip), gzip (ask for gzipped answers), none.")));
+	return EW_COMPRESSION_AUTO;	/* keep compiler quiet */
 }
 
 /*
@@ -593,6 +617,9 @@ apply_options(List *options, Oid context, EwOptions *opts)
 			case EW_OPT_API:
 				*(EwApiKind *) at = EwParseApi(defGetString(def));
 				break;
+			case EW_OPT_COMPRESSION:
+				*(EwCompression *) at = EwParseCompression(defGetString(def));
+				break;
 			case EW_OPT_STRING:
 				*(char **) at = defGetString(def);
 				break;
@@ -681,6 +708,9 @@ EwGetOptions(Oid foreigntableid, Oid serverid, Oid userid, EwOptions *opts)
 
 	if (opts->endpoint != NULL && opts->api == EW_API_AUTO)
 		opts->api = EwApiOfEndpoint(opts->endpoint);
+	if (opts->endpoint != NULL && opts->compression == EW_COMPRESSION_AUTO)
+		opts->compression = EwEndpointIsLoopback(opts->endpoint) ?
+			EW_COMPRESSION_NONE : EW_COMPRESSION_GZIP;
 	if (opts->endpoint == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),

@@ -31,6 +31,9 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <curl/curl.h>
 
 #include "ethwhale_fdw.h"
@@ -236,6 +239,49 @@ EwCheckEndpointUrl(const char *value, bool *has_userinfo)
 		curl_free(host);
 	curl_url_cleanup(u);
 	return ok;
+}
+
+/*
+ * EwEndpointIsLoopback
+ *		Whether the endpoint's host, as libcurl parses it, is a loopback
+ *		address: localhost, 127.0.0.0/8 or ::1.  The compression "auto"
+ *		turns gzip off for those: on the same machine the bytes cost nothing
+ *		to move, and gzip and gunzip cost both ends CPU.  A name that only
+ *		resolves to loopback (other than localhost) is not looked up.
+ */
+bool
+EwEndpointIsLoopback(const char *endpoint)
+{
+	CURLU	   *u = curl_url();
+	char	   *host = NULL;
+	bool		loopback = false;
+
+	if (u == NULL)
+		return false;			/* gzip then: the safe default */
+	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	{
+		size_t		len = strlen(host);
+		struct in_addr a4;
+		struct in6_addr a6;
+
+		if (len > 0 && host[len - 1] == '.')
+			host[--len] = '\0';	/* "localhost." is localhost */
+		if (pg_strcasecmp(host, "localhost") == 0)
+			loopback = true;
+		else if (inet_pton(AF_INET, host, &a4) == 1)
+			loopback = (ntohl(a4.s_addr) >> 24) == 127;
+		else if (len > 2 && host[0] == '[' && host[len - 1] == ']')
+		{
+			host[len - 1] = '\0';
+			loopback = inet_pton(AF_INET6, host + 1, &a6) == 1 &&
+				IN6_IS_ADDR_LOOPBACK(&a6);
+		}
+	}
+	if (host)
+		curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
 }
 
 /*
@@ -457,7 +503,9 @@ prepare_request(EwSlot *slot, const char *body, size_t body_len,
 		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, body);
 	else
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	/* "": every encoding libcurl can decode; NULL: no Accept-Encoding */
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING,
+					 opts->compression == EW_COMPRESSION_NONE ? NULL : "");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) opts->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) opts->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,

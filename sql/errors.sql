@@ -5,9 +5,12 @@
 --
 CREATE EXTENSION ethwhale_fdw;
 \getenv fault_endpoint EW_FAULT_ENDPOINT
+-- (compression 'gzip': the faults' byte counts below are of gzipped answers;
+-- on loopback the default asks for none)
 CREATE SERVER faulty FOREIGN DATA WRAPPER ethwhale_fdw
   OPTIONS (endpoint :'fault_endpoint', batch_blocks '10', max_retries '1',
-           timeout_ms '5000', connect_timeout_ms '2000', max_response_mb '1');
+           timeout_ms '5000', connect_timeout_ms '2000', max_response_mb '1',
+           compression 'gzip');
 CREATE SCHEMA eth;
 IMPORT FOREIGN SCHEMA ethereum FROM SERVER faulty INTO eth;
 SET search_path = eth, public;

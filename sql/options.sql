@@ -41,6 +41,12 @@ CREATE SERVER bad7 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (timeout_ms '1000')
 CREATE SERVER bad8 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint 'http://127.0.0.1:8545/graphql', concurrency '0');
 CREATE SERVER bad9 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint 'http://127.0.0.1:8545/graphql', max_retries '101');
 CREATE SERVER bad10 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint 'http://127.0.0.1:8545/graphql', "table" 'tx');
+-- compression: auto (none on loopback, else gzip), gzip or none
+CREATE SERVER bad11 FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint 'http://127.0.0.1:8545/graphql', compression 'brotli');
+CREATE SERVER comp FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint 'http://127.0.0.1:8545/graphql', compression 'gzip');
+ALTER SERVER comp OPTIONS (SET compression 'none');
+ALTER SERVER comp OPTIONS (SET compression 'auto');
+DROP SERVER comp;
 -- ALTER is checked the same way, and the endpoint cannot be dropped
 ALTER SERVER geth OPTIONS (SET batch_blocks '0');
 ALTER SERVER geth OPTIONS (DROP endpoint);

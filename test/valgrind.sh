@@ -30,13 +30,15 @@ echo "timezone = 'UTC'" >>"$WORK/data/postgresql.conf"
 
 # One statement per paragraph (postgres --single -j).
 # The same servers' JSON-RPC (at / instead of /graphql) for the JSON-RPC node API.
+# The fault servers ask for gzip (compression 'gzip'): on loopback the default
+# asks for none, and the gzip bomb and bad-gzip faults are about gzipped answers.
 sed -e "s#@CSV@#$EW_CSV_ENDPOINT#" -e "s#@FAULT@#$EW_FAULT_ENDPOINT#" \
 	-e "s#@CSVRPC@#${EW_CSV_ENDPOINT%/graphql}/#" -e "s#@FAULTRPC@#${EW_FAULT_ENDPOINT%/graphql}/#" >"$WORK/script.sql" <<'SQL'
 CREATE EXTENSION ethwhale_fdw;
 
 CREATE SERVER csv FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@CSV@', batch_blocks '100');
 
-CREATE SERVER faulty FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@FAULT@', batch_blocks '10', max_retries '1', timeout_ms '5000', max_response_mb '1');
+CREATE SERVER faulty FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@FAULT@', batch_blocks '10', max_retries '1', timeout_ms '5000', max_response_mb '1', compression 'gzip');
 
 CREATE SCHEMA c;
 
@@ -136,7 +138,7 @@ SELECT count(*) FROM f.eth_block WHERE number BETWEEN 1 AND 50;
 
 CREATE SERVER csvrpc FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@CSVRPC@', batch_blocks '100');
 
-CREATE SERVER faultyrpc FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@FAULTRPC@', batch_blocks '10', max_retries '1', timeout_ms '5000', max_response_mb '1');
+CREATE SERVER faultyrpc FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint '@FAULTRPC@', batch_blocks '10', max_retries '1', timeout_ms '5000', max_response_mb '1', compression 'gzip');
 
 CREATE SCHEMA r;
 

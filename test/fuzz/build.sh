@@ -23,7 +23,7 @@ FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 # __wrap_EwRequest, which aborts (the targets' scans send one request each).
 link() {
 	"$CC" "${FLAGS[@]}" -Wl,--gc-sections -Wl,--wrap=EwRequest -o "$OUT" \
-		"$HERE/fuzz_decode.c" "$HERE/fuzz_rpc.c" "$ROOT/decode.c" "$ROOT/hexnum.c" "$ROOT/catalog.c" \
+		"$HERE/fuzz_decode.c" "$HERE/fuzz_rpc.c" "$ROOT/decode.c" "$ROOT/jsonmem.c" "$ROOT/jsonfast.c" "$ROOT/hexnum.c" "$ROOT/catalog.c" \
 		"$ROOT/option.c" "$ROOT/transport.c" "$ROOT/jsonrpc.c" "$ROOT/rpcanswers.c" "$ROOT/rpcerrors.c" "$ROOT/request.c" \
 		"$HERE/shim.c" "$HERE/shim_adt.c" "$@" "$PGPORT" -lcurl -ljansson
 }

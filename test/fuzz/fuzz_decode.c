@@ -539,7 +539,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				{
 					json_error_t err;
 					json_t	   *root = EwParseJson(NULL, (const char *) data + 1, size - 1, &err);
+					json_t	   *fast = EwJsonFastLoad((const char *) data + 1, size - 1);
+					json_t	   *slow = json_loadb((const char *) data + 1, size - 1,
+												  JSON_REJECT_DUPLICATES, &err);
 
+					/*
+					 * jsonfast.c accepts only what jansson accepts, and
+					 * builds jansson's tree
+					 */
+					if (fast != NULL && (slow == NULL || !json_equal(fast, slow)))
+						__builtin_trap();
+					if (fast)
+						json_decref(fast);
+					if (slow)
+						json_decref(slow);
 					if (root)
 						walk_answer(root);
 					break;

@@ -10,7 +10,9 @@
  *   to 1000, NaN, Infinity), applies a (precision, scale) typmod with
  *   rounding and "numeric field overflow", and refuses values beyond
  *   numeric's format; numeric_mul is exact (scale = sum of scales);
- *   int64_to_numeric gives the same Datum as numeric_in of the digits;
+ *   int64_to_numeric gives the same Datum as numeric_in of the digits, and
+ *   int64_div_fast_to_numeric(v, s) that of v / 10^s written with s
+ *   decimals (the backend's result scale);
  * - int2/int4/int8/float8/bool/text/varchar/timestamp[tz] input functions
  *   validate and range-check like the backend's;
  * - timestamptz_out prints ISO with TimeZone UTC ("2015-11-06 18:06:48+00");
@@ -685,6 +687,39 @@ int64_to_numeric(int64 val)
 
 	if (!num_parse(psprintf(INT64_FORMAT, val), &n))
 		FUZZ_BUG("int64_to_numeric");
+	return (Numeric) DatumGetPointer(num_datum(&n));
+}
+
+Numeric
+int64_div_fast_to_numeric(int64 val1, int log10val2)
+{
+	char	   *digits = psprintf(UINT64_FORMAT, val1 < 0 ? -(uint64) val1 : (uint64) val1);
+	int			len = strlen(digits);
+	StringInfoData s;
+	Num			n;
+
+	if (log10val2 < 0 || log10val2 > 1000)
+		FUZZ_BUG("int64_div_fast_to_numeric: scale");
+	initStringInfo(&s);
+	if (val1 < 0)
+		appendStringInfoChar(&s, '-');
+	if (log10val2 == 0)
+		appendStringInfoString(&s, digits);
+	else if (len <= log10val2)
+	{
+		appendStringInfoString(&s, "0.");
+		while (len++ < log10val2)
+			appendStringInfoChar(&s, '0');
+		appendStringInfoString(&s, digits);
+	}
+	else
+	{
+		appendBinaryStringInfo(&s, digits, len - log10val2);
+		appendStringInfoChar(&s, '.');
+		appendStringInfoString(&s, digits + len - log10val2);
+	}
+	if (!num_parse(s.data, &n))
+		FUZZ_BUG("int64_div_fast_to_numeric");
 	return (Numeric) DatumGetPointer(num_datum(&n));
 }
 

@@ -61,3 +61,31 @@ def test_failing_queries_leak_no_descriptors(pg, make_fdw, fault_endpoint, contr
         ctl.clear_faults()
     assert pg.execute(q).fetchone()[0] is not None
     assert backend_fds(pid) <= fds0 + 1, "failing requests left descriptors open"
+
+
+@pytest.mark.parametrize("compression,sent", [
+    (None, None),            # auto: none on a loopback endpoint (the test servers')
+    ("auto", None),
+    ("none", None),
+    ("gzip", "gzip"),
+])
+def test_compression_option_decides_accept_encoding(pg, make_fdw, gen_endpoint, control, compression, sent):
+    """The server option compression: gzip asks for gzipped answers
+    (Accept-Encoding), none and auto on loopback ask for none; the rows are
+    the same either way."""
+    opts = {} if compression is None else {"compression": compression}
+    f = make_fdw(gen_endpoint, **opts)
+    ctl = control(gen_endpoint)
+    ctl.clear_log()
+    q = f"SELECT count(*), sum(value), max(hash) FROM {f.t('eth_tx')} WHERE block BETWEEN 1 AND 20"
+    got = pg.execute(q).fetchone()
+    reqs = [e for e in ctl.log() if e.get("path") in ("/graphql", "/")]
+    assert reqs
+    for e in reqs:
+        enc = e["headers"].get("accept-encoding")
+        if sent is None:
+            assert enc is None, f"Accept-Encoding {enc!r} sent with compression {compression}"
+        else:
+            assert enc is not None and sent in enc, f"Accept-Encoding {enc!r} with compression {compression}"
+    plain = make_fdw(gen_endpoint, compression="gzip" if sent is None else "none")
+    assert pg.execute(q.replace(f.t("eth_tx"), plain.t("eth_tx"))).fetchone() == got

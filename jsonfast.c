@@ -1,0 +1,325 @@
+/*-------------------------------------------------------------------------
+ *
+ * jsonfast.c
+ *		  A fast path in front of json_loadb for the JSON nodes answer with.
+ *
+ * jansson's parser reads its input one byte at a time through a callback,
+ * checks UTF-8 and appends each byte of a token to a buffer by another
+ * call, and so spends ~10 ns per byte: over half of the time a full-row
+ * scan took.  The answers of a node are a narrow subset of JSON: ASCII,
+ * hex strings without escapes, small integers, true, false, null.  This
+ * parser reads that subset with a plain loop and builds the same jansson
+ * tree through jansson's own constructors (so the tree is jansson's, in
+ * jsonmem.c's arena as before, and everything downstream is unchanged).
+ *
+ * It accepts only input that json_loadb(JSON_REJECT_DUPLICATES) accepts
+ * and builds the tree jansson would (test/fuzz/fuzz_decode.c checks both
+ * on every input: json_equal).  On anything else -- an escape, a byte
+ * outside printable ASCII in a string, a real number, an integer beyond
+ * 64 bits, a duplicate key, deep nesting, any syntax error -- it gives up
+ * and returns NULL, and the caller runs json_loadb on the same bytes: its
+ * tree, or its exact error message, is the answer's.  So an answer outside
+ * the subset costs one partial pass more, and errors read as before.
+ *
+ * jansson's json_object() cannot be called by name from the backend: the
+ * backend exports PostgreSQL's json_object (the SQL function), and the
+ * dynamic linker binds this library's calls to that one (ethwhale_fdw.h).
+ * The constructors of containers are therefore looked up in libjansson
+ * itself with dlsym, once; if that fails, the fast path is off and every
+ * answer goes to json_loadb.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dlfcn.h>
+
+#include "ethwhale_fdw.h"
+
+/* Under jansson's JSON_PARSER_MAX_DEPTH (2048): deeper input goes to it. */
+#define FAST_MAX_DEPTH 1024
+
+typedef struct FastParser
+{
+	const char *p;
+	const char *end;
+	int			depth;
+} FastParser;
+
+/* Bytes that may stand in a string as they are: printable ASCII but '"' and '\'. */
+static bool plain_byte[256];
+static bool plain_ready = false;
+
+/* jansson's own json_object and json_array (see above), or NULL */
+static json_t *(*new_object) (void) = NULL;
+static json_t *(*new_array) (void) = NULL;
+
+static json_t *fast_value(FastParser *ps);
+
+static inline void
+skip_ws(FastParser *ps)
+{
+	while (ps->p < ps->end &&
+		   (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+		ps->p++;
+}
+
+/*
+ * fast_string
+ *		The string at ps->p (its opening quote): its bytes between the quotes,
+ *		without escapes; false when it has any or runs past the end.
+ */
+static inline bool
+fast_string(FastParser *ps, const char **s, size_t *len)
+{
+	const char *p = ps->p + 1;
+
+	while (p < ps->end && plain_byte[(unsigned char) *p])
+		p++;
+	if (p >= ps->end || *p != '"')
+		return false;
+	*s = ps->p + 1;
+	*len = p - *s;
+	ps->p = p + 1;
+	return true;
+}
+
+/*
+ * fast_number
+ *		An integer as jansson reads one: -?(0|[1-9][0-9]*) within json_int_t;
+ *		NULL for a real, a leading zero or an overflow (jansson's to judge).
+ */
+static json_t *
+fast_number(FastParser *ps)
+{
+	const char *p = ps->p;
+	bool		neg = false;
+	uint64		v = 0;
+	uint64		limit = (uint64) PG_INT64_MAX;
+
+	if (*p == '-')
+	{
+		neg = true;
+		limit = (uint64) PG_INT64_MAX + 1;
+		p++;
+	}
+	if (p >= ps->end || *p < '0' || *p > '9')
+		return NULL;
+	if (*p == '0')
+		p++;
+	else
+		while (p < ps->end && *p >= '0' && *p <= '9')
+		{
+			uint64		d = (uint64) (*p - '0');
+
+			if (v > (limit - d) / 10)
+				return NULL;
+			v = v * 10 + d;
+			p++;
+		}
+	if (p < ps->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E'))
+		return NULL;
+	ps->p = p;
+	if (neg)
+		return json_integer(v == (uint64) PG_INT64_MAX + 1 ? PG_INT64_MIN : -(json_int_t) v);
+	return json_integer((json_int_t) v);
+}
+
+/* true, false or null at ps->p, else NULL. */
+static json_t *
+fast_literal(FastParser *ps)
+{
+	size_t		left = ps->end - ps->p;
+
+	if (left >= 4 && memcmp(ps->p, "true", 4) == 0)
+	{
+		ps->p += 4;
+		return json_true();
+	}
+	if (left >= 5 && memcmp(ps->p, "false", 5) == 0)
+	{
+		ps->p += 5;
+		return json_false();
+	}
+	if (left >= 4 && memcmp(ps->p, "null", 4) == 0)
+	{
+		ps->p += 4;
+		return json_null();
+	}
+	return NULL;
+}
+
+static json_t *
+fast_object(FastParser *ps)
+{
+	json_t	   *obj = new_object();
+
+	if (obj == NULL)
+		return NULL;
+	ps->p++;					/* '{' */
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == '}')
+	{
+		ps->p++;
+		return obj;
+	}
+	for (;;)
+	{
+		const char *key;
+		size_t		klen;
+		size_t		n;
+		json_t	   *v;
+
+		if (ps->p >= ps->end || *ps->p != '"' || !fast_string(ps, &key, &klen))
+			break;
+		skip_ws(ps);
+		if (ps->p >= ps->end || *ps->p != ':')
+			break;
+		ps->p++;
+		skip_ws(ps);
+		if ((v = fast_value(ps)) == NULL)
+			break;
+		n = json_object_size(obj);
+		/* a duplicate key replaces: the size tells, and jansson refuses it */
+		if (json_object_setn_new_nocheck(obj, key, klen, v) != 0 ||
+			json_object_size(obj) == n)
+			break;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ',')
+		{
+			ps->p++;
+			skip_ws(ps);
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == '}')
+		{
+			ps->p++;
+			return obj;
+		}
+		break;
+	}
+	json_decref(obj);
+	return NULL;
+}
+
+static json_t *
+fast_array(FastParser *ps)
+{
+	json_t	   *arr = new_array();
+
+	if (arr == NULL)
+		return NULL;
+	ps->p++;					/* '[' */
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == ']')
+	{
+		ps->p++;
+		return arr;
+	}
+	for (;;)
+	{
+		json_t	   *v = fast_value(ps);
+
+		if (v == NULL || json_array_append_new(arr, v) != 0)
+			break;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ',')
+		{
+			ps->p++;
+			skip_ws(ps);
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == ']')
+		{
+			ps->p++;
+			return arr;
+		}
+		break;
+	}
+	json_decref(arr);
+	return NULL;
+}
+
+/* The value at ps->p (no blanks before it), or NULL. */
+static json_t *
+fast_value(FastParser *ps)
+{
+	json_t	   *v;
+
+	if (ps->p >= ps->end)
+		return NULL;
+	switch (*ps->p)
+	{
+		case '"':
+			{
+				const char *s;
+				size_t		len;
+
+				if (!fast_string(ps, &s, &len))
+					return NULL;
+				return json_stringn_nocheck(s, len);
+			}
+		case '{':
+		case '[':
+			if (++ps->depth > FAST_MAX_DEPTH)
+				return NULL;
+			v = *ps->p == '{' ? fast_object(ps) : fast_array(ps);
+			ps->depth--;
+			return v;
+		case 't':
+		case 'f':
+		case 'n':
+			return fast_literal(ps);
+		default:
+			if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
+				return fast_number(ps);
+			return NULL;
+	}
+}
+
+/*
+ * EwJsonFastLoad
+ *		The tree json_loadb(body, len, JSON_REJECT_DUPLICATES) would give,
+ *		when body is in the subset above (an object or array at the top, as
+ *		without JSON_DECODE_ANY); NULL otherwise, for json_loadb to judge.
+ */
+json_t *
+EwJsonFastLoad(const char *body, size_t len)
+{
+	FastParser	ps;
+	json_t	   *root;
+
+	if (!plain_ready)
+	{
+		/* libjansson is loaded already: it is this library's dependency */
+		void	   *lib = dlopen("libjansson.so.4", RTLD_LAZY | RTLD_NOLOAD);
+		int			c;
+
+		for (c = 0; c < 256; c++)
+			plain_byte[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+		if (lib != NULL)
+		{
+			new_object = (json_t *(*) (void)) dlsym(lib, "json_object");
+			new_array = (json_t *(*) (void)) dlsym(lib, "json_array");
+		}
+		plain_ready = true;
+	}
+	if (new_object == NULL || new_array == NULL)
+		return NULL;			/* json_loadb then */
+	ps.p = body;
+	ps.end = body + len;
+	ps.depth = 0;
+	skip_ws(&ps);
+	if (ps.p >= ps.end || (*ps.p != '{' && *ps.p != '['))
+		return NULL;
+	root = fast_value(&ps);
+	if (root == NULL)
+		return NULL;
+	skip_ws(&ps);
+	if (ps.p != ps.end)
+	{
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
