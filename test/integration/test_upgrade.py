@@ -540,6 +540,14 @@ def test_update_from_0_3_keeps_synced_rows(fresh_db, own_server, data_dir, serve
         assert parts == [("blocks", 8453, 0, 99999), ("token_transfers", 8453, 0, 99999),
                          ("txs", 8453, 0, 99999)], parts
         assert c.execute(MEMBER_PARTITIONS).fetchone()[0] == 0
+        if how == "node":
+            # an updated database dumps and restores like a fresh one
+            dst = fresh_db()
+            dump = run(*PG_EXEC, str(PG_BINDIR / "pg_dump"), "--no-owner", db).stdout
+            p = run(*PG_EXEC, str(PG_BINDIR / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst, input=dump)
+            assert "ERROR" not in p.stderr, p.stderr
+            with connect(dst) as d:
+                assert rows_of(d, {t: USER_TABLES_0_4[t] for t in order}, cols) == want
         # the views: 0.4 computes them at the first refresh; then 0.3's rows
         c.execute("SELECT ethwhale.refresh_views()")
         assert c.execute(lt_sql).fetchall() == lt
