@@ -1,7 +1,7 @@
 """CALL ethwhale.sync(), the whale views and the pg_cron refresh (issue 5).
 
-Each test gets its own database (the local tables hold one chain per
-database) and, where it changes the chain, its own generated-chain test
+Each test gets its own database (0.4: the local tables may hold several
+chains, keyed by chain id; most tests here sync one) and, where it changes the chain, its own generated-chain test
 server (test/geth-server), so no other test sees its forks or head moves.
 
 - whales:   on a generated chain the planted whales rank first in
@@ -295,7 +295,8 @@ def test_large_transfers_equal_csv(make_db, csv_endpoint, data_dir, server_files
         c.execute("SET ethwhale.whale_threshold_usd = 10000")
         c.execute("SET ethwhale.sync_batch_blocks = 250")
         c.execute("CALL ethwhale.sync('geth', %s, %s)", [lo, hi])
-        c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
+        # 0.4: the views are maintained by refresh(); refresh_views() without a sync
+        c.execute("SELECT ethwhale.refresh_views()")
         got = {r[0]: r[1:] for r in c.execute(
             "SELECT tx_hash, block, from_address, to_address, amount, value_usd FROM ethwhale.large_transfers")}
         assert c.execute("SELECT count(*) FROM ethwhale.txs").fetchone()[0] == sum(
@@ -484,10 +485,24 @@ def test_confirmations(make_db, gen_server, api):
         # outside: batch by batch up to head - confirmations
         c.execute("CALL ethwhale.sync()")
         assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 107
-        # a server whose chain is not the local one is refused
+        # 0.4: another server of the same chain takes the chain over (a
+        # fallback node): a NOTICE says so, and it continues the cursor
         add_server(c, "other", srv.endpoint, api)
-        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
-            c.execute("CALL ethwhale.sync('other')")
+        notices = []
+        c.add_notice_handler(lambda n: notices.append(n.message_primary))
+        c.execute("CALL ethwhale.sync('other')")
+        assert any('chain 1337 was synced through server "geth" so far; server "other" continues it' in n
+                   for n in notices), notices
+        assert c.execute("SELECT server, chain_id, first_block, last_synced_block FROM ethwhale.sync_status"
+                         ).fetchall() == [("other", 1337, 0, 119)]
+        assert c.execute("SELECT count(*), count(DISTINCT number), min(number), max(number)"
+                         " FROM ethwhale.blocks").fetchone() == (120, 120, 0, 119)
+        # ... while a server of another chain gets a cursor of its own
+        base = gen_server("--generate", "30", "--seed", "6", "--chain-id", "8453")
+        add_server(c, "base", base.endpoint, api)
+        c.execute("CALL ethwhale.sync('base')")
+        assert c.execute("SELECT server, chain_id, last_synced_block FROM ethwhale.sync_status ORDER BY chain_id"
+                         ).fetchall() == [("other", 1337, 119), ("base", 8453, 29)]
 
 
 def test_schedule_refresh(pg, gen_server, api):
@@ -561,8 +576,7 @@ def test_schedule_refresh(pg, gen_server, api):
             c.execute("SELECT ethwhale.reset_sync()")
             if added_price:
                 c.execute("DELETE FROM ethwhale.eth_usd WHERE day = '2023-05-01'")
-            c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
-            c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
+            c.execute("SELECT ethwhale.refresh_views()")
             c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier("ethwhale_" + name)))
             c.execute(sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 

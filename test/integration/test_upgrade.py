@@ -1,7 +1,7 @@
 """Upgrade and dump/restore of the extension's SQL (issues 12 and 17).
 
-- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' (or '0.2') then ALTER
-            EXTENSION ethwhale_fdw UPDATE (0.1 goes through 0.2), in one fresh
+- upgrade:  CREATE EXTENSION ethwhale_fdw VERSION '0.1' (or '0.2', '0.3') then
+            ALTER EXTENSION ethwhale_fdw UPDATE (0.1 goes through 0.2 and 0.3), in one fresh
             database, must give exactly the
             objects of CREATE EXTENSION ethwhale_fdw (the current version, the
             control file's default_version) in
@@ -11,6 +11,11 @@
 - 0.2 data: the rows of every table a 0.2 user fills are there after the
             update, and whale_candidates (made again by the update) is what a
             refresh of those rows makes.
+- 0.3 sync: a few hundred blocks synced at 0.3 from a test server are kept
+            by the update to 0.4, keyed by the chain id its node reports (or
+            SET ethwhale.upgrade_chain_id when the node is down), in
+            partitions that are not members of the extension; the cursor
+            goes on; the views, refreshed, equal those of 0.3.
 - 0.1 data: the seed rows a 0.1 user changed or deleted are the user's after
             the update (not builtin, recorded in ethwhale.builtin_removed).
 - dump:     pg_dump of a database whose user edited every table a user edits
@@ -20,7 +25,9 @@
             or without the extension created already) gives the same rows;
             with 0.3's alert rules, alerts and balance anchors, and their
             sequences go on from where they were (a rule or alert added
-            after the restore does not collide).
+            after the restore does not collide).  0.4: the local chain's
+            partitions (ordinary tables, not members of the extension) come
+            back with their rows, attached, and the sync goes on.
 """
 
 from __future__ import annotations
@@ -103,7 +110,7 @@ CATALOG_QUERIES = {
                || coalesce(' COLLATE ' || nullif(a.attcollation, 0)::regcollation::text, '')
         FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
-        WHERE c.relnamespace = 'ethwhale'::regnamespace AND c.relkind IN ('r', 'v', 'm')""",
+        WHERE c.relnamespace = 'ethwhale'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')""",
     "indexes": """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
@@ -147,6 +154,19 @@ USER_TABLES = {
     "ethwhale.sync_state": "server",
     "ethwhale.address_info": "address",
 }
+# 0.4: the chain tables are keyed by chain id first
+USER_TABLES_0_4 = {**USER_TABLES,
+                   "ethwhale.balance_anchor": "chain_id, address",
+                   "ethwhale.blocks": "chain_id, number",
+                   "ethwhale.txs": "chain_id, block, tx_index",
+                   "ethwhale.token_transfers": "chain_id, block, log_index",
+                   "ethwhale.sync_state": "chain_id",
+                   "ethwhale.address_info": "chain_id, address"}
+# The tables whose rows the update to 0.4 keeps, the columns they had
+# before it (0.4 adds chain_id, and sync_state's partition_blocks, mode,
+# min_usd)
+KEPT_0_3 = ("ethwhale.blocks", "ethwhale.txs", "ethwhale.token_transfers", "ethwhale.sync_state",
+            "ethwhale.address_info", "ethwhale.alert_log", "ethwhale.balance_anchor")
 
 
 def describe(dbname: str) -> dict[str, list[str]]:
@@ -179,10 +199,10 @@ def diff(a: list[str], b: list[str], la: str, lb: str) -> str:
 # upgrade
 
 
-@pytest.mark.parametrize("old", ["0.1", "0.2"])
+@pytest.mark.parametrize("old", ["0.1", "0.2", "0.3"])
 def test_upgrade_equals_fresh_install(fresh_db, old):
     want = control_version()
-    assert want not in ("0.1", "0.2"), "the control file's default_version should be past 0.2"
+    assert want not in ("0.1", "0.2", "0.3"), "the control file's default_version should be past 0.3"
     up, fresh = fresh_db(), fresh_db()
     # The versions are named: other work trees may `make install` a control
     # file of their own into the same PostgreSQL while this runs.
@@ -200,8 +220,15 @@ def test_upgrade_equals_fresh_install(fresh_db, old):
     # Comparing two empty sets would prove nothing.
     assert counts["members"] >= 50 and counts["functions"] >= 30 and counts["views"] >= 4, counts
     assert counts["columns"] >= 60 and counts["indexes"] >= 15 and counts["triggers"] >= 7, counts
-    # 10 tables of 0.2; 0.3: alert_rule, alert_log, balance_anchor and the 3 sequences of the alerts
-    assert counts["dump registrations"] == 16 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
+    # 10 tables of 0.2; 0.3: alert_rule, alert_log, balance_anchor and the 3
+    # sequences of the alerts; 0.4: blocks, txs and token_transfers are
+    # partitioned tables, whose rows are in their partitions (ordinary
+    # tables, dumped with their rows), so 3 fewer
+    assert counts["dump registrations"] == 13 and counts["seed rows"] == 34, counts   # 5 tokens, 29 categories
+    assert not any(line.split(" | ")[0] in ("ethwhale.blocks", "ethwhale.txs", "ethwhale.token_transfers")
+                   for line in b["dump registrations"]), b["dump registrations"]
+    # the partitioned tables' columns are compared too (relkind 'p')
+    assert any(line.startswith("blocks.010 chain_id") for line in b["columns"]), b["columns"][:5]
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
     assert any("function ethwhale.alerts_record(" in m for m in b["members"])
     assert any("view ethwhale.alerts" == m for m in b["members"]), b["members"]
@@ -237,8 +264,9 @@ def test_upgrade_keeps_0_1_edits_of_seed_rows(fresh_db):
 # dump and restore
 
 
-def user_edits(c) -> None:
-    """A row in every table a user edits, and edits of builtin rows."""
+def user_edits(c, chain_keyed: bool = True) -> None:
+    """A row in every table a user edits, and edits of builtin rows
+    (CHAIN_KEYED: the 0.4 tables, with chain_id, else those of 0.1-0.3)."""
     # a token of the user's, a builtin token changed, one deleted, one replaced by an INSERT
     c.execute("INSERT INTO ethwhale.token (address, symbol, decimals, usd_peg) "
               "VALUES ('0x1111111111111111111111111111111111111111', 'MINE', 8, 2)")
@@ -255,18 +283,33 @@ def user_edits(c) -> None:
     c.execute("INSERT INTO ethwhale.eth_usd VALUES ('2023-05-01', 1871.25), ('2023-05-02', 1832.5)")
     c.execute("INSERT INTO ethwhale.address_label VALUES "
               "('0x2222222222222222222222222222222222222222', 'my exchange', 'exchange')")
+    if not chain_keyed:
+        c.execute("""INSERT INTO ethwhale.blocks VALUES
+                     (7, '0xb7', '0xb6', '2023-05-01 00:00:07+00', '0xm', 21000, 30000000, 7, 1)""")
+        c.execute("""INSERT INTO ethwhale.txs (block, tx_index, hash, from_address, to_address, value, block_time)
+                     VALUES (7, 0, '0xt7', '0xa', '0xb', 123456789012345678901234567890, '2023-05-01 00:00:07+00')""")
+        c.execute("""INSERT INTO ethwhale.token_transfers VALUES
+                     (7, 3, '0xt7', '0xdac17f958d2ee523a2206206994597c13d831ec7', '0xa', '0xb', 5,
+                      '2023-05-01 00:00:07+00')""")
+        c.execute("INSERT INTO ethwhale.sync_state (server, remote_schema, first_block, next_block, last_hash) "
+                  "VALUES ('geth', 'ethwhale_geth', 7, 8, '0xb7')")
+        c.execute("INSERT INTO ethwhale.address_info VALUES ('0xb', 0, false, '2023-05-01 00:00:00+00')")
+        return
+    # 0.4: a cursor row of chain 1, its partitions, then the rows with chain_id
+    c.execute("INSERT INTO ethwhale.sync_state (chain_id, server, remote_schema, first_block, next_block, last_hash,"
+              " partition_blocks) VALUES (1, 'geth', 'ethwhale_geth', 7, 8, '0xb7', 1000)")
+    assert c.execute("SELECT ethwhale.ensure_partitions(1, 7, 7)").fetchone()[0] == 3
     c.execute("""INSERT INTO ethwhale.blocks VALUES
-                 (7, '0xb7', '0xb6', '2023-05-01 00:00:07+00', '0xm', 21000, 30000000, 7, 1)""")
-    c.execute("""INSERT INTO ethwhale.txs (block, tx_index, hash, from_address, to_address, value, block_time)
-                 VALUES (7, 0, '0xt7', '0xa', '0xb', 123456789012345678901234567890, '2023-05-01 00:00:07+00')""")
+                 (7, '0xb7', '0xb6', '2023-05-01 00:00:07+00', '0xm', 21000, 30000000, 7, 1, 1)""")
+    c.execute("""INSERT INTO ethwhale.txs (chain_id, block, tx_index, hash, from_address, to_address, value, block_time)
+                 VALUES (1, 7, 0, '0xt7', '0xa', '0xb', 123456789012345678901234567890, '2023-05-01 00:00:07+00')""")
     c.execute("""INSERT INTO ethwhale.token_transfers VALUES
-                 (7, 3, '0xt7', '0xdac17f958d2ee523a2206206994597c13d831ec7', '0xa', '0xb', 5, '2023-05-01 00:00:07+00')""")
-    c.execute("INSERT INTO ethwhale.sync_state (server, remote_schema, first_block, next_block, last_hash) "
-              "VALUES ('geth', 'ethwhale_geth', 7, 8, '0xb7')")
-    c.execute("INSERT INTO ethwhale.address_info VALUES ('0xb', 0, false, '2023-05-01 00:00:00+00')")
+                 (7, 3, '0xt7', '0xdac17f958d2ee523a2206206994597c13d831ec7', '0xa', '0xb', 5,
+                  '2023-05-01 00:00:07+00', 1)""")
+    c.execute("INSERT INTO ethwhale.address_info VALUES ('0xb', 0, false, '2023-05-01 00:00:00+00', 1)")
 
 
-def user_edits_0_3(c) -> None:
+def user_edits_0_3(c, chain_keyed: bool = True) -> None:
     """Rows in the tables 0.3 added: two alert rules, an alert in force and a
     retracted one, a balance anchor."""
     c.execute("SELECT ethwhale.add_alert_rule('big ETH', min_usd => 1000000, token => 'ETH')")
@@ -281,8 +324,19 @@ def user_edits_0_3(c) -> None:
                              '0xa', '0xb', 'my exchange', 'exchange', 123456789012.345678901234567890,
                              231018987654321.25, '2023-05-01 00:01:00+00', %s, %s)""",
                   [retracted, retracted and "reorg: the node replaced blocks 7..7"])
-    c.execute("INSERT INTO ethwhale.balance_anchor VALUES "
-              "('0xb', 7, '0xb7', 123456789012345678901234567890, 'geth', '2023-05-01 00:02:00+00')")
+    c.execute("INSERT INTO ethwhale.balance_anchor (address, block, block_hash, balance, server, fetched_at"
+              + (", chain_id" if chain_keyed else "") + ") VALUES "
+              "('0xb', 7, '0xb7', 123456789012345678901234567890, 'geth', '2023-05-01 00:02:00+00'"
+              + (", 1" if chain_keyed else "") + ")")
+    if chain_keyed:
+        c.execute("UPDATE ethwhale.alert_log SET chain_id = 1")
+
+
+# how many partitions of the chain tables are members of the extension (0:
+# pg_dump dumps them with their rows)
+MEMBER_PARTITIONS = """
+    SELECT count(*) FROM ethwhale.partitions p
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = p.partition AND d.deptype = 'e'"""
 
 
 def run(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -298,7 +352,9 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
         c.execute(CREATE_CURRENT)
         user_edits(c)
         user_edits_0_3(c)
-        want = rows(c, USER_TABLES)
+        want = rows(c, USER_TABLES_0_4)
+        parts = c.execute("SELECT table_name, partition::text, chain_id, first_block, last_block"
+                          " FROM ethwhale.partitions ORDER BY 2").fetchall()
         last = c.execute("SELECT (SELECT max(id) FROM ethwhale.alert_rule), (SELECT max(id) FROM ethwhale.alert_log),"
                          " (SELECT max(event_id) FROM ethwhale.alert_log)").fetchone()
     if target == "with extension":
@@ -319,11 +375,20 @@ def test_dump_restore_keeps_user_rows(fresh_db, target):
     assert "ERROR" not in p.stderr, p.stderr
 
     with connect(dst) as c:
-        got = rows(c, USER_TABLES)
+        got = rows(c, USER_TABLES_0_4)
+        got_parts = c.execute("SELECT table_name, partition::text, chain_id, first_block, last_block"
+                              " FROM ethwhale.partitions ORDER BY 2").fetchall()
+        members = c.execute(MEMBER_PARTITIONS).fetchone()[0]
         tokens = dict(c.execute("SELECT symbol, builtin FROM ethwhale.token").fetchall())
         n_usdt = c.execute("SELECT count(*) FROM ethwhale.token WHERE symbol = 'USDT'").fetchone()[0]
         cats = dict(c.execute("SELECT category, builtin FROM ethwhale.excluded_category").fetchall())
     assert got == want, "restored rows differ:\n" + diff(want, got, "dumped", "restored")
+    # the partitions (ordinary tables) came back attached, with their rows
+    assert parts == [("blocks", "ethwhale.blocks_1_0000000000", 1, 0, 999),
+                     ("token_transfers", "ethwhale.token_transfers_1_0000000000", 1, 0, 999),
+                     ("txs", "ethwhale.txs_1_0000000000", 1, 0, 999)], parts
+    assert got_parts == parts and members == 0, (got_parts, members)
+    assert any(line.startswith("ethwhale.blocks ") for line in got), got
     assert any(line.startswith("ethwhale.alert_log ") for line in got) and \
         any(line.startswith("ethwhale.balance_anchor ") for line in got), got
     # the sequences of the alert tables were dumped too: what comes next
@@ -351,29 +416,198 @@ USER_TABLES_0_2 = {k: v for k, v in USER_TABLES.items()
                    if k not in ("ethwhale.alert_rule", "ethwhale.alert_log", "ethwhale.balance_anchor")}
 
 
+def old_columns(c, tables) -> dict[str, list[str]]:
+    """The columns of TABLES now (before an update), in order."""
+    return {t: [r[0] for r in c.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
+        " ORDER BY attnum", [t])] for t in tables}
+
+
+def rows_of(c, tables: dict[str, str], cols: dict[str, list[str]]) -> list[str]:
+    """rows() of the columns COLS of each table (those of an older version)."""
+    lines = []
+    for t, order in tables.items():
+        names = ", ".join(f'"{n}"' for n in cols[t]) if t in cols else "*"
+        for r in c.execute(f"SELECT {names} FROM {t} ORDER BY {order}").fetchall():
+            lines.append(f"{t} {r!r}")
+    return lines
+
+
 def test_update_from_0_2_keeps_user_rows(fresh_db):
-    """A 0.2 database's rows are all there after the update, and the
-    whale_candidates it makes again hold what a refresh of them gives (with
-    the new reasons and evidence)."""
+    """A 0.2 database's rows are all there after the update (0.4: keyed by
+    the chain id given in ethwhale.upgrade_chain_id, its node being
+    unreachable), and the views, refreshed, hold what 0.2's did (whale
+    candidates with the new reasons and evidence)."""
     db = fresh_db()
     with connect(db) as c:
         c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.2'")
-        user_edits(c)
+        user_edits(c, chain_keyed=False)
         c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
-        want = rows(c, USER_TABLES_0_2)
-        lt = c.execute("SELECT * FROM ethwhale.large_transfers ORDER BY tx_hash, log_index").fetchall()
+        cols = old_columns(c, [t for t in KEPT_0_3 if t in USER_TABLES_0_2])
+        want = rows_of(c, USER_TABLES_0_2, cols)
+        lt_cols = old_columns(c, ["ethwhale.large_transfers"])["ethwhale.large_transfers"]
+        lt_sql = "SELECT " + ", ".join(lt_cols) + " FROM ethwhale.large_transfers ORDER BY tx_hash, log_index"
+        lt = c.execute(lt_sql).fetchall()
         assert len(lt) == 1, lt      # the one synced transaction, of 1.2e11 ETH
+        # server 'geth' does not exist: the update cannot ask its node
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as ei:
+            c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
+        assert "ethwhale.upgrade_chain_id" in (ei.value.diag.message_hint or ""), ei.value
+        assert c.execute("SELECT extversion FROM pg_extension WHERE extname = 'ethwhale_fdw'").fetchone()[0] == "0.2"
+        c.execute("SET ethwhale.upgrade_chain_id = 1")
         c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
-        got = rows(c, USER_TABLES_0_2)
+        got = rows_of(c, {t: USER_TABLES_0_4[t] for t in USER_TABLES_0_2}, cols)
         assert got == want, "rows differ after the update:\n" + diff(want, got, "0.2", control_version())
-        assert c.execute("SELECT * FROM ethwhale.large_transfers ORDER BY tx_hash, log_index").fetchall() == lt
+        chains = {t: c.execute(f"SELECT array_agg(DISTINCT chain_id) FROM {t}").fetchone()[0] for t in cols}
+        assert chains == {t: [1] for t in cols}, chains
+        c.execute("SELECT ethwhale.refresh_views()")
+        assert c.execute(lt_sql).fetchall() == lt
+        assert c.execute("SELECT DISTINCT chain_id FROM ethwhale.large_transfers").fetchall() == [(1,)]
         made = c.execute("SELECT * FROM ethwhale.whale_candidates ORDER BY address").fetchall()
-        c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
-        refreshed = c.execute("SELECT * FROM ethwhale.whale_candidates ORDER BY address").fetchall()
+        full = c.execute("SELECT * FROM ethwhale.whale_candidates_of(1, NULL) ORDER BY address").fetchall()
+        rows_now = c.execute("SELECT * FROM ethwhale.whale_candidate_rows ORDER BY address").fetchall()
         reasons = c.execute("SELECT address, reasons -> 'large_transfers', evidence -> 'excluded'"
                             " FROM ethwhale.whale_candidates ORDER BY address").fetchall()
-    assert made == refreshed and len(made) == 2, made     # 0xa and 0xb
+    assert rows_now == full and len(made) == 2, made     # 0xa and 0xb
     assert reasons == [("0xa", 1, False), ("0xb", 1, False)], reasons
+
+
+def _add_server(c, name: str, endpoint: str) -> None:
+    c.execute(sql.SQL("CREATE SERVER {} FOREIGN DATA WRAPPER ethwhale_fdw OPTIONS (endpoint {})")
+              .format(sql.Identifier(name), sql.Literal(endpoint)))
+    c.execute(sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {}").format(sql.Identifier(name)))
+
+
+@pytest.mark.parametrize("how", ["node", "setting"])
+def test_update_from_0_3_keeps_synced_rows(fresh_db, own_server, data_dir, server_files, how):
+    """300 blocks synced at 0.3 from a generated chain (chain id 8453), with
+    alerts and its views; ALTER EXTENSION UPDATE to 0.4 asks the node for the
+    chain id ('node'), or, with the node stopped, takes
+    ethwhale.upgrade_chain_id ('setting').  Every row is kept, with chain_id
+    8453, in partitions that are not members of the extension; the views,
+    refreshed, are 0.3's plus chain_id; the cursor goes on (the node
+    restarted on the same chain: blocks 300..399)."""
+    srv = own_server("--generate", "400", "--seed", "13", "--chain-id", "8453", "--head", "299",
+                     "--txs-per-block", "3-8")
+    db = fresh_db()
+    prices = server_files / "eth_usd_daily.csv"
+    shutil.copyfile(data_dir / "eth_usd_daily.csv", prices)
+    prices.chmod(0o644)
+    facts = srv.control.chain()
+    with connect(db) as c:
+        c.execute("CREATE EXTENSION ethwhale_fdw VERSION '0.3'")
+        _add_server(c, "geth", srv.endpoint)
+        c.execute("SELECT ethwhale.load_prices(%s)", [str(prices)])
+        for t in facts["tokens"]:
+            if t.get("priced"):
+                c.execute("INSERT INTO ethwhale.token (address, symbol, decimals, usd_peg) VALUES (%s, %s, %s, %s)",
+                          [t["address"], t["symbol"], t["decimals"], 1 if t["priced"] == "usd" else None])
+        c.execute("SELECT ethwhale.add_alert_rule('big ETH', min_usd => 100000, token => 'ETH')")
+        c.execute("SET ethwhale.sync_batch_blocks = 100")
+        c.execute("CALL ethwhale.refresh('geth')")
+        assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 299
+        cols = old_columns(c, KEPT_0_3)
+        order = {t: USER_TABLES[t] for t in KEPT_0_3}
+        want = rows_of(c, order, cols)
+        counts = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in KEPT_0_3}
+        assert counts["ethwhale.blocks"] == 300 and counts["ethwhale.txs"] > 900, counts
+        assert counts["ethwhale.token_transfers"] > 0 and counts["ethwhale.alert_log"] > 0, counts
+        assert counts["ethwhale.address_info"] > 0, counts
+        lt_cols = old_columns(c, ["ethwhale.large_transfers"])["ethwhale.large_transfers"]
+        lt_sql = "SELECT " + ", ".join(lt_cols) + " FROM ethwhale.large_transfers ORDER BY tx_hash, log_index"
+        wc_sql = ("SELECT address, large_transfers, volume_usd, excluded_reason, score, rank"
+                  " FROM ethwhale.whale_candidates ORDER BY address")
+        lt, wc = c.execute(lt_sql).fetchall(), c.execute(wc_sql).fetchall()
+        assert len(lt) > 10 and len(wc) > 10, (len(lt), len(wc))
+
+        if how == "setting":
+            srv.stop()
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+                c.execute("ALTER EXTENSION ethwhale_fdw UPDATE TO '0.4'")
+            c.execute("SET ethwhale.upgrade_chain_id = 8453")
+        c.execute("ALTER EXTENSION ethwhale_fdw UPDATE TO '0.4'")
+        assert c.execute("SELECT extversion FROM pg_extension WHERE extname = 'ethwhale_fdw'").fetchone()[0] == "0.4"
+        got = rows_of(c, {t: USER_TABLES_0_4[t] for t in order}, cols)
+        assert got == want, "rows differ after the update:\n" + diff(want, got, "0.3", "0.4")
+        chains = {t: c.execute(f"SELECT array_agg(DISTINCT chain_id) FROM {t}").fetchone()[0] for t in KEPT_0_3}
+        # (no balance anchor: nothing asked eth_account for a balance)
+        assert chains == {t: [8453] if counts[t] else None for t in KEPT_0_3}, chains
+        st = c.execute("SELECT chain_id, server, first_block, last_synced_block, mode FROM ethwhale.sync_status"
+                       ).fetchall()
+        assert st == [(8453, "geth", 0, 299, "full")], st
+        parts = c.execute("SELECT table_name, chain_id, first_block, last_block FROM ethwhale.partitions"
+                          " ORDER BY 1").fetchall()
+        assert parts == [("blocks", 8453, 0, 99999), ("token_transfers", 8453, 0, 99999),
+                         ("txs", 8453, 0, 99999)], parts
+        assert c.execute(MEMBER_PARTITIONS).fetchone()[0] == 0
+        if how == "node":
+            # an updated database dumps and restores like a fresh one
+            dst = fresh_db()
+            dump = run(*PG_EXEC, str(PG_BINDIR / "pg_dump"), "--no-owner", db).stdout
+            p = run(*PG_EXEC, str(PG_BINDIR / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst, input=dump)
+            assert "ERROR" not in p.stderr, p.stderr
+            with connect(dst) as d:
+                assert rows_of(d, {t: USER_TABLES_0_4[t] for t in order}, cols) == want
+        # the views: 0.4 computes them at the first refresh; then 0.3's rows
+        c.execute("SELECT ethwhale.refresh_views()")
+        assert c.execute(lt_sql).fetchall() == lt
+        assert c.execute(wc_sql).fetchall() == wc
+        assert c.execute("SELECT count(*) FROM ethwhale.large_transfers WHERE chain_id <> 8453").fetchone()[0] == 0
+        # the cursor goes on, on the same chain (the node back, its head moved)
+        if how == "setting":
+            srv = own_server("--generate", "400", "--seed", "13", "--chain-id", "8453",
+                             "--txs-per-block", "3-8")
+            c.execute("ALTER SERVER geth OPTIONS (SET endpoint %s)" % sql.Literal(srv.endpoint).as_string(c))
+        else:
+            srv.control._req("POST", "/control/head", {"number": 399})
+        c.execute("CALL ethwhale.refresh('geth')")
+        st = c.execute("SELECT chain_id, first_block, last_synced_block, reorgs FROM ethwhale.sync_status").fetchall()
+        assert st == [(8453, 0, 399, 0)], st
+        assert c.execute("SELECT count(*), count(DISTINCT number) FROM ethwhale.blocks").fetchone() == (400, 400)
+        assert c.execute("SELECT last_full, last_new_blocks FROM ethwhale.view_state").fetchone() == (False, 100)
+        assert c.execute("SELECT count(*) FROM (SELECT * FROM ethwhale.large_transfer_rows EXCEPT ALL"
+                         " SELECT * FROM ethwhale.large_transfers_of(8453, 0, 399)) x").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM ethwhale.large_transfer_rows").fetchone()[0] == \
+            c.execute("SELECT count(*) FROM ethwhale.large_transfers_of(8453, 0, 399)").fetchone()[0]
+
+
+def test_dump_restore_keeps_synced_partitions(fresh_db, own_server):
+    """2100 blocks synced with ethwhale.partition_blocks = 1000 (three
+    partitions of each table), pg_dump, restore into an empty database:
+    the same partitions with the same rows, the sync goes on there into a
+    new partition, and a refresh computes the views."""
+    srv = own_server("--generate", "2500", "--seed", "17", "--txs-per-block", "1-2", "--head", "2099")
+    src, dst = fresh_db(), fresh_db()
+    with connect(src) as c:
+        c.execute(CREATE_CURRENT)
+        _add_server(c, "geth", srv.endpoint)
+        c.execute("SET ethwhale.partition_blocks = 1000")
+        c.execute("SET ethwhale.sync_batch_blocks = 700")
+        c.execute("CALL ethwhale.sync('geth')")
+        want = rows(c, {t: USER_TABLES_0_4[t] for t in ("ethwhale.blocks", "ethwhale.txs",
+                                                         "ethwhale.token_transfers", "ethwhale.sync_state")})
+        parts = c.execute("SELECT table_name, partition::text, chain_id, first_block, last_block"
+                          " FROM ethwhale.partitions ORDER BY 2").fetchall()
+    assert len(parts) == 9 and {p[3] for p in parts} == {0, 1000, 2000}, parts
+    dump = run(*PG_EXEC, str(PG_BINDIR / "pg_dump"), "--no-owner", src).stdout
+    assert "COPY ethwhale.txs_1337_0000001000 " in dump
+    p = run(*PG_EXEC, str(PG_BINDIR / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst, input=dump)
+    assert "ERROR" not in p.stderr, p.stderr
+    with connect(dst) as c:
+        got = rows(c, {t: USER_TABLES_0_4[t] for t in ("ethwhale.blocks", "ethwhale.txs",
+                                                        "ethwhale.token_transfers", "ethwhale.sync_state")})
+        assert got == want, "restored rows differ:\n" + diff(want, got, "dumped", "restored")
+        assert c.execute("SELECT table_name, partition::text, chain_id, first_block, last_block"
+                         " FROM ethwhale.partitions ORDER BY 2").fetchall() == parts
+        assert c.execute(MEMBER_PARTITIONS).fetchone()[0] == 0
+        srv.control._req("POST", "/control/head", {"number": 2499})
+        c.execute("CALL ethwhale.sync('geth')")
+        assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status").fetchone()[0] == 2499
+        assert c.execute("SELECT count(*), count(DISTINCT number) FROM ethwhale.blocks").fetchone() == (2500, 2500)
+        assert c.execute("SELECT count(*) FROM ethwhale.partitions").fetchone()[0] == 9
+        assert c.execute("SELECT ethwhale.refresh_views()").fetchone()[0] >= 0
+        assert c.execute("SELECT count(*) FROM ethwhale.large_transfer_rows").fetchone()[0] == \
+            c.execute("SELECT count(*) FROM ethwhale.large_transfers_of(1337, 0, 2499)").fetchone()[0]
 
 
 @pytest.fixture

@@ -202,7 +202,11 @@ def test_failed_transfers_are_not_large(fresh_db, csv_endpoint, data_dir, readab
         c.execute("SELECT ethwhale.load_prices(%s)", [readable(data_dir / "eth_usd_daily.csv", readable_dir)])
         c.execute("SET ethwhale.whale_threshold_usd = 0.000001")
         c.execute("CALL ethwhale.sync('geth', %s, %s)", [LO, HI])
-        c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
+        # the large transfers only (REFRESH MATERIALIZED VIEW large_transfers
+        # before 0.4): at this threshold some candidates have a volume of
+        # $0.00 and whale_candidates_of fails on log10(0), see
+        # test_candidates_of_a_zero_volume
+        c.execute("SELECT ethwhale.refresh_large_transfers(ethwhale.current_chain())")
         statuses = dict(c.execute("SELECT hash, status FROM ethwhale.txs WHERE hash = ANY(%s)", [failed]).fetchall())
         listed = c.execute("SELECT count(*) FROM ethwhale.large_transfers WHERE tx_hash = ANY(%s) AND log_index = -1",
                            [failed]).fetchone()[0]
@@ -244,8 +248,7 @@ def sync_2015(fresh_db, csv_endpoint, data_dir, readable_dir):
         c.execute("SET ethwhale.whale_threshold_usd = 1000")
         c.execute("SET ethwhale.sync_batch_blocks = 250")
         c.execute("CALL ethwhale.sync('geth', %s, %s)", [LO15, HI15])
-        c.execute("REFRESH MATERIALIZED VIEW ethwhale.large_transfers")
-        c.execute("REFRESH MATERIALIZED VIEW ethwhale.whale_candidates")
+        c.execute("SELECT ethwhale.refresh_views()")
         lt = {r[0]: r[1:] for r in c.execute(
             "SELECT tx_hash, from_address, to_address, value_usd, from_label, to_label FROM ethwhale.large_transfers")}
         cand = {r[0]: r[1:] for r in c.execute(
