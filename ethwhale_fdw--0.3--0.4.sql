@@ -90,12 +90,15 @@ CREATE TABLE ethwhale.blocks (
     gas_limit        bigint,
     base_fee_per_gas numeric,
     tx_count         int,
-    chain_id         bigint NOT NULL,
-    PRIMARY KEY (chain_id, number)
+    chain_id         bigint NOT NULL
 ) PARTITION BY RANGE (chain_id, number);
 
-CREATE INDEX blocks_hash_idx ON ethwhale.blocks (hash);
-
+-- No key or index on the three partitioned tables themselves: each
+-- partition gets its own from ethwhale.ensure_partitions (the same key and
+-- indexes, per partition).  An index on the parent, created by CREATE
+-- EXTENSION, would be copied onto a partition by the ATTACH PARTITION of a
+-- pg_dump, whose own ADD CONSTRAINT ... PRIMARY KEY / CREATE INDEX of the
+-- partition then fail ("multiple primary keys for table ...").
 COMMENT ON TABLE ethwhale.blocks IS 'blocks copied by CALL ethwhale.sync(), partitioned by chain and block range';
 
 CREATE TABLE ethwhale.txs (
@@ -113,21 +116,8 @@ CREATE TABLE ethwhale.txs (
     gas_used         bigint,
     created_contract text,
     block_time       timestamptz NOT NULL,
-    chain_id         bigint NOT NULL,
-    PRIMARY KEY (chain_id, block, tx_index)
+    chain_id         bigint NOT NULL
 ) PARTITION BY RANGE (chain_id, block);
-
--- equality look-ups only: a hash index is a quarter of a btree on 66 characters
-CREATE INDEX txs_hash_idx ON ethwhale.txs USING hash (hash);
-
-CREATE INDEX txs_block_brin ON ethwhale.txs USING brin (block);
-
-CREATE INDEX txs_from_idx ON ethwhale.txs (from_address);
-
-CREATE INDEX txs_to_idx ON ethwhale.txs (to_address);
-
--- the contracts a synced transaction created (their first ETH: balance_history)
-CREATE INDEX txs_created_idx ON ethwhale.txs (created_contract) WHERE created_contract IS NOT NULL;
 
 COMMENT ON TABLE ethwhale.txs IS 'transactions copied by CALL ethwhale.sync(), partitioned by chain and block range';
 
@@ -140,17 +130,8 @@ CREATE TABLE ethwhale.token_transfers (
     to_address   text NOT NULL,
     amount       numeric NOT NULL,          -- raw integer amount
     block_time   timestamptz NOT NULL,
-    chain_id     bigint NOT NULL,
-    PRIMARY KEY (chain_id, block, log_index)
+    chain_id     bigint NOT NULL
 ) PARTITION BY RANGE (chain_id, block);
-
-CREATE INDEX token_transfers_block_brin ON ethwhale.token_transfers USING brin (block);
-
-CREATE INDEX token_transfers_from_idx ON ethwhale.token_transfers (from_address);
-
-CREATE INDEX token_transfers_to_idx ON ethwhale.token_transfers (to_address);
-
-CREATE INDEX token_transfers_token_idx ON ethwhale.token_transfers (token);
 
 COMMENT ON TABLE ethwhale.token_transfers IS 'ERC-20 Transfer logs copied by CALL ethwhale.sync(), partitioned by chain and block range';
 
@@ -250,6 +231,29 @@ BEGIN
                 EXECUTE format('CREATE TABLE ethwhale.%I PARTITION OF ethwhale.%I
                                 FOR VALUES FROM (%s, %s) TO (%s, %s)',
                                part, t, chain, lo, chain, lo + size);
+                -- the key and indexes of each table, per partition (see
+                -- the note at ethwhale.blocks); txs: equality look-ups of
+                -- hashes only (a hash index is a quarter of a btree on 66
+                -- characters), and the contracts a synced transaction
+                -- created (their first ETH: balance_history)
+                EXECUTE format(CASE t
+                    WHEN 'blocks' THEN
+                        'ALTER TABLE ethwhale.%1$I ADD PRIMARY KEY (chain_id, number);
+                         CREATE INDEX ON ethwhale.%1$I (hash)'
+                    WHEN 'txs' THEN
+                        'ALTER TABLE ethwhale.%1$I ADD PRIMARY KEY (chain_id, block, tx_index);
+                         CREATE INDEX ON ethwhale.%1$I USING hash (hash);
+                         CREATE INDEX ON ethwhale.%1$I USING brin (block);
+                         CREATE INDEX ON ethwhale.%1$I (from_address);
+                         CREATE INDEX ON ethwhale.%1$I (to_address);
+                         CREATE INDEX ON ethwhale.%1$I (created_contract) WHERE created_contract IS NOT NULL'
+                    ELSE
+                        'ALTER TABLE ethwhale.%1$I ADD PRIMARY KEY (chain_id, block, log_index);
+                         CREATE INDEX ON ethwhale.%1$I USING brin (block);
+                         CREATE INDEX ON ethwhale.%1$I (from_address);
+                         CREATE INDEX ON ethwhale.%1$I (to_address);
+                         CREATE INDEX ON ethwhale.%1$I (token)'
+                    END, part);
                 EXECUTE format('COMMENT ON TABLE ethwhale.%I IS %L', part,
                                format('ethwhale.%s of chain %s, blocks %s..%s', t, chain, lo, lo + size - 1));
                 made := made + 1;
