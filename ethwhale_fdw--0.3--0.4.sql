@@ -1828,7 +1828,9 @@ excluded AS (
 ),
 scored AS (
     SELECT e.*,
-           CASE WHEN e.excluded_reason IS NULL
+           -- NULL too for a volume of $0.00 (transfers worth less than a
+           -- cent at a threshold below it): log10(0) is not a number
+           CASE WHEN e.excluded_reason IS NULL AND e.volume_usd > 0
                 THEN round(log(e.volume_usd * e.large_transfers), 3) END AS score
     FROM excluded e
 )
@@ -2293,6 +2295,12 @@ ALTER TABLE ethwhale.address_info DROP CONSTRAINT address_info_pkey;
 ALTER TABLE ethwhale.address_info ALTER COLUMN address SET NOT NULL;
 ALTER TABLE ethwhale.address_info ADD PRIMARY KEY (chain_id, address);
 
+-- out of the extension first: that also takes them off its list of
+-- tables pg_dump dumps (pg_extension.extconfig), which DROP does not
+ALTER EXTENSION ethwhale_fdw DROP TABLE ethwhale_upgrade_0_4.blocks;
+ALTER EXTENSION ethwhale_fdw DROP TABLE ethwhale_upgrade_0_4.txs;
+ALTER EXTENSION ethwhale_fdw DROP TABLE ethwhale_upgrade_0_4.token_transfers;
+ALTER EXTENSION ethwhale_fdw DROP TABLE ethwhale_upgrade_0_4.sync_state;
 DROP SCHEMA ethwhale_upgrade_0_4 CASCADE;
 
 SELECT pg_catalog.pg_extension_config_dump('ethwhale.sync_state', '');

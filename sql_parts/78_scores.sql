@@ -223,7 +223,9 @@ excluded AS (
 ),
 scored AS (
     SELECT e.*,
-           CASE WHEN e.excluded_reason IS NULL
+           -- NULL too for a volume of $0.00 (transfers worth less than a
+           -- cent at a threshold below it): log10(0) is not a number
+           CASE WHEN e.excluded_reason IS NULL AND e.volume_usd > 0
                 THEN round(log(e.volume_usd * e.large_transfers), 3) END AS score
     FROM excluded e
 )

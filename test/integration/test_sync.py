@@ -569,10 +569,12 @@ def test_schedule_refresh(pg, gen_server, api):
             assert got == want, (len(got), len(want))
             assert c.execute("SELECT count(*) FROM ethwhale.whale_candidates WHERE large_transfers > 0"
                              ).fetchone()[0] > 0
-            assert c.execute("SELECT ethwhale.unschedule_refresh()").fetchone()[0] is True
+            # the job of a server is that server's: unscheduling all servers' job finds none
             assert c.execute("SELECT ethwhale.unschedule_refresh()").fetchone()[0] is False
+            assert c.execute("SELECT ethwhale.unschedule_refresh(%s)", [name]).fetchone()[0] is True
+            assert c.execute("SELECT ethwhale.unschedule_refresh(%s)", [name]).fetchone()[0] is False
         finally:
-            c.execute("SELECT ethwhale.unschedule_refresh()")
+            c.execute("SELECT ethwhale.unschedule_refresh(%s)", [name])
             c.execute("SELECT ethwhale.reset_sync()")
             if added_price:
                 c.execute("DELETE FROM ethwhale.eth_usd WHERE day = '2023-05-01'")
