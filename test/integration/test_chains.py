@@ -197,9 +197,14 @@ def test_two_chains_synced_concurrently(make_db, gen_server, server_files, data_
             sample = sorted(random.Random(chain).sample(range(n), 25) + [0, n - 1])
             want = node_blocks(s.control, sample)
             assert {k: local[k] for k in sample} == want, chain
-            hashes = c.execute("SELECT number, hash FROM ethwhale_%s.eth_block WHERE number BETWEEN 0 AND %s"
-                               % ("a" if chain == 1337 else "b", n - 1)).fetchall()
-            assert dict(hashes) == {k: v[0] for k, v in local.items()}, chain
+            # every block, against the server's foreign tables
+            sch = "ethwhale_a" if chain == 1337 else "ethwhale_b"
+            hashes = dict(c.execute(f"SELECT number, hash FROM {sch}.eth_block WHERE number BETWEEN 0 AND {n - 1}"))
+            txs = {r[0]: (r[1], int(r[2])) for r in c.execute(
+                f"SELECT block, count(*), sum(value) FROM {sch}.eth_tx WHERE block BETWEEN 0 AND {n - 1}"
+                " GROUP BY block")}
+            remote = {k: (h,) + txs.get(k, (0, 0)) for k, h in hashes.items()}
+            assert remote == local, chain
         # nothing of one chain under the other's id: the hashes differ
         both = c.execute("SELECT count(*) FROM ethwhale.blocks a JOIN ethwhale.blocks b ON a.hash = b.hash"
                          " AND a.chain_id <> b.chain_id").fetchone()[0]
