@@ -415,6 +415,31 @@ def test_whale_mode_equals_full_large_transfers(make_db, gen_server, server_file
         assert c.execute("SELECT ethwhale.sync_mode('geth', 'full')").fetchone()[0] == 1337
 
 
+def test_whale_mode_on_a_day_without_its_own_price(make_db, gen_server, api):
+    """large_transfers prices a day without an ETH/USD row at the last price
+    before it (ethwhale.eth_usd_filled); the whale mode must keep the same
+    transactions.  Here the chain's day (2023-05-01) has no price, the day
+    before has one: the full database lists ETH transfers at that price,
+    and the whale database must list the same ones."""
+    srv = gen_server("--generate", "300", "--seed", "37", "--txs-per-block", "3-8")
+    full, whale = make_db(), make_db()
+    for db in (full, whale):
+        with connect(db) as c:
+            add_server(c, "geth", srv.endpoint, api)
+            c.execute("INSERT INTO ethwhale.eth_usd VALUES ('2023-04-30', 1876.22)")
+            if db == whale:
+                c.execute("SELECT ethwhale.sync_mode('geth', 'whale', 100000)")
+            c.execute("CALL ethwhale.sync('geth')")
+            c.execute("SELECT ethwhale.refresh_views()")
+    got = {}
+    for db in (full, whale):
+        with connect(db) as c:
+            got[db] = c.execute(f"SELECT {LT_COLS} FROM ethwhale.large_transfers WHERE kind = 'ETH'"
+                                " ORDER BY tx_hash").fetchall()
+    assert len(got[full]) >= 5, len(got[full])
+    assert got[whale] == got[full], (len(got[whale]), len(got[full]))
+
+
 # --------------------------------------------------------------------------
 # partitions
 
