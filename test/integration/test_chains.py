@@ -34,7 +34,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from conftest import Control, to_int
+import psycopg.sql
+
+from conftest import Control, api_endpoint, to_int
 from test_sync import add_server, connect, gen_server, load_prices, make_db, server_files  # noqa: F401
 
 
@@ -274,6 +276,30 @@ def test_two_chains_synced_concurrently(make_db, gen_server, server_files, data_
         c.execute("CALL ethwhale.sync('b', 0, 99)")
         assert c.execute("SELECT last_synced_block FROM ethwhale.sync_status WHERE chain_id = 8453").fetchone()[0] \
             == 99
+
+
+def test_refresh_after_a_server_moved_to_another_chain(make_db, gen_server, server_files, data_dir, api):
+    """Server 'a' synced chain 1337, then its endpoint was pointed at a node
+    of chain 8453 (a user's mistake, or a node replaced): CALL
+    ethwhale.refresh() syncs 8453 through it, as it should, but must not
+    look up chain 1337's addresses (address_info of 1337) at a node of
+    chain 8453: those answers would be cached as chain 1337's for good."""
+    sa = gen_server("--generate", "300", "--seed", "31", "--chain-id", "1337", "--txs-per-block", "2-6")
+    sb = gen_server("--generate", "200", "--seed", "32", "--chain-id", "8453", "--txs-per-block", "2-6")
+    db = make_db()
+    with connect(db) as c:
+        add_server(c, "a", sa.endpoint, api)
+        load_prices(c, data_dir, server_files)
+        c.execute("CALL ethwhale.sync('a')")
+        c.execute("SELECT ethwhale.refresh_views()")      # no contract look-ups yet
+        assert c.execute("SELECT count(*) FROM ethwhale.large_transfer_rows").fetchone()[0] > 0
+        c.execute("ALTER SERVER a OPTIONS (SET endpoint %s)" % psycopg.sql.Literal(
+            api_endpoint(sb.endpoint, api)).as_string(c))
+        c.execute("CALL ethwhale.refresh()")
+        assert c.execute("SELECT chain_id, server, last_synced_block FROM ethwhale.sync_status ORDER BY 1"
+                         ).fetchall() == [(1337, "a", 299), (8453, "a", 199)]
+        wrong = c.execute("SELECT count(*) FROM ethwhale.address_info WHERE chain_id = 1337").fetchone()[0]
+        assert wrong == 0, f"{wrong} addresses of chain 1337 looked up at a node of chain 8453"
 
 
 # --------------------------------------------------------------------------
