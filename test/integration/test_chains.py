@@ -20,6 +20,10 @@
                refused; the size is fixed at the chain's first sync; a
                partition detached and dropped by the user leaves the rest
                readable and syncable.
+- known bugs (these fail until fixed): a whale-mode chain on a day without
+               its own ETH/USD row keeps no ETH transaction; a server moved to
+               another chain's node looks up the old chain's addresses there;
+               a candidate of $0.00 volume fails whale_candidates_of (log 0).
 
 Every test runs over GraphQL and JSON-RPC (conftest `api`).
 """
