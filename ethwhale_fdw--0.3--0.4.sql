@@ -78,7 +78,7 @@ COMMENT ON FUNCTION ethwhale.node_chain_id(name)
 -- ethwhale.partition_blocks, default 100000, fixed per chain at its first
 -- sync) and is made by ethwhale.ensure_partitions as the sync reaches it, so
 -- indexes stay the size of a partition and an old range can be detached or
--- dropped (ethwhale.partitions, ethwhale.drop_blocks_below).  Hashes and
+-- dropped (ethwhale.partitions lists them).  Hashes and
 -- addresses stay lowercase '0x...' text: the interface of the foreign tables.
 CREATE TABLE ethwhale.blocks (
     number           bigint NOT NULL,
@@ -617,14 +617,33 @@ BEGIN
                WHERE c.chain_id = chain AND c.number BETWEEN a + 1 AND b AND c.parent_hash <> p.hash) THEN
         RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
     END IF;
-    EXECUTE format('INSERT INTO ethwhale.txs
-                      (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
-                       nonce, input_selector, status, gas_used, created_contract, block_time)
-                    SELECT $3, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
-                           nonce, input_selector, status, gas_used, created_contract, block_time
-                    FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
-                   || CASE WHEN whale THEN ' AND value_usd >= $4' ELSE '' END
-        USING a, b, chain, st.min_usd;
+    IF NOT whale THEN
+        EXECUTE format('INSERT INTO ethwhale.txs
+                          (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                           nonce, input_selector, status, gas_used, created_contract, block_time)
+                        SELECT $3, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                               nonce, input_selector, status, gas_used, created_contract, block_time
+                        FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
+            USING a, b, chain;
+    ELSE
+        -- worth at least min_usd at the ETH/USD large_transfers uses (the
+        -- day's, or the last one before it: ethwhale.eth_usd_filled).  The
+        -- wrapper drops, while decoding, what is below min_usd even at the
+        -- highest known price (value_eth < min_usd / max(price)), so small
+        -- transactions never form a row; the exact test is the join's.
+        EXECUTE format('INSERT INTO ethwhale.txs
+                          (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                           nonce, input_selector, status, gas_used, created_contract, block_time)
+                        SELECT $3, r.block, r.tx_index, r.hash, r.from_address, r.to_address, r.value, r.gas,
+                               r.gas_price, r.nonce, r.input_selector, r.status, r.gas_used, r.created_contract,
+                               r.block_time
+                        FROM %I.eth_tx r
+                        JOIN ethwhale.eth_usd_filled px ON px.day = (r.block_time AT TIME ZONE ''UTC'')::date
+                        WHERE r.block BETWEEN $1 AND $2 AND r.value_eth >= $5
+                          AND r.value * 1e-18 * px.price >= $4', src)
+            USING a, b, chain, st.min_usd,
+                  st.min_usd / nullif((SELECT max(p.price) FROM ethwhale.eth_usd p WHERE p.price > 0), 0);
+    END IF;
     GET DIAGNOSTICS ntx = ROW_COUNT;
     IF NOT whale THEN
         SELECT coalesce(sum(x.tx_count), 0) INTO expect_tx
@@ -1090,7 +1109,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     vs ethwhale.view_state;
-    upto bigint := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    upto bigint;
     lo bigint;
     basis bigint := (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ethwhale.view_basis_seq);
     thr numeric := ethwhale.whale_threshold_usd();
@@ -1105,6 +1124,8 @@ BEGIN
       INTO d0, d1
     FROM ethwhale.blocks b WHERE b.chain_id = chain;
     SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    -- after the lock: a reorg's rollback moves through_block back under it
+    upto := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
     full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
                     OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
     IF full_rebuild THEN
@@ -1991,7 +2012,8 @@ BEGIN
                                      AND NOT EXISTS (SELECT 1 FROM ethwhale.sync_state)
                ORDER BY 1 LOOP
         CALL ethwhale.sync_run(srv, NULL, NULL, may_commit);
-        FOR chain IN SELECT s.chain_id FROM ethwhale.sync_state s WHERE s.server = srv ORDER BY 1 LOOP
+        -- the chain the server's node serves now (not one it served before)
+        FOR chain IN SELECT ethwhale.node_chain_id(srv) LOOP
             PERFORM ethwhale.refresh_large_transfers(chain);
             IF may_commit THEN
                 COMMIT;

@@ -7,7 +7,7 @@
 --   ethwhale.sync_state, ethwhale.sync_status                  cursor and progress
 --   CALL ethwhale.sync(server, from_block, to_block)           copy, batch by batch
 --   ethwhale.address_label, ethwhale.load_labels(path)         labels
---   ethwhale.large_transfers (70), whale_candidates (78)       materialized views
+--   ethwhale.large_transfers (70), whale_candidates (78)       views, refreshed incrementally
 --   ethwhale.alert_rule, ethwhale.alerts (75)                  alerts, NOTIFY ethwhale_alert
 --   ethwhale.balance_history(), ethwhale.price_correlation()   per-address analytics (76)
 --   CALL ethwhale.refresh(), ethwhale.schedule_refresh(cron)   refresh, also via pg_cron
@@ -25,7 +25,7 @@
 -- ethwhale.partition_blocks, default 100000, fixed per chain at its first
 -- sync) and is made by ethwhale.ensure_partitions as the sync reaches it, so
 -- indexes stay the size of a partition and an old range can be detached or
--- dropped (ethwhale.partitions, ethwhale.drop_blocks_below).  Hashes and
+-- dropped (ethwhale.partitions lists them).  Hashes and
 -- addresses stay lowercase '0x...' text: the interface of the foreign tables.
 CREATE TABLE ethwhale.blocks (
     number           bigint NOT NULL,

@@ -320,14 +320,33 @@ BEGIN
                WHERE c.chain_id = chain AND c.number BETWEEN a + 1 AND b AND c.parent_hash <> p.hash) THEN
         RAISE EXCEPTION USING ERRCODE = 'EWRG2', MESSAGE = 'reorg during the batch';
     END IF;
-    EXECUTE format('INSERT INTO ethwhale.txs
-                      (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
-                       nonce, input_selector, status, gas_used, created_contract, block_time)
-                    SELECT $3, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
-                           nonce, input_selector, status, gas_used, created_contract, block_time
-                    FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
-                   || CASE WHEN whale THEN ' AND value_usd >= $4' ELSE '' END
-        USING a, b, chain, st.min_usd;
+    IF NOT whale THEN
+        EXECUTE format('INSERT INTO ethwhale.txs
+                          (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                           nonce, input_selector, status, gas_used, created_contract, block_time)
+                        SELECT $3, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                               nonce, input_selector, status, gas_used, created_contract, block_time
+                        FROM %I.eth_tx WHERE block BETWEEN $1 AND $2', src)
+            USING a, b, chain;
+    ELSE
+        -- worth at least min_usd at the ETH/USD large_transfers uses (the
+        -- day's, or the last one before it: ethwhale.eth_usd_filled).  The
+        -- wrapper drops, while decoding, what is below min_usd even at the
+        -- highest known price (value_eth < min_usd / max(price)), so small
+        -- transactions never form a row; the exact test is the join's.
+        EXECUTE format('INSERT INTO ethwhale.txs
+                          (chain_id, block, tx_index, hash, from_address, to_address, value, gas, gas_price,
+                           nonce, input_selector, status, gas_used, created_contract, block_time)
+                        SELECT $3, r.block, r.tx_index, r.hash, r.from_address, r.to_address, r.value, r.gas,
+                               r.gas_price, r.nonce, r.input_selector, r.status, r.gas_used, r.created_contract,
+                               r.block_time
+                        FROM %I.eth_tx r
+                        JOIN ethwhale.eth_usd_filled px ON px.day = (r.block_time AT TIME ZONE ''UTC'')::date
+                        WHERE r.block BETWEEN $1 AND $2 AND r.value_eth >= $5
+                          AND r.value * 1e-18 * px.price >= $4', src)
+            USING a, b, chain, st.min_usd,
+                  st.min_usd / nullif((SELECT max(p.price) FROM ethwhale.eth_usd p WHERE p.price > 0), 0);
+    END IF;
     GET DIAGNOSTICS ntx = ROW_COUNT;
     IF NOT whale THEN
         SELECT coalesce(sum(x.tx_count), 0) INTO expect_tx

@@ -240,7 +240,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     vs ethwhale.view_state;
-    upto bigint := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    upto bigint;
     lo bigint;
     basis bigint := (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ethwhale.view_basis_seq);
     thr numeric := ethwhale.whale_threshold_usd();
@@ -255,6 +255,8 @@ BEGIN
       INTO d0, d1
     FROM ethwhale.blocks b WHERE b.chain_id = chain;
     SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    -- after the lock: a reorg's rollback moves through_block back under it
+    upto := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
     full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
                     OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
     IF full_rebuild THEN

@@ -60,7 +60,8 @@ BEGIN
                                      AND NOT EXISTS (SELECT 1 FROM ethwhale.sync_state)
                ORDER BY 1 LOOP
         CALL ethwhale.sync_run(srv, NULL, NULL, may_commit);
-        FOR chain IN SELECT s.chain_id FROM ethwhale.sync_state s WHERE s.server = srv ORDER BY 1 LOOP
+        -- the chain the server's node serves now (not one it served before)
+        FOR chain IN SELECT ethwhale.node_chain_id(srv) LOOP
             PERFORM ethwhale.refresh_large_transfers(chain);
             IF may_commit THEN
                 COMMIT;
