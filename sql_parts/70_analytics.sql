@@ -16,7 +16,9 @@ FROM generate_series((SELECT min(day) FROM ethwhale.eth_usd),
 --   large_transfer_rows   the large transfers of those blocks are added;
 --   view_dirty            the addresses whose candidate row the new blocks
 --                         (or a reorg) may change;
---   whale_candidate_rows  the rows of those addresses are computed again.
+--   whale_candidate_rows  the rows of those addresses are computed again,
+--                         from the counterparties, feeders and daily ETH
+--                         change kept per candidate (74_candidate_state).
 -- What every row depends on -- prices, tokens, labels, excluded categories
 -- (their triggers move ethwhale.view_basis_seq), the threshold and the
 -- exchange-like settings, the chain's synced days (the correlation's
@@ -62,7 +64,11 @@ CREATE TABLE ethwhale.view_state (
     last_full_at         timestamptz,
     last_new_blocks      bigint,          -- of the last refresh
     last_addresses       bigint,
-    last_full            bool
+    last_full            bool,
+    -- the chain's txs partitions ('first-last,...') up to through_block then:
+    -- one detached or dropped since takes history away, so the candidates'
+    -- kept state is drawn again and every row computed again
+    kept_partitions      text
 );
 COMMENT ON TABLE ethwhale.view_state IS 'what ethwhale.large_transfers and whale_candidates of each chain were computed from (CALL ethwhale.refresh())';
 
@@ -144,67 +150,11 @@ LEFT JOIN ethwhale.address_label tl ON tl.address = m.to_address;
 COMMENT ON VIEW ethwhale.large_transfers IS
     'ETH and priced token transfers of at least ethwhale.whale_threshold_usd, per chain; CALL ethwhale.refresh()';
 
--- ethwhale.views_mark_dirty(chain, lo, hi): the addresses whose
--- whale_candidates row the chain's blocks LO..HI can change, into
--- view_dirty: the parties of their large transfers; among the addresses
--- with large transfers, those their transactions touch (sender, recipient,
--- created contract: counterparties, balance change, contract test); and
--- the deposit-like feeder test's: an address D those transactions touch
--- feeds X when it sent to X only, so when D had sent to one address X before
--- LO (an address that had sent to two could never feed anyone), X's count
--- may change.  Returns how many addresses it added.
-CREATE FUNCTION ethwhale.views_mark_dirty(chain bigint, lo bigint, hi bigint)
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    n bigint;
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS ew_touched (address text PRIMARY KEY) ON COMMIT DROP;
-    TRUNCATE ew_touched;
-    INSERT INTO ew_touched
-    SELECT DISTINCT a FROM ethwhale.txs t
-    CROSS JOIN LATERAL (VALUES (t.from_address), (t.to_address), (t.created_contract)) v(a)
-    WHERE t.chain_id = chain AND t.block BETWEEN lo AND hi AND a IS NOT NULL;
-    ANALYZE ew_touched;
-    WITH cand AS (
-        SELECT from_address AS address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
-        UNION
-        SELECT to_address FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain
-    ),
-    sole AS (
-        -- the one address each touched sender had sent to before LO ('' for
-        -- a contract creation: not an address)
-        SELECT min(coalesce(t.to_address, '')) AS address
-        FROM ethwhale.txs t JOIN ew_touched w ON w.address = t.from_address
-        WHERE t.chain_id = chain AND t.block < lo
-        GROUP BY t.from_address
-        HAVING min(coalesce(t.to_address, '')) = max(coalesce(t.to_address, ''))
-    ),
-    hit AS (
-        SELECT r.from_address AS address FROM ethwhale.large_transfer_rows r
-        WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
-        UNION
-        SELECT r.to_address FROM ethwhale.large_transfer_rows r
-        WHERE r.chain_id = chain AND r.block BETWEEN lo AND hi
-        UNION
-        SELECT w.address FROM ew_touched w JOIN cand c ON c.address = w.address
-        UNION
-        SELECT s.address FROM sole s JOIN cand c ON c.address = s.address
-    )
-    INSERT INTO ethwhale.view_dirty (chain_id, address)
-    SELECT chain, h.address FROM hit h
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-
 -- ethwhale.views_rollback(chain, above): the chain's blocks above ABOVE are
 -- going away (a reorg; NULL: all of them, ethwhale.reset_sync): their large
--- transfers are taken out, the candidates they touched marked for the next
--- refresh, and the views' cursor moved back.  Called before the blocks'
+-- transfers are taken out, the candidates they touched lose their kept
+-- state and are marked for the next refresh (ethwhale.candidates_forget),
+-- and the views' cursor moved back.  Called before the blocks'
 -- rows are deleted, in the same transaction.
 CREATE FUNCTION ethwhale.views_rollback(chain bigint, above bigint)
 RETURNS void
@@ -217,13 +167,14 @@ BEGIN
         DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
         DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
         DELETE FROM ethwhale.view_state v WHERE v.chain_id = chain;
+        PERFORM ethwhale.candidates_drop(chain, NULL);
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM ethwhale.view_state v WHERE v.chain_id = chain AND v.through_block > above) THEN
         RETURN;
     END IF;
-    PERFORM ethwhale.views_mark_dirty(chain, above + 1, (SELECT v.through_block FROM ethwhale.view_state v
-                                                          WHERE v.chain_id = chain));
+    PERFORM ethwhale.candidates_forget(chain, above + 1, (SELECT v.through_block FROM ethwhale.view_state v
+                                                           WHERE v.chain_id = chain));
     DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain AND r.block > above;
     UPDATE ethwhale.view_state v SET through_block = above WHERE v.chain_id = chain;
 END
@@ -237,6 +188,9 @@ CREATE FUNCTION ethwhale.refresh_large_transfers(chain bigint)
 RETURNS bool
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- its statements' estimates are far above jit_above_cost: compiling them took
+-- 3 s of a 4.5 s refresh (measured)
+SET jit = off
 AS $$
 DECLARE
     vs ethwhale.view_state;
@@ -250,6 +204,8 @@ DECLARE
     d1 date;
     full_rebuild bool;
     added bigint;
+    parts_then text;
+    parts_now text;
 BEGIN
     SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date, (max(b."timestamp") AT TIME ZONE 'UTC')::date
       INTO d0, d1
@@ -259,9 +215,18 @@ BEGIN
     upto := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
     full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
                     OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
+    parts_then := ethwhale.partitions_through(chain, vs.through_block);
+    IF vs.chain_id IS NOT NULL AND vs.kept_partitions IS DISTINCT FROM parts_then THEN
+        PERFORM ethwhale.candidates_drop(chain, NULL);
+        full_rebuild := true;
+    END IF;
     IF full_rebuild THEN
         DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
         DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        IF vs.chain_id IS NULL THEN
+            -- no record of what any kept state was brought up to
+            PERFORM ethwhale.candidates_drop(chain, NULL);
+        END IF;
         lo := 0;
     ELSE
         lo := coalesce(vs.through_block + 1, 0);
@@ -275,15 +240,18 @@ BEGIN
                                    WHERE c.oid = 'ethwhale.large_transfer_rows'::regclass), 1000) THEN
             ANALYZE ethwhale.large_transfer_rows;
         END IF;
-        IF NOT full_rebuild THEN
-            PERFORM ethwhale.views_mark_dirty(chain, lo, upto);
-        END IF;
     END IF;
+    -- the candidates' kept state rests on the transactions alone: it comes
+    -- forward by the new blocks in a full rebuild too
+    IF vs.chain_id IS NOT NULL AND upto >= coalesce(vs.through_block + 1, 0) THEN
+        PERFORM ethwhale.views_apply(chain, coalesce(vs.through_block + 1, 0), upto);
+    END IF;
+    parts_now := ethwhale.partitions_through(chain, upto);
     INSERT INTO ethwhale.view_state AS v
         (chain_id, through_block, basis, threshold_usd, min_counterparties, min_sweepers,
-         first_day, last_day, all_dirty, last_new_blocks, last_full)
+         first_day, last_day, all_dirty, last_new_blocks, last_full, kept_partitions)
     VALUES (chain, upto, basis, thr, min_cp, min_sw, d0, d1, true,
-            greatest(coalesce(upto - lo + 1, 0), 0), true)
+            greatest(coalesce(upto - lo + 1, 0), 0), true, parts_now)
     ON CONFLICT (chain_id) DO UPDATE
        SET through_block = excluded.through_block, basis = excluded.basis,
            threshold_usd = excluded.threshold_usd, min_counterparties = excluded.min_counterparties,
@@ -292,7 +260,8 @@ BEGIN
            -- change, every row changes
            all_dirty = v.all_dirty OR full_rebuild
                        OR (v.first_day, v.last_day) IS DISTINCT FROM (excluded.first_day, excluded.last_day),
-           last_new_blocks = excluded.last_new_blocks, last_full = full_rebuild;
+           last_new_blocks = excluded.last_new_blocks, last_full = full_rebuild,
+           kept_partitions = excluded.kept_partitions;
     RETURN full_rebuild;
 END
 $$;

@@ -75,22 +75,27 @@ CREATE TABLE ethwhale.whale_candidate_rows (
 );
 COMMENT ON TABLE ethwhale.whale_candidate_rows IS 'the rows of ethwhale.whale_candidates without their rank; CALL ethwhale.refresh()';
 
--- ethwhale.whale_candidates_of(chain, addrs): the rows of the chain's
--- addresses ADDRS (NULL: all) with large transfers, as they are now.
-CREATE FUNCTION ethwhale.whale_candidates_of(chain bigint, addrs text[])
+-- ethwhale.whale_candidates_of(chain, addrs[, kept]): the rows of the
+-- chain's addresses ADDRS (NULL: all) with large transfers, as they are now:
+-- counterparties, feeders and daily ETH change drawn from all their synced
+-- transactions, or with KEPT from their kept state (ethwhale.candidate_kept:
+-- what a refresh does; the first way is what the tests check it against).
+CREATE FUNCTION ethwhale.whale_candidates_of(chain bigint, addrs text[], kept bool DEFAULT false)
 RETURNS SETOF ethwhale.whale_candidate_rows
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-WITH sides AS (
+-- (ADDRS as a set: x = ANY (addrs) would search the array for every row)
+WITH wanted AS (SELECT a.address FROM unnest(addrs) a(address)),
+sides AS (
     SELECT from_address AS address, to_address AS counterparty, value_usd, block_time, true AS sent,
            to_category AS cp_category
     FROM ethwhale.large_transfers
-    WHERE chain_id = chain AND (addrs IS NULL OR from_address = ANY (addrs))
+    WHERE chain_id = chain AND (addrs IS NULL OR from_address IN (SELECT address FROM wanted))
     UNION ALL
     SELECT to_address, from_address, value_usd, block_time, false, from_category
     FROM ethwhale.large_transfers
-    WHERE chain_id = chain AND (addrs IS NULL OR to_address = ANY (addrs))
+    WHERE chain_id = chain AND (addrs IS NULL OR to_address IN (SELECT address FROM wanted))
 ),
 agg AS (
     SELECT address,
@@ -122,8 +127,15 @@ edges AS (
     SELECT t.to_address, t.from_address
     FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
 ),
+kept_edges AS (
+    SELECT k.address, k.counterparties AS n, k.sweepers
+    FROM ethwhale.candidate_kept k
+    WHERE kept AND k.chain_id = chain AND k.address IN (SELECT address FROM agg)
+),
 cp AS (
-    SELECT address, count(DISTINCT x) AS n FROM edges WHERE x <> address GROUP BY address
+    SELECT address, count(DISTINCT x) AS n FROM edges WHERE NOT kept AND x <> address GROUP BY address
+    UNION ALL
+    SELECT address, n FROM kept_edges
 ),
 feeders AS (
     SELECT DISTINCT t.to_address AS address, t.from_address AS d
@@ -133,17 +145,23 @@ feeders AS (
 sw AS (
     SELECT f.address, count(*) AS n
     FROM feeders f
-    WHERE NOT EXISTS (SELECT 1 FROM ethwhale.txs o
+    WHERE NOT kept AND NOT EXISTS (SELECT 1 FROM ethwhale.txs o
                       WHERE o.chain_id = chain AND o.from_address = f.d
                         AND o.to_address IS DISTINCT FROM f.address)
       AND EXISTS (SELECT 1 FROM ethwhale.txs i
                   WHERE i.chain_id = chain AND i.to_address = f.d AND i.from_address <> f.address)
     GROUP BY f.address
+    UNION ALL
+    SELECT address, sweepers FROM kept_edges
 ),
 -- the ETH change of each address per UTC day, from all its synced transactions
 -- (what ethwhale.address_eth_moves gives per address, set-based here: sent
 -- value and fees, received value, value into the contract it was created as)
 daily AS (
+    SELECT d.address, d.day, d.wei
+    FROM ethwhale.candidate_daily d
+    WHERE kept AND d.chain_id = chain AND d.address IN (SELECT address FROM agg)
+    UNION ALL
     SELECT x.address, x.day, sum(x.wei) AS wei
     FROM (SELECT t.from_address AS address, (t.block_time AT TIME ZONE 'UTC')::date AS day,
                  - CASE WHEN coalesce(t.status, 1) <> 0 THEN t.value ELSE 0 END
@@ -159,6 +177,7 @@ daily AS (
           FROM ethwhale.txs t
           WHERE t.chain_id = chain AND t.to_address IS NULL
             AND t.created_contract IN (SELECT address FROM agg)) x
+    WHERE NOT kept
     GROUP BY 1, 2
 ),
 -- the synced UTC days with an ETH/USD close on the day and the day before
@@ -267,7 +286,7 @@ SELECT s.address, s.label, s.category,
        ) AS evidence,
        chain AS chain_id
 FROM scored s
-WHERE addrs IS NULL OR s.address = ANY (addrs)
+WHERE addrs IS NULL OR s.address IN (SELECT address FROM wanted)
 $$;
 
 CREATE VIEW ethwhale.whale_candidates AS
@@ -288,15 +307,25 @@ COMMENT ON VIEW ethwhale.whale_candidates IS
 
 -- ethwhale.refresh_candidates(chain): compute again the candidate rows of
 -- the addresses in view_dirty (every row of the chain when view_state says
--- all are dirty).  Returns how many addresses it computed.
+-- all are dirty) from their kept state.  The candidates among them without
+-- one draw it from their history first; the addresses among them that are
+-- no longer candidates lose theirs.  (The kept state rests on the synced
+-- transactions only, not on prices, labels or settings: a change of those
+-- computes every row again from it.)  Returns how many addresses it
+-- computed.
 CREATE FUNCTION ethwhale.refresh_candidates(chain bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- its statements' estimates are far above jit_above_cost: compiling them took
+-- 3 s of a 4.5 s refresh (measured)
+SET jit = off
 AS $$
 DECLARE
     vs ethwhale.view_state;
     todo text[];
+    cands text[];
+    gone text[];
     n bigint;
 BEGIN
     SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
@@ -304,13 +333,27 @@ BEGIN
         RETURN 0;
     END IF;
     IF vs.all_dirty THEN
-        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
-        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, NULL);
-        GET DIAGNOSTICS n = ROW_COUNT;
+        SELECT coalesce(array_agg(DISTINCT a), '{}') INTO cands
+        FROM ethwhale.large_transfer_rows r CROSS JOIN LATERAL (VALUES (r.from_address), (r.to_address)) v(a)
+        WHERE r.chain_id = chain;
+        gone := ARRAY(SELECT k.address FROM ethwhale.candidate_kept k
+                      WHERE k.chain_id = chain AND NOT ethwhale.is_candidate(chain, k.address));
     ELSE
         SELECT coalesce(array_agg(d.address), '{}') INTO todo FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
-        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain AND r.address = ANY (todo);
-        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, todo);
+        cands := ARRAY(SELECT a FROM unnest(todo) a WHERE ethwhale.is_candidate(chain, a));
+        gone := ARRAY(SELECT unnest(todo) EXCEPT SELECT unnest(cands));
+    END IF;
+    PERFORM ethwhale.candidates_drop(chain, gone);
+    PERFORM ethwhale.candidates_keep(chain, cands, vs.through_block);
+    IF vs.all_dirty THEN
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
+        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, NULL, true);
+        GET DIAGNOSTICS n = ROW_COUNT;
+    ELSE
+        -- (a join: r.address = ANY (todo) would search the array for every row)
+        DELETE FROM ethwhale.whale_candidate_rows r USING unnest(todo) u(address)
+         WHERE r.chain_id = chain AND r.address = u.address;
+        INSERT INTO ethwhale.whale_candidate_rows SELECT * FROM ethwhale.whale_candidates_of(chain, todo, true);
         n := cardinality(todo);
     END IF;
     DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;

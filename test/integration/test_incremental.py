@@ -13,6 +13,11 @@
 - basis:   labels loaded, ethwhale.whale_threshold_usd changed, a token
            inserted, a price changed: each makes the next refresh a full
            rebuild (last_full true), equal to the full computation.
+- kept:    after every round, the reorg and every basis change, the
+           candidates' kept state (0.5: counterparties, feeder tests, daily
+           ETH change), brought forward block by block, equals a fresh draw
+           from the history of every candidate, and is kept for exactly the
+           candidates.
 - crash:   kill -9 of the backend running CALL ethwhale.refresh() (sync and
            view steps) at random moments, with ethwhale.partition_blocks =
            1000 so that partitions are made during the run; a final refresh
@@ -73,6 +78,47 @@ def check(db, what: str, threshold=50000):
         return assert_views_full(c, CHAIN, what), state(c)
 
 
+KEPT_TABLES = {"ethwhale.candidate_kept": "address",
+               "ethwhale.candidate_edges": "address, counterparty",
+               "ethwhale.candidate_daily": "address, day"}
+
+
+def kept_state(c) -> dict:
+    return {t: c.execute(f"SELECT * FROM {t} WHERE chain_id = %s ORDER BY {o}", [CHAIN]).fetchall()
+            for t, o in KEPT_TABLES.items()}
+
+
+def assert_kept_fresh(db, what: str, threshold=50000, feeders=True) -> None:
+    """The candidates' kept state, brought forward by the refreshes, is what
+    drawing it afresh from the history of every candidate gives (drawn in a
+    transaction rolled back), and it is kept for the candidates only."""
+    with connect(db) as c:
+        c.execute(f"SET ethwhale.whale_threshold_usd = {threshold}")
+        got = kept_state(c)
+        c.execute("BEGIN")
+        try:
+            c.execute("SELECT ethwhale.candidates_drop(%s, NULL)", [CHAIN])
+            assert sum(len(v) for v in kept_state(c).values()) == 0
+            c.execute("SELECT ethwhale.candidates_keep(%s, ARRAY(SELECT address FROM ethwhale.whale_candidate_rows"
+                      " WHERE chain_id = %s), (SELECT through_block FROM ethwhale.view_state WHERE chain_id = %s))",
+                      [CHAIN, CHAIN, CHAIN])
+            want = kept_state(c)
+            cands = sorted(r[0] for r in c.execute(
+                "SELECT address FROM ethwhale.whale_candidate_rows WHERE chain_id = %s", [CHAIN]))
+        finally:
+            c.execute("ROLLBACK")
+    assert [r[1] for r in got["ethwhale.candidate_kept"]] == cands, f"{what}: kept addresses are not the candidates"
+    for t in KEPT_TABLES:
+        if got[t] != want[t]:
+            g, w = set(got[t]), set(want[t])
+            pytest.fail(f"{what}: {t} brought forward differs from a fresh draw: {len(got[t])} rows vs "
+                        f"{len(want[t])}; only kept: {sorted(g - w)[:3]}; only drawn: {sorted(w - g)[:3]}")
+    # something to compare: edges of both directions, feeders that pass both tests
+    edges = want["ethwhale.candidate_edges"]
+    assert any(e[3] for e in edges) and any(e[4] for e in edges), what
+    assert not feeders or any(e[4] and e[5] and e[6] for e in edges), f"{what}: no deposit-like feeder at all"
+
+
 def test_incremental_equals_full(make_db, gen_server, server_files, data_dir, api, readable_dir):
     srv = gen_server("--generate", "2200", "--seed", "41", "--txs-per-block", "2-6", "--head", "499")
     inc = make_db()
@@ -90,6 +136,7 @@ def test_incremental_equals_full(make_db, gen_server, server_files, data_dir, ap
         refresh(inc)
         (lt2, wc2), st = check(inc, f"after {step} new blocks")
         assert st == (head, False, step), (step, st)
+        assert_kept_fresh(inc, f"after {step} new blocks")
         assert len(lt2) >= len(lt)
         lt = lt2
         with connect(inc) as c:
@@ -124,6 +171,7 @@ def test_incremental_equals_full(make_db, gen_server, server_files, data_dir, ap
     refresh(inc)
     (lt3, _), st = check(inc, "after the reorg")
     assert st == (2199, False, 25), st
+    assert_kept_fresh(inc, "after the reorg")
     new = {r[3] for r in lt3 if r[2] >= 2175}
     assert not (old & new)
     fresh = make_db()
@@ -171,6 +219,7 @@ def test_incremental_equals_full(make_db, gen_server, server_files, data_dir, ap
             st = state(c)
             assert st[1] is True, (name, st)
         got, _ = check(inc, f"after the basis change: {name}", threshold)
+        assert_kept_fresh(inc, f"after the basis change: {name}", threshold, feeders=False)
         if changes_rows:
             assert got != prev, name
         prev = got

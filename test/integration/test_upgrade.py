@@ -45,6 +45,7 @@ import pytest
 from psycopg import sql
 
 from conftest import PG_BINDIR, PG_EXEC, REPO_ROOT, SERVER_TMPDIR
+from test_chains import assert_views_full
 
 
 
@@ -199,10 +200,10 @@ def diff(a: list[str], b: list[str], la: str, lb: str) -> str:
 # upgrade
 
 
-@pytest.mark.parametrize("old", ["0.1", "0.2", "0.3"])
+@pytest.mark.parametrize("old", ["0.1", "0.2", "0.3", "0.4"])
 def test_upgrade_equals_fresh_install(fresh_db, old):
     want = control_version()
-    assert want not in ("0.1", "0.2", "0.3"), "the control file's default_version should be past 0.3"
+    assert want not in ("0.1", "0.2", "0.3", "0.4"), "the control file's default_version should be past 0.4"
     up, fresh = fresh_db(), fresh_db()
     # The versions are named: other work trees may `make install` a control
     # file of their own into the same PostgreSQL while this runs.
@@ -232,6 +233,9 @@ def test_upgrade_equals_fresh_install(fresh_db, old):
     assert any("function ethwhale.sync_batch(" in m for m in b["members"])
     assert any("function ethwhale.alerts_record(" in m for m in b["members"])
     assert any("view ethwhale.alerts" == m for m in b["members"]), b["members"]
+    # 0.5: the candidates' kept state
+    assert any("table ethwhale.candidate_edges" == m for m in b["members"]), b["members"]
+    assert any("function ethwhale.views_apply(" in m for m in b["members"]), b["members"]
     problems = [diff(a[k], b[k], f"{old} updated to {want}: {k}", f"fresh {want}: {k}")
                 for k in b if a[k] != b[k]]
     assert not problems, "the updated extension differs from a fresh install:\n" + "\n\n".join(problems)
@@ -569,6 +573,15 @@ def test_update_from_0_3_keeps_synced_rows(fresh_db, own_server, data_dir, serve
                          " SELECT * FROM ethwhale.large_transfers_of(8453, 0, 399)) x").fetchone()[0] == 0
         assert c.execute("SELECT count(*) FROM ethwhale.large_transfer_rows").fetchone()[0] == \
             c.execute("SELECT count(*) FROM ethwhale.large_transfers_of(8453, 0, 399)").fetchone()[0]
+        # on to the current version: the first refresh computes every
+        # candidate row again, drawing the candidates' kept state (0.5), and
+        # they are the full computation's
+        c.execute(sql.SQL("ALTER EXTENSION ethwhale_fdw UPDATE TO {}").format(sql.Literal(control_version())))
+        c.execute("SELECT ethwhale.refresh_views()")
+        assert c.execute("SELECT last_full FROM ethwhale.view_state").fetchone()[0] is True
+        _, wc_rows = assert_views_full(c, 8453, "after the update to " + control_version())
+        assert len(wc_rows) > 0
+        assert c.execute("SELECT count(*) FROM ethwhale.candidate_kept").fetchone()[0] == len(wc_rows)
 
 
 def test_dump_restore_keeps_synced_partitions(fresh_db, own_server):
