@@ -161,7 +161,12 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    through bigint;
 BEGIN
+    -- first the views' row: a refresh bringing them forward meanwhile would
+    -- add rows of the blocks going away after the kept state was forgotten
+    SELECT v.through_block INTO through FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
     IF above IS NULL THEN
         DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
         DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
@@ -170,13 +175,15 @@ BEGIN
         PERFORM ethwhale.candidates_drop(chain, NULL);
         RETURN;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM ethwhale.view_state v WHERE v.chain_id = chain AND v.through_block > above) THEN
+    IF through IS NULL OR through <= above THEN
         RETURN;
     END IF;
-    PERFORM ethwhale.candidates_forget(chain, above + 1, (SELECT v.through_block FROM ethwhale.view_state v
-                                                           WHERE v.chain_id = chain));
+    PERFORM ethwhale.candidates_forget(chain, above + 1, through);
     DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain AND r.block > above;
-    UPDATE ethwhale.view_state v SET through_block = above WHERE v.chain_id = chain;
+    -- (kept_partitions too: the kept state covers the partitions up to ABOVE)
+    UPDATE ethwhale.view_state v
+       SET through_block = above, kept_partitions = ethwhale.partitions_through(chain, above)
+     WHERE v.chain_id = chain;
 END
 $$;
 

@@ -10,8 +10,8 @@
 --   candidate_kept   the addresses whose state is kept, complete up to the
 --                    chain's view_state.through_block, with the counts of
 --                    their counterparties and deposit-like feeders;
---   candidate_edges  each kept address's counterparties, the direction of
---                    their transactions, and for one that sent to it the two
+--   candidate_edges  each kept address's counterparties, whether one sent
+--                    to it, and for one that did the two
 --                    tests of a deposit-like feeder: FEEDER_SOLE, it sent to
 --                    this address only (and created no contract), and
 --                    FEEDER_FED, it received from another address;
@@ -43,17 +43,13 @@ CREATE TABLE ethwhale.candidate_edges (
     chain_id     bigint NOT NULL,
     address      text NOT NULL,
     counterparty text NOT NULL,
-    sent         bool NOT NULL,   -- ADDRESS sent to COUNTERPARTY
-    received     bool NOT NULL,   -- COUNTERPARTY sent to ADDRESS
+    received     bool NOT NULL,   -- COUNTERPARTY sent to ADDRESS (else only the reverse)
     feeder_sole  bool,            -- when RECEIVED: COUNTERPARTY sent to ADDRESS only
     feeder_fed   bool,            -- when RECEIVED: COUNTERPARTY received from another address
     PRIMARY KEY (chain_id, address, counterparty)
 );
--- a reorg finds the candidates a replaced block's address fed (with ADDRESS
--- last: on (chain_id, counterparty) alone the planner took it for a look-up
--- of one edge, and read every edge of an exchange's address for each)
-CREATE INDEX candidate_edges_counterparty_idx ON ethwhale.candidate_edges (chain_id, counterparty, address);
--- new blocks settle the feeder tests still open: few rows on any chain
+-- new blocks settle the feeder tests still open: a new block's sender or
+-- recipient finds its open tests without reading its other edges
 CREATE INDEX candidate_edges_sole_idx ON ethwhale.candidate_edges (chain_id, counterparty)
     WHERE received AND feeder_sole;
 CREATE INDEX candidate_edges_unfed_idx ON ethwhale.candidate_edges (chain_id, counterparty)
@@ -117,7 +113,7 @@ SET enable_bitmapscan = off
 AS $$
 BEGIN
     RETURN QUERY EXECUTE format($q$
-        SELECT $1, g.address, g.counterparty, g.sent, g.received,
+        SELECT $1, g.address, g.counterparty, g.received,
                CASE WHEN g.received THEN
                    NOT EXISTS (SELECT 1 FROM ethwhale.txs o
                                WHERE o.chain_id = $1 AND o.from_address = g.counterparty AND o.block <= $4
@@ -126,13 +122,13 @@ BEGIN
                    EXISTS (SELECT 1 FROM ethwhale.txs i
                            WHERE i.chain_id = $1 AND i.to_address = g.counterparty AND i.block <= $4
                              AND i.from_address <> g.address) END
-        FROM (SELECT x.address, x.counterparty, bool_or(x.sent) AS sent, bool_or(NOT x.sent) AS received
-              FROM (SELECT t.from_address AS address, t.to_address AS counterparty, true AS sent
+        FROM (SELECT x.address, x.counterparty, bool_or(x.received) AS received
+              FROM (SELECT t.from_address AS address, t.to_address AS counterparty, false AS received
                     FROM ethwhale.txs t JOIN %1$s a ON a.address = t.from_address
                     WHERE t.chain_id = $1 AND t.block BETWEEN $2 AND $3
                       AND t.to_address IS NOT NULL AND t.to_address <> t.from_address
                     UNION ALL
-                    SELECT t.to_address, t.from_address, false
+                    SELECT t.to_address, t.from_address, true
                     FROM ethwhale.txs t JOIN %1$s a ON a.address = t.to_address
                     WHERE t.chain_id = $1 AND t.block BETWEEN $2 AND $3
                       AND t.from_address <> t.to_address) x
@@ -247,30 +243,24 @@ BEGIN
     PERFORM ethwhale.addresses_touched(chain, lo, hi, true);
 
     -- the counterparties the new blocks give kept addresses, with their
-    -- feeder tests; ew_delta counts what they add (new counterparties, new
-    -- feeders that pass both tests) against what was kept
-    CREATE TEMP TABLE IF NOT EXISTS ew_edges (LIKE ethwhale.candidate_edges) ON COMMIT DROP;
-    TRUNCATE ew_edges;
-    INSERT INTO ew_edges SELECT * FROM ethwhale.candidate_edges_of(chain, lo, hi, 'ew_touched', hi);
-    ANALYZE ew_edges;
+    -- feeder tests.  ew_delta: what they add to the counts, a new
+    -- counterparty (a row inserted), a new feeder that passes both tests (a
+    -- row inserted or now received).  An edge they only repeat is left as it
+    -- is, not written again.
     CREATE TEMP TABLE IF NOT EXISTS ew_delta (address text, counterparties bigint, sweepers bigint)
         ON COMMIT DROP;
     TRUNCATE ew_delta;
+    WITH up AS (
+        INSERT INTO ethwhale.candidate_edges AS e
+        SELECT * FROM ethwhale.candidate_edges_of(chain, lo, hi, 'ew_touched', hi)
+        ON CONFLICT (chain_id, address, counterparty) DO UPDATE
+           SET received = true, feeder_sole = excluded.feeder_sole, feeder_fed = excluded.feeder_fed
+         WHERE excluded.received AND NOT e.received
+        RETURNING e.address, e.xmax = 0 AS inserted, e.received AND e.feeder_sole AND e.feeder_fed AS feeder
+    )
     INSERT INTO ew_delta
-    SELECT n.address, count(*) FILTER (WHERE e.address IS NULL),
-           count(*) FILTER (WHERE n.received AND n.feeder_sole AND n.feeder_fed
-                              AND NOT coalesce(e.received, false))
-    FROM ew_edges n
-    LEFT JOIN ethwhale.candidate_edges e
-           ON e.chain_id = chain AND e.address = n.address AND e.counterparty = n.counterparty
-    GROUP BY n.address;
-    INSERT INTO ethwhale.candidate_edges AS e
-    SELECT * FROM ew_edges
-    ON CONFLICT (chain_id, address, counterparty) DO UPDATE
-       SET sent = e.sent OR excluded.sent,
-           received = e.received OR excluded.received,
-           feeder_sole = CASE WHEN e.received THEN e.feeder_sole ELSE excluded.feeder_sole END,
-           feeder_fed = CASE WHEN e.received THEN e.feeder_fed ELSE excluded.feeder_fed END;
+    SELECT u.address, count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE u.feeder)
+    FROM up u GROUP BY u.address;
 
     -- the feeder tests the new blocks settle: a feeder that sent to another
     -- address (or created a contract), a feeder that another address fed
@@ -334,8 +324,13 @@ BEGIN
     SELECT k.address FROM ethwhale.candidate_kept k JOIN ew_touched w ON w.address = k.address
     WHERE k.chain_id = chain
     UNION
-    SELECT e.address FROM ethwhale.candidate_edges e JOIN ew_touched w ON w.address = e.counterparty
-    WHERE e.chain_id = chain AND e.received;
+    -- the kept addresses a touched address ever sent to: their feeder tests
+    -- of it may change (found through the transactions, which have the
+    -- index: one on candidate_edges (counterparty) would cost every refresh)
+    SELECT k.address FROM ethwhale.txs t
+    JOIN ew_touched w ON w.address = t.from_address
+    JOIN ethwhale.candidate_kept k ON k.chain_id = chain AND k.address = t.to_address
+    WHERE t.chain_id = chain;
     PERFORM ethwhale.candidates_drop(chain, ARRAY(SELECT f.address FROM ew_forget f));
     PERFORM ethwhale.views_mark_dirty(chain, lo, hi, 'ew_forget');
 END
