@@ -429,8 +429,6 @@ DECLARE
     d1 date;
     full_rebuild bool;
     added bigint;
-    parts_then text;
-    parts_now text;
 BEGIN
     SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date, (max(b."timestamp") AT TIME ZONE 'UTC')::date
       INTO d0, d1
@@ -440,18 +438,16 @@ BEGIN
     upto := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
     full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
                     OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
-    parts_then := ethwhale.partitions_through(chain, vs.through_block);
-    IF vs.chain_id IS NOT NULL AND vs.kept_partitions IS DISTINCT FROM parts_then THEN
+    -- no record of what the kept state was brought up to, or a partition
+    -- taken away under it: it is drawn again, and everything rebuilt
+    IF vs.chain_id IS NULL
+       OR vs.kept_partitions IS DISTINCT FROM ethwhale.partitions_through(chain, vs.through_block) THEN
         PERFORM ethwhale.candidates_drop(chain, NULL);
         full_rebuild := true;
     END IF;
     IF full_rebuild THEN
         DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
         DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
-        IF vs.chain_id IS NULL THEN
-            -- no record of what any kept state was brought up to
-            PERFORM ethwhale.candidates_drop(chain, NULL);
-        END IF;
         lo := 0;
     ELSE
         lo := coalesce(vs.through_block + 1, 0);
@@ -471,12 +467,11 @@ BEGIN
     IF vs.chain_id IS NOT NULL AND upto >= coalesce(vs.through_block + 1, 0) THEN
         PERFORM ethwhale.views_apply(chain, coalesce(vs.through_block + 1, 0), upto);
     END IF;
-    parts_now := ethwhale.partitions_through(chain, upto);
     INSERT INTO ethwhale.view_state AS v
         (chain_id, through_block, basis, threshold_usd, min_counterparties, min_sweepers,
          first_day, last_day, all_dirty, last_new_blocks, last_full, kept_partitions)
     VALUES (chain, upto, basis, thr, min_cp, min_sw, d0, d1, true,
-            greatest(coalesce(upto - lo + 1, 0), 0), true, parts_now)
+            greatest(coalesce(upto - lo + 1, 0), 0), true, ethwhale.partitions_through(chain, upto))
     ON CONFLICT (chain_id) DO UPDATE
        SET through_block = excluded.through_block, basis = excluded.basis,
            threshold_usd = excluded.threshold_usd, min_counterparties = excluded.min_counterparties,
@@ -538,7 +533,7 @@ edges AS (
     SELECT t.to_address, t.from_address
     FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
 ),
-kept_edges AS (
+kept_counts AS (
     SELECT k.address, k.counterparties AS n, k.sweepers
     FROM ethwhale.candidate_kept k
     WHERE kept AND k.chain_id = chain AND k.address IN (SELECT address FROM agg)
@@ -546,7 +541,7 @@ kept_edges AS (
 cp AS (
     SELECT address, count(DISTINCT x) AS n FROM edges WHERE NOT kept AND x <> address GROUP BY address
     UNION ALL
-    SELECT address, n FROM kept_edges
+    SELECT address, n FROM kept_counts
 ),
 feeders AS (
     SELECT DISTINCT t.to_address AS address, t.from_address AS d
@@ -563,7 +558,7 @@ sw AS (
                   WHERE i.chain_id = chain AND i.to_address = f.d AND i.from_address <> f.address)
     GROUP BY f.address
     UNION ALL
-    SELECT address, sweepers FROM kept_edges
+    SELECT address, sweepers FROM kept_counts
 ),
 -- the ETH change of each address per UTC day, from all its synced transactions
 -- (what ethwhale.address_eth_moves gives per address, set-based here: sent
@@ -723,8 +718,8 @@ BEGIN
         SELECT coalesce(array_agg(DISTINCT a), '{}') INTO cands
         FROM ethwhale.large_transfer_rows r CROSS JOIN LATERAL (VALUES (r.from_address), (r.to_address)) v(a)
         WHERE r.chain_id = chain;
-        gone := ARRAY(SELECT k.address FROM ethwhale.candidate_kept k
-                      WHERE k.chain_id = chain AND NOT ethwhale.is_candidate(chain, k.address));
+        gone := ARRAY(SELECT k.address FROM ethwhale.candidate_kept k WHERE k.chain_id = chain
+                      EXCEPT SELECT unnest(cands));
     ELSE
         SELECT coalesce(array_agg(d.address), '{}') INTO todo FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
         cands := ARRAY(SELECT a FROM unnest(todo) a WHERE ethwhale.is_candidate(chain, a));

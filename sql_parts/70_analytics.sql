@@ -211,8 +211,6 @@ DECLARE
     d1 date;
     full_rebuild bool;
     added bigint;
-    parts_then text;
-    parts_now text;
 BEGIN
     SELECT (min(b."timestamp") AT TIME ZONE 'UTC')::date, (max(b."timestamp") AT TIME ZONE 'UTC')::date
       INTO d0, d1
@@ -222,18 +220,16 @@ BEGIN
     upto := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
     full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
                     OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
-    parts_then := ethwhale.partitions_through(chain, vs.through_block);
-    IF vs.chain_id IS NOT NULL AND vs.kept_partitions IS DISTINCT FROM parts_then THEN
+    -- no record of what the kept state was brought up to, or a partition
+    -- taken away under it: it is drawn again, and everything rebuilt
+    IF vs.chain_id IS NULL
+       OR vs.kept_partitions IS DISTINCT FROM ethwhale.partitions_through(chain, vs.through_block) THEN
         PERFORM ethwhale.candidates_drop(chain, NULL);
         full_rebuild := true;
     END IF;
     IF full_rebuild THEN
         DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
         DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
-        IF vs.chain_id IS NULL THEN
-            -- no record of what any kept state was brought up to
-            PERFORM ethwhale.candidates_drop(chain, NULL);
-        END IF;
         lo := 0;
     ELSE
         lo := coalesce(vs.through_block + 1, 0);
@@ -253,12 +249,11 @@ BEGIN
     IF vs.chain_id IS NOT NULL AND upto >= coalesce(vs.through_block + 1, 0) THEN
         PERFORM ethwhale.views_apply(chain, coalesce(vs.through_block + 1, 0), upto);
     END IF;
-    parts_now := ethwhale.partitions_through(chain, upto);
     INSERT INTO ethwhale.view_state AS v
         (chain_id, through_block, basis, threshold_usd, min_counterparties, min_sweepers,
          first_day, last_day, all_dirty, last_new_blocks, last_full, kept_partitions)
     VALUES (chain, upto, basis, thr, min_cp, min_sw, d0, d1, true,
-            greatest(coalesce(upto - lo + 1, 0), 0), true, parts_now)
+            greatest(coalesce(upto - lo + 1, 0), 0), true, ethwhale.partitions_through(chain, upto))
     ON CONFLICT (chain_id) DO UPDATE
        SET through_block = excluded.through_block, basis = excluded.basis,
            threshold_usd = excluded.threshold_usd, min_counterparties = excluded.min_counterparties,

@@ -127,7 +127,7 @@ edges AS (
     SELECT t.to_address, t.from_address
     FROM ethwhale.txs t WHERE t.chain_id = chain AND t.to_address IN (SELECT address FROM agg)
 ),
-kept_edges AS (
+kept_counts AS (
     SELECT k.address, k.counterparties AS n, k.sweepers
     FROM ethwhale.candidate_kept k
     WHERE kept AND k.chain_id = chain AND k.address IN (SELECT address FROM agg)
@@ -135,7 +135,7 @@ kept_edges AS (
 cp AS (
     SELECT address, count(DISTINCT x) AS n FROM edges WHERE NOT kept AND x <> address GROUP BY address
     UNION ALL
-    SELECT address, n FROM kept_edges
+    SELECT address, n FROM kept_counts
 ),
 feeders AS (
     SELECT DISTINCT t.to_address AS address, t.from_address AS d
@@ -152,7 +152,7 @@ sw AS (
                   WHERE i.chain_id = chain AND i.to_address = f.d AND i.from_address <> f.address)
     GROUP BY f.address
     UNION ALL
-    SELECT address, sweepers FROM kept_edges
+    SELECT address, sweepers FROM kept_counts
 ),
 -- the ETH change of each address per UTC day, from all its synced transactions
 -- (what ethwhale.address_eth_moves gives per address, set-based here: sent
@@ -336,8 +336,8 @@ BEGIN
         SELECT coalesce(array_agg(DISTINCT a), '{}') INTO cands
         FROM ethwhale.large_transfer_rows r CROSS JOIN LATERAL (VALUES (r.from_address), (r.to_address)) v(a)
         WHERE r.chain_id = chain;
-        gone := ARRAY(SELECT k.address FROM ethwhale.candidate_kept k
-                      WHERE k.chain_id = chain AND NOT ethwhale.is_candidate(chain, k.address));
+        gone := ARRAY(SELECT k.address FROM ethwhale.candidate_kept k WHERE k.chain_id = chain
+                      EXCEPT SELECT unnest(cands));
     ELSE
         SELECT coalesce(array_agg(d.address), '{}') INTO todo FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
         cands := ARRAY(SELECT a FROM unnest(todo) a WHERE ethwhale.is_candidate(chain, a));
