@@ -12,7 +12,10 @@
 --     (candidate_edges_of gains FRESH);
 --   - the candidates' rows are computed with hash joins (whale_candidates_of
 --     SET enable_mergejoin = off), the exchange test and the settings once;
---   - large_transfers_of evaluates the threshold once, not for every move.
+--   - large_transfers_of evaluates the threshold once, not for every move;
+--   - a reorg settles again the feeder tests it can change instead of making
+--     every candidate a touched sender paid draw its whole state again
+--     (candidates_forget).
 -- No table changes: the kept state and the views' rows stay as they are.
 
 DROP FUNCTION ethwhale.is_candidate(bigint, text);
@@ -221,6 +224,76 @@ BEGIN
     ON CONFLICT (chain_id, address, day) DO UPDATE SET wei = d.wei + excluded.wei;
 
     RETURN ethwhale.views_mark_dirty(chain, lo, hi, 'ew_touched');
+END
+$$;
+
+-- ethwhale.candidates_forget(chain, lo, hi): the chain's blocks LO..HI are
+-- going away (a reorg; the kept state is complete up to HI).  The kept
+-- addresses their transactions touch lose their kept state, drawn again at
+-- the next refresh.  Another kept address keeps its counterparties and daily
+-- change, which no transaction of those blocks is part of; only the feeder
+-- tests of the senders to it that those blocks touch can change (a
+-- transaction elsewhere that made it fail, or one from another address that
+-- made it pass, goes away), so they are settled again as of block LO - 1
+-- and its count of feeders taken again.  (0.5 made all of those addresses
+-- draw their whole state again: on mainnet, every candidate an exchange
+-- wallet ever paid.)  Called before the blocks' rows are deleted: the probes
+-- stop at LO - 1.  The addresses, and the parties of the blocks' large
+-- transfers, go into view_dirty.
+CREATE OR REPLACE FUNCTION ethwhale.candidates_forget(chain bigint, lo bigint, hi bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- the feeder probes stop at the first transaction that settles them (see
+-- candidate_edges_of)
+SET enable_bitmapscan = off
+AS $$
+BEGIN
+    PERFORM ethwhale.addresses_touched(chain, lo, hi, false);
+    CREATE TEMP TABLE IF NOT EXISTS ew_forget (address text PRIMARY KEY) ON COMMIT DROP;
+    TRUNCATE ew_forget;
+    INSERT INTO ew_forget
+    SELECT k.address FROM ethwhale.candidate_kept k JOIN ew_touched w ON w.address = k.address
+    WHERE k.chain_id = chain;
+    -- the other kept addresses' senders that the blocks touch (found through
+    -- the transactions, which have the index: one on candidate_edges
+    -- (counterparty) would cost every refresh)
+    CREATE TEMP TABLE IF NOT EXISTS ew_refeed (address text, counterparty text, PRIMARY KEY (address, counterparty))
+        ON COMMIT DROP;
+    TRUNCATE ew_refeed;
+    INSERT INTO ew_refeed
+    SELECT DISTINCT t.to_address, t.from_address FROM ethwhale.txs t
+    JOIN ew_touched w ON w.address = t.from_address
+    JOIN ethwhale.candidate_kept k ON k.chain_id = chain AND k.address = t.to_address
+    WHERE t.chain_id = chain AND t.block < lo AND t.from_address <> t.to_address
+      AND NOT EXISTS (SELECT 1 FROM ew_forget f WHERE f.address = t.to_address);
+    ANALYZE ew_refeed;
+    -- (the count of feeders from the tests before and after, which the
+    -- subquery reads: counting every edge of those addresses again took
+    -- longer than the probes)
+    WITH settled AS (
+        UPDATE ethwhale.candidate_edges e SET feeder_sole = n.sole, feeder_fed = n.fed
+          FROM (SELECT p.address, p.counterparty, p.feeder_sole AND p.feeder_fed AS was,
+                       NOT EXISTS (SELECT 1 FROM ethwhale.txs o
+                                   WHERE o.chain_id = chain AND o.from_address = p.counterparty
+                                     AND o.block < lo AND o.to_address IS DISTINCT FROM p.address) AS sole,
+                       EXISTS (SELECT 1 FROM ethwhale.txs i
+                               WHERE i.chain_id = chain AND i.to_address = p.counterparty
+                                 AND i.block < lo AND i.from_address <> p.address) AS fed
+                FROM ew_refeed r
+                JOIN ethwhale.candidate_edges p
+                  ON p.chain_id = chain AND p.address = r.address AND p.counterparty = r.counterparty
+                WHERE p.received) n
+         WHERE e.chain_id = chain AND e.address = n.address AND e.counterparty = n.counterparty
+           AND (e.feeder_sole, e.feeder_fed) IS DISTINCT FROM (n.sole, n.fed)
+        RETURNING e.address, (n.sole AND n.fed)::int - n.was::int AS delta
+    )
+    UPDATE ethwhale.candidate_kept k SET sweepers = k.sweepers + d.delta
+      FROM (SELECT x.address, sum(x.delta) AS delta FROM settled x GROUP BY x.address) d
+     WHERE k.chain_id = chain AND k.address = d.address AND d.delta <> 0;
+    PERFORM ethwhale.candidates_drop(chain, ARRAY(SELECT f.address FROM ew_forget f));
+    INSERT INTO ew_forget SELECT DISTINCT r.address FROM ew_refeed r ON CONFLICT DO NOTHING;
+    PERFORM ethwhale.views_mark_dirty(chain, lo, hi, 'ew_forget');
 END
 $$;
 

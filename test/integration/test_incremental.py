@@ -186,6 +186,20 @@ def test_incremental_equals_full(make_db, gen_server, server_files, data_dir, ap
     assert (fork["from"], fork["to"]) == (2175, 2199)
     with connect(inc) as c:
         old = {r[0] for r in c.execute("SELECT tx_hash FROM ethwhale.large_transfer_rows WHERE block >= 2175")}
+        # the reorg settles again the feeder tests of kept candidates it does
+        # not touch, through senders it touches: make sure there are some
+        # (else the kept state below would be a fresh draw's for nothing)
+        refeed = c.execute("""
+            WITH touched AS (SELECT from_address AS a FROM ethwhale.txs WHERE chain_id = %(c)s AND block >= 2175
+                             UNION SELECT to_address FROM ethwhale.txs WHERE chain_id = %(c)s AND block >= 2175
+                             UNION SELECT created_contract FROM ethwhale.txs WHERE chain_id = %(c)s AND block >= 2175)
+            SELECT count(DISTINCT (t.to_address, t.from_address)) FROM ethwhale.txs t
+            JOIN ethwhale.candidate_kept k ON k.chain_id = t.chain_id AND k.address = t.to_address
+            WHERE t.chain_id = %(c)s AND t.block < 2175 AND t.from_address <> t.to_address
+              AND t.from_address IN (SELECT a FROM touched) AND t.to_address NOT IN (SELECT a FROM touched
+                                                                                  WHERE a IS NOT NULL)""",
+                           {"c": CHAIN}).fetchone()[0]
+        assert refeed > 0, "the reorg touches no sender of an untouched candidate"
     refresh(inc)
     (lt3, _), st = check(inc, "after the reorg")
     assert st == (2199, False, 25), st
