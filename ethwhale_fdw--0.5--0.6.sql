@@ -15,7 +15,8 @@
 --   - large_transfers_of evaluates the threshold once, not for every move;
 --   - a reorg settles again the feeder tests it can change instead of making
 --     every candidate a touched sender paid draw its whole state again
---     (candidates_forget).
+--     (candidates_forget), and drops the whole kept state when a partition
+--     was taken away since the last refresh (views_rollback).
 -- No table changes: the kept state and the views' rows stay as they are.
 
 DROP FUNCTION ethwhale.is_candidate(bigint, text);
@@ -56,6 +57,57 @@ SELECT chain, m.kind, m.block, m.block_time, m.tx_hash, m.log_index, m.token, m.
 FROM moves m
 -- (a subquery: evaluated once, not for every move; 6.5 s of a 29 s full rebuild)
 WHERE m.value_usd >= (SELECT ethwhale.whale_threshold_usd())
+$$;
+
+-- ethwhale.views_rollback(chain, above): the chain's blocks above ABOVE are
+-- going away (a reorg; NULL: all of them, ethwhale.reset_sync): their large
+-- transfers are taken out, the candidates' kept state is rolled back with
+-- them (ethwhale.candidates_forget: the candidates they touched lose it,
+-- the feeder tests they change are settled again; all of it goes when a
+-- partition of txs was taken away since the last refresh), the candidates
+-- whose rows change are marked for the next refresh, and the views' cursor
+-- moved back.  Called before the blocks' rows are deleted, in the same
+-- transaction.
+CREATE OR REPLACE FUNCTION ethwhale.views_rollback(chain bigint, above bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    through bigint;
+    kept text;
+BEGIN
+    -- first the views' row: a refresh bringing them forward meanwhile would
+    -- add rows of the blocks going away after the kept state was forgotten
+    SELECT v.through_block, v.kept_partitions INTO through, kept
+    FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    IF above IS NULL THEN
+        DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
+        DELETE FROM ethwhale.view_dirty d WHERE d.chain_id = chain;
+        DELETE FROM ethwhale.view_state v WHERE v.chain_id = chain;
+        PERFORM ethwhale.candidates_drop(chain, NULL);
+        RETURN;
+    END IF;
+    IF through IS NULL OR through <= above THEN
+        RETURN;
+    END IF;
+    IF kept IS DISTINCT FROM ethwhale.partitions_through(chain, through) THEN
+        -- a partition taken away since the last refresh: the history the
+        -- kept state rests on is gone, and settling tests again on what is
+        -- left would be wrong.  The state goes, kept_partitions says none
+        -- and the next refresh draws it all again (as it would have).
+        PERFORM ethwhale.candidates_drop(chain, NULL);
+        kept := NULL;
+    ELSE
+        PERFORM ethwhale.candidates_forget(chain, above + 1, through);
+        -- the kept state covers the partitions up to ABOVE
+        kept := ethwhale.partitions_through(chain, above);
+    END IF;
+    DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain AND r.block > above;
+    UPDATE ethwhale.view_state v SET through_block = above, kept_partitions = kept
+     WHERE v.chain_id = chain;
+END
 $$;
 
 -- ---------------------------------------------------------------- sql_parts/74_candidate_state.sql
@@ -235,11 +287,12 @@ $$;
 -- tests of the senders to it that those blocks touch can change (a
 -- transaction elsewhere that made it fail, or one from another address that
 -- made it pass, goes away), so they are settled again as of block LO - 1
--- and its count of feeders taken again.  (0.5 made all of those addresses
--- draw their whole state again: on mainnet, every candidate an exchange
--- wallet ever paid.)  Called before the blocks' rows are deleted: the probes
--- stop at LO - 1.  The addresses, and the parties of the blocks' large
--- transfers, go into view_dirty.
+-- and its count of feeders moved by the difference.  (0.5 made all of those
+-- addresses draw their whole state again: on mainnet, every candidate an
+-- exchange wallet ever paid.)  Called before the blocks' rows are deleted:
+-- the probes stop at LO - 1.  The addresses that lost their state or whose
+-- count moved, and the parties of the blocks' large transfers, go into
+-- view_dirty.
 CREATE OR REPLACE FUNCTION ethwhale.candidates_forget(chain bigint, lo bigint, hi bigint)
 RETURNS void
 LANGUAGE plpgsql
@@ -260,7 +313,8 @@ BEGIN
     -- (counterparty) would cost every refresh)
     CREATE TEMP TABLE IF NOT EXISTS ew_refeed (address text, counterparty text, PRIMARY KEY (address, counterparty))
         ON COMMIT DROP;
-    TRUNCATE ew_refeed;
+    CREATE TEMP TABLE IF NOT EXISTS ew_dirty (address text PRIMARY KEY) ON COMMIT DROP;
+    TRUNCATE ew_refeed, ew_dirty;
     INSERT INTO ew_refeed
     SELECT DISTINCT t.to_address, t.from_address FROM ethwhale.txs t
     JOIN ew_touched w ON w.address = t.from_address
@@ -288,12 +342,17 @@ BEGIN
            AND (e.feeder_sole, e.feeder_fed) IS DISTINCT FROM (n.sole, n.fed)
         RETURNING e.address, (n.sole AND n.fed)::int - n.was::int AS delta
     )
-    UPDATE ethwhale.candidate_kept k SET sweepers = k.sweepers + d.delta
-      FROM (SELECT x.address, sum(x.delta) AS delta FROM settled x GROUP BY x.address) d
-     WHERE k.chain_id = chain AND k.address = d.address AND d.delta <> 0;
+    , counted AS (
+        UPDATE ethwhale.candidate_kept k SET sweepers = k.sweepers + d.delta
+          FROM (SELECT x.address, sum(x.delta) AS delta FROM settled x GROUP BY x.address) d
+         WHERE k.chain_id = chain AND k.address = d.address AND d.delta <> 0
+        RETURNING k.address
+    )
+    -- (dirty: a candidate's row reads the count, not the edges)
+    INSERT INTO ew_dirty SELECT c.address FROM counted c;
     PERFORM ethwhale.candidates_drop(chain, ARRAY(SELECT f.address FROM ew_forget f));
-    INSERT INTO ew_forget SELECT DISTINCT r.address FROM ew_refeed r ON CONFLICT DO NOTHING;
-    PERFORM ethwhale.views_mark_dirty(chain, lo, hi, 'ew_forget');
+    INSERT INTO ew_dirty SELECT f.address FROM ew_forget f ON CONFLICT DO NOTHING;
+    PERFORM ethwhale.views_mark_dirty(chain, lo, hi, 'ew_dirty');
 END
 $$;
 
@@ -452,7 +511,7 @@ flags AS (
     LEFT JOIN pc ON pc.address = a.address
 ),
 -- the settings once, not for every row
-settings AS (
+settings AS MATERIALIZED (
     SELECT ethwhale.int_setting('ethwhale.exchange_min_counterparties', 1000, 1, 1000000000) AS min_cp,
            ethwhale.int_setting('ethwhale.exchange_min_sweepers', 10, 1, 1000000000) AS min_sw
 ),
@@ -525,21 +584,29 @@ $$;
 -- ethwhale.candidates_among(chain, addrs): those of the chain's addresses
 -- ADDRS with a large transfer (a row in ethwhale.whale_candidates), by two
 -- index probes each: a cost in proportion to ADDRS, not to the large
--- transfers.  (Without enable_seqscan = off the planner takes a table scan
--- per address whenever a few addresses make most of the large transfers, as
--- on the bench chain: 4.8 ms a probe, 13 s for 2,656 addresses, measured;
--- 0.5 asked is_candidate for each address, with the same plan.)
+-- transfers.  The planner cannot be left to choose: when a few addresses
+-- make most of the large transfers (on the bench chain six senders; on
+-- mainnet, exchanges) it expects thousands of rows for any sender and reads
+-- the whole table for each address until the first, by a sequential scan
+-- or, with those off, by the block index on (chain_id, ...): 4.8 to 16 ms a
+-- probe, 13 to 43 s for 2,656 addresses, measured.  So sequential and
+-- bitmap scans are off (a bitmap scan reads every transfer of an address
+-- before the first) and the chain is tested as chain_id + 0, which no index
+-- serves: the address indexes are the only way in, and a probe stops at the
+-- first row.  (0.5 asked is_candidate for each address, whose generic plan
+-- scanned the table.)
 CREATE FUNCTION ethwhale.candidates_among(chain bigint, addrs text[])
 RETURNS SETOF text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
     SELECT u.a FROM unnest(addrs) u(a)
     WHERE EXISTS (SELECT 1 FROM ethwhale.large_transfer_rows r
-                  WHERE r.from_address = u.a AND r.chain_id = chain)
+                  WHERE r.from_address = u.a AND r.chain_id + 0 = chain)
        OR EXISTS (SELECT 1 FROM ethwhale.large_transfer_rows r
-                  WHERE r.to_address = u.a AND r.chain_id = chain)
+                  WHERE r.to_address = u.a AND r.chain_id + 0 = chain)
 $$;
 
 -- ethwhale.refresh_candidates(chain): compute again the candidate rows of

@@ -153,10 +153,13 @@ COMMENT ON VIEW ethwhale.large_transfers IS
 
 -- ethwhale.views_rollback(chain, above): the chain's blocks above ABOVE are
 -- going away (a reorg; NULL: all of them, ethwhale.reset_sync): their large
--- transfers are taken out, the candidates they touched lose their kept
--- state and are marked for the next refresh (ethwhale.candidates_forget),
--- and the views' cursor moved back.  Called before the blocks'
--- rows are deleted, in the same transaction.
+-- transfers are taken out, the candidates' kept state is rolled back with
+-- them (ethwhale.candidates_forget: the candidates they touched lose it,
+-- the feeder tests they change are settled again; all of it goes when a
+-- partition of txs was taken away since the last refresh), the candidates
+-- whose rows change are marked for the next refresh, and the views' cursor
+-- moved back.  Called before the blocks' rows are deleted, in the same
+-- transaction.
 CREATE FUNCTION ethwhale.views_rollback(chain bigint, above bigint)
 RETURNS void
 LANGUAGE plpgsql
@@ -164,10 +167,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     through bigint;
+    kept text;
 BEGIN
     -- first the views' row: a refresh bringing them forward meanwhile would
     -- add rows of the blocks going away after the kept state was forgotten
-    SELECT v.through_block INTO through FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
+    SELECT v.through_block, v.kept_partitions INTO through, kept
+    FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
     IF above IS NULL THEN
         DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain;
         DELETE FROM ethwhale.whale_candidate_rows r WHERE r.chain_id = chain;
@@ -179,11 +184,20 @@ BEGIN
     IF through IS NULL OR through <= above THEN
         RETURN;
     END IF;
-    PERFORM ethwhale.candidates_forget(chain, above + 1, through);
+    IF kept IS DISTINCT FROM ethwhale.partitions_through(chain, through) THEN
+        -- a partition taken away since the last refresh: the history the
+        -- kept state rests on is gone, and settling tests again on what is
+        -- left would be wrong.  The state goes, kept_partitions says none
+        -- and the next refresh draws it all again (as it would have).
+        PERFORM ethwhale.candidates_drop(chain, NULL);
+        kept := NULL;
+    ELSE
+        PERFORM ethwhale.candidates_forget(chain, above + 1, through);
+        -- the kept state covers the partitions up to ABOVE
+        kept := ethwhale.partitions_through(chain, above);
+    END IF;
     DELETE FROM ethwhale.large_transfer_rows r WHERE r.chain_id = chain AND r.block > above;
-    -- (kept_partitions too: the kept state covers the partitions up to ABOVE)
-    UPDATE ethwhale.view_state v
-       SET through_block = above, kept_partitions = ethwhale.partitions_through(chain, above)
+    UPDATE ethwhale.view_state v SET through_block = above, kept_partitions = kept
      WHERE v.chain_id = chain;
 END
 $$;

@@ -322,11 +322,12 @@ $$;
 -- tests of the senders to it that those blocks touch can change (a
 -- transaction elsewhere that made it fail, or one from another address that
 -- made it pass, goes away), so they are settled again as of block LO - 1
--- and its count of feeders taken again.  (0.5 made all of those addresses
--- draw their whole state again: on mainnet, every candidate an exchange
--- wallet ever paid.)  Called before the blocks' rows are deleted: the probes
--- stop at LO - 1.  The addresses, and the parties of the blocks' large
--- transfers, go into view_dirty.
+-- and its count of feeders moved by the difference.  (0.5 made all of those
+-- addresses draw their whole state again: on mainnet, every candidate an
+-- exchange wallet ever paid.)  Called before the blocks' rows are deleted:
+-- the probes stop at LO - 1.  The addresses that lost their state or whose
+-- count moved, and the parties of the blocks' large transfers, go into
+-- view_dirty.
 CREATE FUNCTION ethwhale.candidates_forget(chain bigint, lo bigint, hi bigint)
 RETURNS void
 LANGUAGE plpgsql
@@ -347,7 +348,8 @@ BEGIN
     -- (counterparty) would cost every refresh)
     CREATE TEMP TABLE IF NOT EXISTS ew_refeed (address text, counterparty text, PRIMARY KEY (address, counterparty))
         ON COMMIT DROP;
-    TRUNCATE ew_refeed;
+    CREATE TEMP TABLE IF NOT EXISTS ew_dirty (address text PRIMARY KEY) ON COMMIT DROP;
+    TRUNCATE ew_refeed, ew_dirty;
     INSERT INTO ew_refeed
     SELECT DISTINCT t.to_address, t.from_address FROM ethwhale.txs t
     JOIN ew_touched w ON w.address = t.from_address
@@ -375,12 +377,17 @@ BEGIN
            AND (e.feeder_sole, e.feeder_fed) IS DISTINCT FROM (n.sole, n.fed)
         RETURNING e.address, (n.sole AND n.fed)::int - n.was::int AS delta
     )
-    UPDATE ethwhale.candidate_kept k SET sweepers = k.sweepers + d.delta
-      FROM (SELECT x.address, sum(x.delta) AS delta FROM settled x GROUP BY x.address) d
-     WHERE k.chain_id = chain AND k.address = d.address AND d.delta <> 0;
+    , counted AS (
+        UPDATE ethwhale.candidate_kept k SET sweepers = k.sweepers + d.delta
+          FROM (SELECT x.address, sum(x.delta) AS delta FROM settled x GROUP BY x.address) d
+         WHERE k.chain_id = chain AND k.address = d.address AND d.delta <> 0
+        RETURNING k.address
+    )
+    -- (dirty: a candidate's row reads the count, not the edges)
+    INSERT INTO ew_dirty SELECT c.address FROM counted c;
     PERFORM ethwhale.candidates_drop(chain, ARRAY(SELECT f.address FROM ew_forget f));
-    INSERT INTO ew_forget SELECT DISTINCT r.address FROM ew_refeed r ON CONFLICT DO NOTHING;
-    PERFORM ethwhale.views_mark_dirty(chain, lo, hi, 'ew_forget');
+    INSERT INTO ew_dirty SELECT f.address FROM ew_forget f ON CONFLICT DO NOTHING;
+    PERFORM ethwhale.views_mark_dirty(chain, lo, hi, 'ew_dirty');
 END
 $$;
 

@@ -228,7 +228,7 @@ flags AS (
     LEFT JOIN pc ON pc.address = a.address
 ),
 -- the settings once, not for every row
-settings AS (
+settings AS MATERIALIZED (
     SELECT ethwhale.int_setting('ethwhale.exchange_min_counterparties', 1000, 1, 1000000000) AS min_cp,
            ethwhale.int_setting('ethwhale.exchange_min_sweepers', 10, 1, 1000000000) AS min_sw
 ),
@@ -317,21 +317,29 @@ COMMENT ON VIEW ethwhale.whale_candidates IS
 -- ethwhale.candidates_among(chain, addrs): those of the chain's addresses
 -- ADDRS with a large transfer (a row in ethwhale.whale_candidates), by two
 -- index probes each: a cost in proportion to ADDRS, not to the large
--- transfers.  (Without enable_seqscan = off the planner takes a table scan
--- per address whenever a few addresses make most of the large transfers, as
--- on the bench chain: 4.8 ms a probe, 13 s for 2,656 addresses, measured;
--- 0.5 asked is_candidate for each address, with the same plan.)
+-- transfers.  The planner cannot be left to choose: when a few addresses
+-- make most of the large transfers (on the bench chain six senders; on
+-- mainnet, exchanges) it expects thousands of rows for any sender and reads
+-- the whole table for each address until the first, by a sequential scan
+-- or, with those off, by the block index on (chain_id, ...): 4.8 to 16 ms a
+-- probe, 13 to 43 s for 2,656 addresses, measured.  So sequential and
+-- bitmap scans are off (a bitmap scan reads every transfer of an address
+-- before the first) and the chain is tested as chain_id + 0, which no index
+-- serves: the address indexes are the only way in, and a probe stops at the
+-- first row.  (0.5 asked is_candidate for each address, whose generic plan
+-- scanned the table.)
 CREATE FUNCTION ethwhale.candidates_among(chain bigint, addrs text[])
 RETURNS SETOF text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
     SELECT u.a FROM unnest(addrs) u(a)
     WHERE EXISTS (SELECT 1 FROM ethwhale.large_transfer_rows r
-                  WHERE r.from_address = u.a AND r.chain_id = chain)
+                  WHERE r.from_address = u.a AND r.chain_id + 0 = chain)
        OR EXISTS (SELECT 1 FROM ethwhale.large_transfer_rows r
-                  WHERE r.to_address = u.a AND r.chain_id = chain)
+                  WHERE r.to_address = u.a AND r.chain_id + 0 = chain)
 $$;
 
 -- ethwhale.refresh_candidates(chain): compute again the candidate rows of

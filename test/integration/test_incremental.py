@@ -186,20 +186,31 @@ def test_incremental_equals_full(make_db, gen_server, server_files, data_dir, ap
     assert (fork["from"], fork["to"]) == (2175, 2199)
     with connect(inc) as c:
         old = {r[0] for r in c.execute("SELECT tx_hash FROM ethwhale.large_transfer_rows WHERE block >= 2175")}
-        # the reorg settles again the feeder tests of kept candidates it does
-        # not touch, through senders it touches: make sure there are some
-        # (else the kept state below would be a fresh draw's for nothing)
-        refeed = c.execute("""
-            WITH touched AS (SELECT from_address AS a FROM ethwhale.txs WHERE chain_id = %(c)s AND block >= 2175
-                             UNION SELECT to_address FROM ethwhale.txs WHERE chain_id = %(c)s AND block >= 2175
-                             UNION SELECT created_contract FROM ethwhale.txs WHERE chain_id = %(c)s AND block >= 2175)
-            SELECT count(DISTINCT (t.to_address, t.from_address)) FROM ethwhale.txs t
-            JOIN ethwhale.candidate_kept k ON k.chain_id = t.chain_id AND k.address = t.to_address
-            WHERE t.chain_id = %(c)s AND t.block < 2175 AND t.from_address <> t.to_address
-              AND t.from_address IN (SELECT a FROM touched) AND t.to_address NOT IN (SELECT a FROM touched
-                                                                                  WHERE a IS NOT NULL)""",
-                           {"c": CHAIN}).fetchone()[0]
-        assert refeed > 0, "the reorg touches no sender of an untouched candidate"
+        # The rollback alone, in a transaction rolled back: the kept state it
+        # leaves is a fresh draw's as of block 2174 for the candidates that
+        # keep it, and it does settle feeder tests again (the assertions
+        # after the refresh below see the blocks that replace these too).
+        before = kept_state(c)
+        c.execute("BEGIN")
+        try:
+            c.execute("SELECT ethwhale.views_rollback(%s, 2174)", [CHAIN])
+            rolled = kept_state(c)
+            c.execute("SELECT ethwhale.candidates_drop(%s, NULL)", [CHAIN])
+            c.execute("SELECT ethwhale.candidates_keep(%s, %s, 2174)",
+                      [CHAIN, [r[1] for r in rolled["ethwhale.candidate_kept"]]])
+            drawn = kept_state(c)
+        finally:
+            c.execute("ROLLBACK")
+        assert rolled == drawn, "the kept state after the rollback is not a fresh draw as of block 2174"
+        kept_after = {r[1] for r in rolled["ethwhale.candidate_kept"]}
+        assert 0 < len(kept_after) < len(before["ethwhale.candidate_kept"]), \
+            "the reorg should make some candidates, not all, draw their state again"
+        # edges of candidates that kept their state, whose feeder tests the
+        # rollback changed (columns chain_id, address, counterparty,
+        # received, feeder_sole, feeder_fed)
+        flags = {(e[1], e[2]): e[4:] for e in before["ethwhale.candidate_edges"] if e[1] in kept_after}
+        changed = [e for e in rolled["ethwhale.candidate_edges"] if flags.get((e[1], e[2]), e[4:]) != e[4:]]
+        assert changed, "the reorg settles no feeder test again"
     refresh(inc)
     (lt3, _), st = check(inc, "after the reorg")
     assert st == (2199, False, 25), st
