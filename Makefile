@@ -15,7 +15,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(srcdir)/et
 PG_CPPFLAGS = -DEW_VERSION='"$(EXTVERSION)"'
 # The install script of the current version is built from sql_parts/ (see
 # the rule at the end); released scripts and upgrades are kept as they are.
-DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql ethwhale_fdw--0.2.sql ethwhale_fdw--0.2--0.3.sql ethwhale_fdw--0.3.sql ethwhale_fdw--0.3--0.4.sql ethwhale_fdw--0.4.sql ethwhale_fdw--0.4--0.5.sql ethwhale_fdw--0.5.sql ethwhale_fdw--0.5--0.6.sql
+DATA = ethwhale_fdw--0.1.sql ethwhale_fdw--0.1--0.2.sql ethwhale_fdw--0.2.sql ethwhale_fdw--0.2--0.3.sql ethwhale_fdw--0.3.sql ethwhale_fdw--0.3--0.4.sql ethwhale_fdw--0.4.sql ethwhale_fdw--0.4--0.5.sql ethwhale_fdw--0.5.sql ethwhale_fdw--0.5--0.6.sql ethwhale_fdw--0.6.sql ethwhale_fdw--0.6--0.7.sql
 DATA_built = ethwhale_fdw--$(EXTVERSION).sql
 
 REGRESS = options scan pushdown plan errors tokens security jsonrpc

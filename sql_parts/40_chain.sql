@@ -174,9 +174,10 @@ BEGIN
                                 FOR VALUES FROM (%s, %s) TO (%s, %s)',
                                part, t, chain, lo, chain, lo + size);
                 -- the key and indexes of each table, per partition (see
-                -- the note at ethwhale.blocks); txs: equality look-ups of
-                -- hashes only (a hash index is a quarter of a btree on 66
-                -- characters), and the contracts a synced transaction
+                -- the note at ethwhale.blocks): those filled in block order
+                -- here, those of the look-ups by address, token and hash by
+                -- ethwhale.index_partition (a bulk sync builds them after
+                -- the rows are in); txs: the contracts a synced transaction
                 -- created (their first ETH: balance_history)
                 EXECUTE format(CASE t
                     WHEN 'blocks' THEN
@@ -184,18 +185,13 @@ BEGIN
                          CREATE INDEX ON ethwhale.%1$I (hash)'
                     WHEN 'txs' THEN
                         'ALTER TABLE ethwhale.%1$I ADD PRIMARY KEY (chain_id, block, tx_index);
-                         CREATE INDEX ON ethwhale.%1$I USING hash (hash);
                          CREATE INDEX ON ethwhale.%1$I USING brin (block);
-                         CREATE INDEX ON ethwhale.%1$I (from_address);
-                         CREATE INDEX ON ethwhale.%1$I (to_address);
                          CREATE INDEX ON ethwhale.%1$I (created_contract) WHERE created_contract IS NOT NULL'
                     ELSE
                         'ALTER TABLE ethwhale.%1$I ADD PRIMARY KEY (chain_id, block, log_index);
-                         CREATE INDEX ON ethwhale.%1$I USING brin (block);
-                         CREATE INDEX ON ethwhale.%1$I (from_address);
-                         CREATE INDEX ON ethwhale.%1$I (to_address);
-                         CREATE INDEX ON ethwhale.%1$I (token)'
+                         CREATE INDEX ON ethwhale.%1$I USING brin (block)'
                     END, part);
+                PERFORM ethwhale.index_partition(format('ethwhale.%I', part)::regclass);
                 EXECUTE format('COMMENT ON TABLE ethwhale.%I IS %L', part,
                                format('ethwhale.%s of chain %s, blocks %s..%s', t, chain, lo, lo + size - 1));
                 made := made + 1;
@@ -248,6 +244,105 @@ CROSS JOIN LATERAL (SELECT regexp_match(pg_get_expr(c.relpartbound, c.oid),
 WHERE parent.oid IN ('ethwhale.blocks'::regclass, 'ethwhale.txs'::regclass,
                      'ethwhale.token_transfers'::regclass);
 COMMENT ON VIEW ethwhale.partitions IS 'partitions of ethwhale.blocks, txs and token_transfers: chain, block range, size';
+
+-- ethwhale.partition_indexes: for every partition of txs and token_transfers,
+-- the indexes of its look-ups by address, token and hash (txs: equality
+-- look-ups of hashes only, so a hash index, a third the size of a btree on
+-- 66 characters) and the index that serves each, or NULL when it has none.
+-- Rows come in block order, but these keys come in random order: inserting
+-- a row into each costs more than the heap (5-8 us against 3), and a bulk
+-- sync builds them by sorting, after the rows are in (ethwhale.sync_run).
+-- Any valid index of the same method on that column alone, with its
+-- collation and default operator class, serves; OWN says the index has the
+-- name CREATE INDEX gives it, which a bulk sync may drop.
+CREATE FUNCTION ethwhale.partition_indexes()
+RETURNS TABLE (chain_id bigint, first_block bigint, partition regclass, method text,
+               column_name text, index regclass, own bool)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.chain_id, p.first_block, p.partition, s.method, s.col, ix.oid::regclass,
+           ix.relname = format('%s_%s_idx', c.relname, s.col)
+    FROM ethwhale.partitions p
+    JOIN pg_class c ON c.oid = p.partition
+    JOIN (VALUES ('txs', 'hash', 'hash'), ('txs', 'btree', 'from_address'), ('txs', 'btree', 'to_address'),
+                 ('token_transfers', 'btree', 'from_address'), ('token_transfers', 'btree', 'to_address'),
+                 ('token_transfers', 'btree', 'token')) s(tbl, method, col) ON s.tbl = p.table_name
+    LEFT JOIN LATERAL (
+        SELECT ic.oid, ic.relname
+        FROM pg_index i
+        JOIN pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_am am ON am.oid = ic.relam
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+        WHERE i.indrelid = p.partition AND i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
+          AND i.indisvalid AND am.amname = s.method AND a.attname = s.col
+          AND opc.opcdefault AND i.indcollation[0] = a.attcollation
+        ORDER BY ic.relname = format('%s_%s_idx', c.relname, s.col) DESC, ic.oid
+        LIMIT 1) ix ON true
+$$;
+
+-- ethwhale.index_partition(partition): build the indexes of
+-- ethwhale.partition_indexes that PARTITION lacks.  Returns how many.
+CREATE FUNCTION ethwhale.index_partition(part regclass)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    n int := 0;
+BEGIN
+    FOR r IN SELECT x.method, x.column_name FROM ethwhale.partition_indexes() x
+             WHERE x.partition = part AND x.index IS NULL ORDER BY x.column_name LOOP
+        EXECUTE format('CREATE INDEX ON %s USING %s (%I)', part, r.method, r.column_name);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- ethwhale.index_partitions(chain, except_first): build what
+-- ethwhale.index_partition builds on every partition of CHAIN, except those
+-- whose range starts at EXCEPT_FIRST (the one a bulk sync is filling) and
+-- those of a role the user is not a member of.
+-- CALL ethwhale.sync runs it as it leaves a partition and at its end; after
+-- a sync was killed, the next one does, or call it yourself.  Returns how
+-- many indexes it built.
+CREATE FUNCTION ethwhale.index_partitions(chain bigint, except_first bigint DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p regclass;
+    n int := 0;
+BEGIN
+    -- one at a time per chain: the runs of a chain build and drop them
+    PERFORM pg_advisory_xact_lock(hashtext('ethwhale.index_partitions ' || chain));
+    FOR p IN SELECT DISTINCT x.partition FROM ethwhale.partition_indexes() x
+             JOIN pg_class c ON c.oid = x.partition
+             WHERE x.chain_id = chain AND x.index IS NULL AND x.first_block IS DISTINCT FROM except_first
+               AND pg_has_role(c.relowner, 'USAGE')
+             ORDER BY 1 LOOP
+        n := n + ethwhale.index_partition(p);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- ethwhale.indexed_through(chain): the last block of CHAIN before its first
+-- partition without all its indexes (a bulk sync's, or one a killed sync
+-- left), NULL when none lacks any.  A refresh reads no further: its
+-- look-ups by address would scan that partition whole.
+CREATE FUNCTION ethwhale.indexed_through(chain bigint)
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT min(x.first_block) - 1 FROM ethwhale.partition_indexes() x
+    WHERE x.chain_id = chain AND x.index IS NULL
+$$;
 
 -- What eth_account said about addresses that reached the candidate list, per chain.
 CREATE TABLE ethwhale.address_info (

@@ -394,6 +394,77 @@ BEGIN
 END
 $$;
 
+-- ethwhale.sync_bulk_begin(server, chain, a, target, batch): a sync run is about to
+-- copy blocks A..TARGET, in batches of BATCH, and A is the first of them in
+-- its partition.  If the run adds at least a batch to that partition, and
+-- at least as many blocks as it holds, the run fills it as a bulk load: the
+-- partition's indexes by address, token and hash (ethwhale.partition_indexes)
+-- are dropped now and built by sorting when the run leaves it, which costs
+-- a fraction of inserting every row into them (bench/sync_scale).  The
+-- indexes every other partition of the chain lacks (a killed run's) are
+-- built now.  Returns whether the run fills the partition in bulk.  It is
+-- only a faster way: what fails in it is a WARNING, and the run goes on
+-- row by row.
+CREATE FUNCTION ethwhale.sync_bulk_begin(server name, chain bigint, a bigint, target bigint, batch bigint)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    st ethwhale.sync_state;
+    lo bigint;
+    adds bigint;
+    holds bigint;
+    bulk bool;
+    ix regclass;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('ethwhale.index_partitions ' || chain));
+    SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = chain;
+    lo := (a / st.partition_blocks) * st.partition_blocks;
+    adds := least(target, lo + st.partition_blocks - 1) - a + 1;
+    holds := greatest(0, a - greatest(lo, coalesce(st.first_block, a)));
+    -- and only a partition we may build indexes on (CREATE INDEX wants
+    -- its owner), at least a batch and as many blocks as it holds
+    bulk := adds >= batch AND adds >= holds
+            AND NOT EXISTS (SELECT 1 FROM ethwhale.partitions p JOIN pg_class c ON c.oid = p.partition
+                            WHERE p.chain_id = chain AND p.first_block = lo
+                              AND NOT pg_has_role(c.relowner, 'USAGE'));
+    PERFORM ethwhale.index_partitions(chain, CASE WHEN bulk THEN lo END);
+    IF bulk THEN
+        -- only the indexes made here: one of the user's own is kept, and
+        -- filled row by row
+        FOR ix IN SELECT x.index FROM ethwhale.partition_indexes() x
+                  WHERE x.chain_id = chain AND x.first_block = lo AND x.own LOOP
+            EXECUTE format('DROP INDEX %s', ix);
+        END LOOP;
+    END IF;
+    RETURN bulk;
+EXCEPTION
+    WHEN OTHERS THEN
+        RAISE WARNING 'ethwhale.sync(%): blocks from % are written row by row: %', server, a, SQLERRM
+            USING HINT = format('SELECT ethwhale.index_partitions(%s); builds what is missing.', chain);
+        RETURN false;
+END
+$$;
+
+-- ethwhale.sync_index_partitions(server, chain): ethwhale.index_partitions at
+-- the end of a sync run, or after its error: what it cannot build (the
+-- disk is full, say) is a WARNING, not an error, since the rows are in and
+-- the next run builds it.
+CREATE FUNCTION ethwhale.sync_index_partitions(server name, chain bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM ethwhale.index_partitions(chain);
+EXCEPTION
+    WHEN OTHERS THEN
+        RAISE WARNING 'ethwhale.sync(%): the indexes of a partition filled in bulk were not built: %', server, SQLERRM
+            USING HINT = format('The next sync builds them, or SELECT ethwhale.index_partitions(%s);', chain);
+END
+$$;
+
 -- ethwhale.sync_record_error(chain, message, detail): keep the error of a
 -- failed batch in the cursor row (sync_status.last_error).
 CREATE FUNCTION ethwhale.sync_record_error(chain bigint, message text, detail text)
@@ -441,6 +512,8 @@ DECLARE
     need_reorg bool := false;
     first_iter bool := true;
     finished bool := false;
+    part_first bigint;               -- the partition the bulk decision was made for
+    size bigint;
     ok bool;
     t0 timestamptz := pg_catalog.clock_timestamp();
     done bigint := 0;
@@ -461,6 +534,7 @@ BEGIN
                 -- the partitions of the next batch, committed before it
                 SELECT * INTO st FROM ethwhale.sync_state s WHERE s.chain_id = chain;
                 a := coalesce(st.next_block, a);
+                size := st.partition_blocks;
                 IF a <= target THEN
                     PERFORM ethwhale.ensure_partitions(chain, a, least(a + batch - 1, target));
                 END IF;
@@ -472,6 +546,16 @@ BEGIN
                 ok := false;
         END;
         IF ok AND may_commit AND head IS NOT NULL THEN
+            COMMIT;
+        END IF;
+        -- entering a partition (from the second batch on, with the
+        -- partitions committed): fill it in bulk?  In a transaction of its
+        -- own, which holds no lock of the parents or of the cursor row while
+        -- it builds the indexes of the partition left.
+        IF ok AND may_commit AND head IS NOT NULL AND NOT need_reorg AND a <= target
+           AND (a / size) * size IS DISTINCT FROM part_first THEN
+            part_first := (a / size) * size;
+            PERFORM ethwhale.sync_bulk_begin(server, chain, a, target, batch);
             COMMIT;
         END IF;
         IF ok THEN
@@ -520,6 +604,9 @@ BEGIN
             PERFORM ethwhale.sync_record_error(chain, e_msg, e_detail);
             IF may_commit THEN
                 COMMIT;
+                -- the partition being filled in bulk gets its indexes even so
+                PERFORM ethwhale.sync_index_partitions(server, chain);
+                COMMIT;
             END IF;
             IF nullif(e_detail, '') IS NOT NULL AND nullif(e_hint, '') IS NOT NULL THEN
                 RAISE EXCEPTION USING MESSAGE = e_msg, ERRCODE = e_state, DETAIL = e_detail, HINT = e_hint;
@@ -548,8 +635,11 @@ BEGIN
         EXIT WHEN finished AND NOT need_reorg;
         b := NULL;
     END LOOP;
-    IF may_commit AND done > 0 THEN
-        PERFORM ethwhale.analyze_partitions(chain);
+    IF may_commit THEN
+        PERFORM ethwhale.sync_index_partitions(server, chain);
+        IF done > 0 THEN
+            PERFORM ethwhale.analyze_partitions(chain);
+        END IF;
         COMMIT;
     END IF;
 END

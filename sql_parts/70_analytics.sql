@@ -233,6 +233,9 @@ BEGIN
     SELECT * INTO vs FROM ethwhale.view_state v WHERE v.chain_id = chain FOR UPDATE;
     -- after the lock: a reorg's rollback moves through_block back under it
     upto := (SELECT s.next_block - 1 FROM ethwhale.sync_state s WHERE s.chain_id = chain);
+    -- not into a partition a bulk sync is filling (its look-ups by address
+    -- would scan it whole), and never back
+    upto := least(upto, greatest(coalesce(ethwhale.indexed_through(chain), upto), vs.through_block));
     full_rebuild := vs.chain_id IS NULL OR vs.basis <> basis OR vs.threshold_usd <> thr
                     OR vs.min_counterparties <> min_cp OR vs.min_sweepers <> min_sw;
     -- no record of what the kept state was brought up to, or a partition

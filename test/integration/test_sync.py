@@ -410,6 +410,153 @@ def test_crash_resume(make_db, gen_server, api):
     assert retry(final) == (last, 0)
     got = retry(lambda: chain_digest(crashed))
     assert got == want, f"kill points from seed {seed}"
+    # the runs that were killed while filling partition 0 in bulk left its
+    # indexes to the next: the last one built them
+    for db in (clean, crashed):
+        with connect(db) as c:
+            assert missing_indexes(c) == [], db
+    with connect(clean) as a, connect(crashed) as b:
+        assert index_defs(a, 0) == index_defs(b, 0)
+
+
+def missing_indexes(c) -> list:
+    """The indexes by address, token and hash that partitions lack
+    (ethwhale.partition_indexes), as (partition, column)."""
+    return sorted(c.execute("SELECT partition::text, column_name FROM ethwhale.partition_indexes()"
+                            " WHERE index IS NULL").fetchall())
+
+
+def bulk_set(first: int) -> list:
+    """What missing_indexes says of the partitions of chain 1337 at FIRST
+    while a bulk sync fills them."""
+    return sorted([(f"ethwhale.token_transfers_1337_{first:010d}", col) for col in ("from_address", "to_address", "token")]
+                  + [(f"ethwhale.txs_1337_{first:010d}", col) for col in ("from_address", "hash", "to_address")])
+
+
+def index_defs(c, first: int) -> dict:
+    """The index definitions of chain 1337's partitions at FIRST, with the
+    partition's name taken out, per table."""
+    rows = c.execute("""SELECT p.table_name, regexp_replace(pg_get_indexdef(i.indexrelid), %s, 'P', 'g')
+                        FROM ethwhale.partitions p JOIN pg_index i ON i.indrelid = p.partition
+                        WHERE p.chain_id = 1337 AND p.first_block = %s ORDER BY 1, 2""",
+                     [f"_1337_{first:010d}", first]).fetchall()
+    out: dict = {}
+    for t, d in rows:
+        out.setdefault(t, []).append(d)
+    return out
+
+
+def test_bulk_sync_builds_indexes_after_the_rows(make_db, gen_server, server_files, data_dir, api):
+    """A sync run that fills a partition builds its indexes by address, token
+    and hash after the rows are in (ethwhale.sync_bulk_begin): a run stopped
+    in the middle leaves them to the next one, a refresh meanwhile reads no
+    further than the partitions that have them, and a run that adds little
+    to a partition inserts into its indexes as before."""
+    srv = gen_server("--generate", "2600", "--seed", "12", "--txs-per-block", "2-6")
+    db = make_db()
+    with connect(db) as c:
+        setup_generated(c, srv, server_files, data_dir, api)
+    # each request 100 ms late: a batch of 100 blocks takes several of them,
+    # so what another session sees at a batch's notice is still that batch's
+    srv.control.set_faults([{"fault": "latency", "ms": 100}])
+    with connect(db) as c:
+        c.execute("SET ethwhale.sync_batch_blocks = 100")
+        c.execute("SET ethwhale.partition_blocks = 1000")
+        pid = c.info.backend_pid
+        notices: list = []
+
+        def cancel_at_the_second(n):
+            notices.append(n.message_primary)
+            if len(notices) == 2:
+                with connect(db) as o:
+                    o.execute("SELECT pg_cancel_backend(%s)", [pid])
+        c.add_notice_handler(cancel_at_the_second)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("CALL ethwhale.sync('geth', 0, 2499)")
+    with connect(db) as c:
+        stopped = c.execute("SELECT next_block FROM ethwhale.sync_state").fetchone()[0]
+        assert 100 <= stopped < 1000, (stopped, notices)
+        # the committed batches are in partition 0, without those indexes
+        assert missing_indexes(c) == bulk_set(0)
+        assert c.execute("SELECT ethwhale.indexed_through(1337)").fetchone()[0] == -1
+        c.execute("SET ethwhale.whale_threshold_usd = 100000")
+        assert c.execute("SELECT count(*) FROM ethwhale.large_transfers_of(1337, 0, %s)",
+                         [stopped]).fetchone()[0] > 0
+        c.execute("SELECT ethwhale.refresh_views()")
+        assert c.execute("SELECT through_block FROM ethwhale.view_state").fetchone()[0] == -1
+        assert c.execute("SELECT count(*) FROM ethwhale.large_transfers").fetchone()[0] == 0
+
+        # the next run goes on in bulk (it adds more to partition 0 than it
+        # holds); another session, at the notice of blocks 1000..1099, sees
+        # partition 0 built and 1000 being filled (9 batches before 2000)
+        # partition 2000 made ahead, with an index of the user's on
+        # from_address (serves: kept, not built again) and one on to_address
+        # in another collation (does not serve)
+        assert c.execute("SELECT ethwhale.ensure_partitions(1337, 2000, 2000)").fetchone()[0] == 3
+        c.execute("CREATE INDEX my_from ON ethwhale.txs_1337_0000002000 (from_address)")
+        c.execute("DROP INDEX ethwhale.txs_1337_0000002000_from_address_idx")
+        c.execute('CREATE INDEX my_to_c ON ethwhale.txs_1337_0000002000 (to_address COLLATE "C")')
+        assert ("ethwhale.txs_1337_0000002000", "ethwhale.my_from", False) in c.execute(
+            "SELECT partition::text, index::text, own FROM ethwhale.partition_indexes()").fetchall()
+        seen: dict = {}
+
+        def look(n):
+            if "blocks 1000..1099 done" in n.message_primary:
+                with connect(db) as o:
+                    o.execute("SET ethwhale.whale_threshold_usd = 100000")
+                    seen["missing"] = missing_indexes(o)
+                    seen["through"] = o.execute("SELECT ethwhale.indexed_through(1337)").fetchone()[0]
+                    o.execute("SELECT ethwhale.refresh_views()")
+                    seen["views"] = o.execute("SELECT through_block FROM ethwhale.view_state").fetchone()[0]
+                    seen["large"] = o.execute("SELECT count(*), max(block) FROM ethwhale.large_transfers").fetchone()
+                    seen["want"] = o.execute("SELECT count(*), max(block) FROM ethwhale.large_transfers_of(1337, 0, 999)"
+                                             ).fetchone()
+        c.add_notice_handler(look)
+        c.execute("SET ethwhale.sync_batch_blocks = 100")
+        c.execute("CALL ethwhale.sync('geth', 0, 2499)")
+        assert seen["missing"] == bulk_set(1000), seen
+        assert seen["through"] == 999 and seen["views"] == 999, seen
+        assert seen["large"] == seen["want"] and seen["want"][0] > 0, seen
+        # at the end every partition has them, made by the sync and named
+        # as CREATE INDEX names them, as those of a partition made whole
+        assert missing_indexes(c) == []
+        assert c.execute("SELECT count(*) FILTER (WHERE NOT own), count(*) FROM ethwhale.partition_indexes()"
+                         ).fetchone() == (1, 18)
+        assert c.execute("SELECT ethwhale.indexed_through(1337)").fetchone()[0] is None
+        assert c.execute("SELECT ethwhale.ensure_partitions(1337, 9000, 9000)").fetchone()[0] == 3
+        whole = index_defs(c, 9000)
+        assert set(whole) == {"blocks", "txs", "token_transfers"} and len(whole["txs"]) == 6, whole
+        for first in (0, 1000):
+            assert index_defs(c, first) == whole, first
+        # 2000: the user's two kept, the collated one beside the one made
+        mine = {"txs": ["CREATE INDEX my_from ON ethwhale.txsP USING btree (from_address)",
+                        'CREATE INDEX my_to_c ON ethwhale.txsP USING btree (to_address COLLATE "C")']}
+        made = {t: sorted(set(d) - {"CREATE INDEX txsP_from_address_idx ON ethwhale.txsP USING btree (from_address)"}
+                          | set(mine.get(t, []))) for t, d in whole.items()}
+        assert index_defs(c, 2000) == made
+        for t in ("blocks", "txs", "token_transfers"):
+            c.execute(f"DROP TABLE ethwhale.{t}_1337_0000009000")
+        # the indexes serve: the views brought forward equal the full computation
+        c.execute("SELECT ethwhale.refresh_views()")
+        got = c.execute("SELECT * FROM ethwhale.large_transfer_rows ORDER BY tx_hash, log_index").fetchall()
+        want = c.execute("SELECT * FROM ethwhale.large_transfers_of(1337, 0, 2499) ORDER BY tx_hash, log_index"
+                         ).fetchall()
+        assert got == want and len(want) > seen["want"][0]
+        sender = next(r[8] for r in reversed(got) if r[1] == "ETH")
+        n = c.execute("SELECT count(*) FROM ethwhale.txs WHERE from_address = %s", [sender]).fetchone()[0]
+        assert n == c.execute("SELECT count(*) FROM ethwhale_geth.eth_tx WHERE block BETWEEN 0 AND 2499"
+                              " AND from_address = %s", [sender]).fetchone()[0] > 0
+
+        # 100 blocks more into partition 2000, which holds 500: row by row,
+        # into the same indexes
+        srv.control.clear_faults()
+        before = c.execute("SELECT partition::text, column_name, index::oid FROM ethwhale.partition_indexes()"
+                           " ORDER BY 1, 2").fetchall()
+        c.execute("SET ethwhale.sync_batch_blocks = 25")
+        c.execute("CALL ethwhale.sync('geth', NULL, 2599)")
+        assert c.execute("SELECT last_synced_block, state FROM ethwhale.sync_status").fetchone() == (2599, "ok")
+        assert c.execute("SELECT partition::text, column_name, index::oid FROM ethwhale.partition_indexes()"
+                         " ORDER BY 1, 2").fetchall() == before
 
 
 def test_reorg(make_db, gen_server, server_files, data_dir, api):
@@ -640,6 +787,10 @@ def test_node_failure_during_sync_then_resume(make_db, gen_server, api):
         assert "HTTP 503" in status[1] and "blocks 50..59" in status[1], status[1]
         assert status[2:] == (49, 0), status
         assert c.execute("SELECT count(*), max(number) FROM ethwhale.blocks").fetchone() == (50, 49)
+        # the run was filling partition 0 in bulk: its error built the
+        # indexes it had left for the end
+        assert missing_indexes(c) == []
+        assert c.execute("SELECT count(*) FROM ethwhale.partition_indexes()").fetchone()[0] == 6
 
         ctl.clear_faults()
         ctl.clear_log()
