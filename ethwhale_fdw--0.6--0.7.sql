@@ -12,11 +12,44 @@
 --     (ethwhale.partition_indexes, index_partition, index_partitions,
 --     sync_index_partitions);
 --   - a refresh reads no further than the first partition still without
---     those indexes (ethwhale.indexed_through).
+--     those indexes (ethwhale.indexed_through);
+--   - the end of a sync run analyses the partitions that were never
+--     analysed, whatever their reltuples (CREATE INDEX sets it)
+--     (ethwhale.analyze_partitions).
 -- No table changes.  The partitions made by 0.4-0.6 have these indexes
 -- already, under the names CREATE INDEX gives them, as 0.7 makes them.
 
 -- ---------------------------------------------------------------- sql_parts/40_chain.sql
+
+-- ethwhale.analyze_partitions(chain): ANALYZE the chain's partitions that
+-- changed by more than a tenth since their last ANALYZE (or never had one),
+-- at the end of a sync run: the refresh that follows plans its queries on
+-- their statistics, and autovacuum would come later.  "Never" is asked of
+-- the statistics' own record: the CREATE INDEX of a bulk sync sets the
+-- table's reltuples, and the run's own changes are not yet counted in
+-- n_mod_since_analyze while it runs.  Returns how many.
+CREATE OR REPLACE FUNCTION ethwhale.analyze_partitions(chain bigint)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p regclass;
+    n int := 0;
+BEGIN
+    FOR p IN SELECT x.partition FROM ethwhale.partitions x
+             JOIN pg_stat_user_tables st ON st.relid = x.partition::oid
+             JOIN pg_class c ON c.oid = x.partition::oid
+             WHERE x.chain_id = chain
+               AND (c.reltuples < 0 OR coalesce(st.last_analyze, st.last_autoanalyze) IS NULL
+                    OR st.n_mod_since_analyze > 0.1 * greatest(c.reltuples, 1000))
+             ORDER BY 1 LOOP
+        EXECUTE format('ANALYZE %s', p);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
 
 -- ethwhale.partition_indexes: for every partition of txs and token_transfers,
 -- the indexes of its look-ups by address, token and hash (txs: equality

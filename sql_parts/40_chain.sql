@@ -206,7 +206,10 @@ $$;
 -- ethwhale.analyze_partitions(chain): ANALYZE the chain's partitions that
 -- changed by more than a tenth since their last ANALYZE (or never had one),
 -- at the end of a sync run: the refresh that follows plans its queries on
--- their statistics, and autovacuum would come later.  Returns how many.
+-- their statistics, and autovacuum would come later.  "Never" is asked of
+-- the statistics' own record: the CREATE INDEX of a bulk sync sets the
+-- table's reltuples, and the run's own changes are not yet counted in
+-- n_mod_since_analyze while it runs.  Returns how many.
 CREATE FUNCTION ethwhale.analyze_partitions(chain bigint)
 RETURNS int
 LANGUAGE plpgsql
@@ -220,7 +223,8 @@ BEGIN
              JOIN pg_stat_user_tables st ON st.relid = x.partition::oid
              JOIN pg_class c ON c.oid = x.partition::oid
              WHERE x.chain_id = chain
-               AND (c.reltuples < 0 OR st.n_mod_since_analyze > 0.1 * greatest(c.reltuples, 1000))
+               AND (c.reltuples < 0 OR coalesce(st.last_analyze, st.last_autoanalyze) IS NULL
+                    OR st.n_mod_since_analyze > 0.1 * greatest(c.reltuples, 1000))
              ORDER BY 1 LOOP
         EXECUTE format('ANALYZE %s', p);
         n := n + 1;

@@ -523,6 +523,11 @@ def test_bulk_sync_builds_indexes_after_the_rows(make_db, gen_server, server_fil
         assert c.execute("SELECT count(*) FILTER (WHERE NOT own), count(*) FROM ethwhale.partition_indexes()"
                          ).fetchone() == (1, 18)
         assert c.execute("SELECT ethwhale.indexed_through(1337)").fetchone()[0] is None
+        # and statistics: the builds set reltuples, the run's ANALYZE still
+        # comes (without it a refresh's plans are the defaults' and crawl)
+        assert c.execute("SELECT count(DISTINCT tablename) FROM pg_stats WHERE schemaname = 'ethwhale'"
+                         " AND tablename ~ '^(txs|token_transfers)_1337_' AND attname = 'from_address'"
+                         ).fetchone()[0] == 6
         assert c.execute("SELECT ethwhale.ensure_partitions(1337, 9000, 9000)").fetchone()[0] == 3
         whole = index_defs(c, 9000)
         assert set(whole) == {"blocks", "txs", "token_transfers"} and len(whole["txs"]) == 6, whole
