@@ -4,7 +4,7 @@
 #   make installcheck             pg_regress (needs the test servers: use test/run)
 
 MODULE_big = ethwhale_fdw
-OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o account.o \
+OBJS = ethwhale_fdw.o planner.o catalog.o option.o deparse.o scanplan.o bounds.o scan.o chunk.o account.o \
 	pipeline.o request.o graphql.o jsonrpc.o rpcanswers.o rpcerrors.o transport.o jsonmem.o jsonfast.o decode.o hexnum.o prices.o \
 	nodeinfo.o
 PGFILEDESC = "ethwhale_fdw - foreign-data wrapper for Ethereum nodes"

@@ -13,6 +13,7 @@
  *	scanplan.c		the plan (EwScanPlan) packed into fdw_private
  *	bounds.c		block ranges and address sets from the bounds
  *	scan.c			the fetch loop, the filters, rows
+ *	chunk.c			blocks per request: first, adapted, shrunk; sizes learnt
  *	account.c		eth_account: address batches at a block or the head
  *	pipeline.c		concurrent chunk requests (concurrency > 1)
  *	request.c		retry, back-off, shrinking, failure -> SQLSTATE

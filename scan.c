@@ -29,14 +29,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-/*
- * Adaptive chunk size: aim each answer at this many bytes (or a quarter of
- * max_response_mb if that is less), at most doubling or halving per answer,
- * never above batch_blocks: the user's number is the most a request asks
- * for, so that a node's limits (and its time-out) set by it hold.
- */
-#define EW_TARGET_RESPONSE_BYTES (4 * 1024 * 1024)
-
 /* ---------------------------------------------------------------------
  * Set-up
  * ---------------------------------------------------------------------
@@ -289,8 +281,6 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->exhausted = false;
 	st->nranges = 0;
 	st->cur_range = 0;
-	st->chunk = st->plan.slow_start ? 1 : st->opts.batch_blocks;
-	st->chunk_ceiling = st->opts.batch_blocks;
 	st->acct_next = 0;
 	st->acct_block = NULL;
 
@@ -313,6 +303,7 @@ start_scan(EwScanState *st, ExprContext *econtext)
 			EwPlanRanges(st, econtext);
 	}
 	MemoryContextSwitchTo(oldcxt);
+	EwFirstChunk(st);
 	check_planned_requests(st);
 }
 
@@ -384,62 +375,11 @@ EwResetBatch(EwScanState *st)
 	st->last_data = NULL;
 }
 
-/*
- * EwAdaptChunk
- *		Size the next requests after an answer of nblocks full blocks and
- *		bytes bytes: aim at the target answer size, at most doubling or
- *		halving at once, never above the size that last timed out.
- */
-void
-EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes)
-{
-	double		target = Min((double) EW_TARGET_RESPONSE_BYTES,
-							 (double) st->opts.max_response_mb * 1024 * 1024 / 4);
-	double		per_block = Max(1.0, (double) bytes / (double) Max(nblocks, 1));
-	double		want = target / per_block;
-
-	want = Max(want, st->chunk / 2.0);
-	want = Min(want, st->chunk * 2.0);
-	want = Min(want, (double) st->chunk_ceiling);
-	st->chunk = (int) Max(1.0, want);
-}
-
 /* "blocks from..to", for messages. */
 char *
 EwChunkWhat(int64 from, int64 to)
 {
 	return psprintf("blocks " INT64_FORMAT ".." INT64_FORMAT, from, to);
-}
-
-/*
- * EwShrinkChunk
- *		The node needs fewer blocks than from..to: the next request asks for
- *		the number it named, else half.  A cap on the blocks (or a time-out)
- *		lowers the ceiling; a cap on the results lets the chunk grow again
- *		where the answers are small.  Returns the new chunk.
- */
-int64
-EwShrinkChunk(EwScanState *st, int64 from, int64 to)
-{
-	int64		n = to - from + 1;
-	int64		want = Max(1, n / 2);
-
-	if (st->shrink_blocks > 0 && st->shrink_blocks < n)
-		want = st->shrink_blocks;
-	st->chunk = (int) want;
-
-	/*
-	 * A cap on results is sized to the blocks at hand, so the chunk may grow
-	 * back; but the same suggestion twice in a row is a fixed cap on blocks
-	 * (a free tier's ten blocks), and growing back would only be refused.
-	 */
-	if (!st->shrink_keeps_ceiling ||
-		(st->shrink_blocks > 0 && st->shrink_blocks == st->last_suggestion))
-		st->chunk_ceiling = st->chunk;
-	st->last_suggestion = st->shrink_blocks;
-	st->shrink_blocks = 0;
-	st->shrink_keeps_ceiling = false;
-	return want;
 }
 
 /*

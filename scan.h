@@ -380,6 +380,8 @@ extern void EwRescan(EwScanState *st);
 extern void EwEndScan(EwScanState *st);
 extern int64 EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 						 const char *what);
+/* chunk.c */
+extern void EwFirstChunk(EwScanState *st);
 extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
 extern int64 EwShrinkChunk(EwScanState *st, int64 from, int64 to);
 extern bool EwClipChunk(EwScanState *st, int64 from, int64 *to, bool *clipped);

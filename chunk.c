@@ -1,0 +1,192 @@
+/*-------------------------------------------------------------------------
+ *
+ * chunk.c
+ *		  How many blocks a scan asks for per request: the first chunk, the
+ *		  chunk after each answer, and after a node's refusal.
+ *
+ * Each answer aims at EW_TARGET_RESPONSE_BYTES (or a quarter of
+ * max_response_mb if that is less), at most doubling or halving per
+ * answer, never above batch_blocks: the user's number is the most a
+ * request asks for, so that a node's limits (and its time-out) set by it
+ * hold.
+ *
+ * The size of a block's answer is remembered for the rest of the session,
+ * per server, foreign table and request document (with its pushed
+ * addresses), so that the next scan of the same kind starts near the
+ * target rather than at batch_blocks.  Without it every statement of a
+ * sync started with answers several times the target (concurrency of
+ * them at once, before any had come back), and the node sat idle while
+ * the backend decoded them.  A node's refusals are not remembered: they
+ * bound one scan's chunks only.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "scan.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#define EW_TARGET_RESPONSE_BYTES (4 * 1024 * 1024)
+
+/* The kinds of scan remembered; past this many the memory starts again. */
+#define EW_MAX_LEARNED 256
+
+typedef struct EwChunkKey
+{
+	Oid			serverid;
+	Oid			relid;
+	uint32		request_hash;	/* of the document and the pushed addresses */
+} EwChunkKey;
+
+typedef struct EwChunkEntry
+{
+	EwChunkKey	key;			/* hash key */
+	double		block_bytes;	/* answer bytes per block, last seen */
+} EwChunkEntry;
+
+static HTAB *LearnedSizes = NULL;
+
+/* The answer size the chunks aim at. */
+static double
+target_bytes(EwScanState *st)
+{
+	return Min((double) EW_TARGET_RESPONSE_BYTES,
+			   (double) st->opts.max_response_mb * 1024 * 1024 / 4);
+}
+
+static void
+chunk_key(EwScanState *st, EwChunkKey *key)
+{
+	uint32		h = 0;
+
+	memset(key, 0, sizeof(*key));
+	key->serverid = st->server->serverid;
+	key->relid = RelationGetRelid(st->rel);
+	if (st->plan.document)
+		h = hash_bytes((const unsigned char *) st->plan.document,
+					   strlen(st->plan.document));
+	if (st->log_vars)
+		h = hash_combine(h, hash_bytes((const unsigned char *) st->log_vars,
+									   strlen(st->log_vars)));
+	key->request_hash = h;
+}
+
+/*
+ * find_learned
+ *		The entry of this kind of scan; created (with no size) if create.
+ */
+static EwChunkEntry *
+find_learned(EwScanState *st, bool create)
+{
+	EwChunkKey	key;
+	EwChunkEntry *e;
+	bool		found;
+
+	if (LearnedSizes == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+			return NULL;
+		ctl.keysize = sizeof(EwChunkKey);
+		ctl.entrysize = sizeof(EwChunkEntry);
+		ctl.hcxt = TopMemoryContext;
+		LearnedSizes = hash_create("ethwhale_fdw answer sizes", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	chunk_key(st, &key);
+	if (!create)
+		return (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
+	if (hash_get_num_entries(LearnedSizes) >= EW_MAX_LEARNED &&
+		hash_search(LearnedSizes, &key, HASH_FIND, NULL) == NULL)
+	{
+		hash_destroy(LearnedSizes);
+		LearnedSizes = NULL;
+		return find_learned(st, true);
+	}
+	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_ENTER, &found);
+	if (!found)
+		e->block_bytes = 0;
+	return e;
+}
+
+/*
+ * EwFirstChunk
+ *		The chunk a scan (or rescan) starts with: one block under a LIMIT;
+ *		else as many blocks as the target holds at the size this kind of
+ *		scan's blocks had before, at most batch_blocks.
+ */
+void
+EwFirstChunk(EwScanState *st)
+{
+	EwChunkEntry *e;
+
+	st->chunk_ceiling = st->opts.batch_blocks;
+	st->chunk = st->opts.batch_blocks;
+	if (st->plan.slow_start)
+	{
+		st->chunk = 1;
+		return;
+	}
+	e = find_learned(st, false);
+	if (e != NULL && e->block_bytes > 0)
+	{
+		double		want = target_bytes(st) / e->block_bytes;
+
+		st->chunk = (int) Max(1.0, Min(want, (double) st->opts.batch_blocks));
+	}
+}
+
+/*
+ * EwAdaptChunk
+ *		Size the next requests after an answer of nblocks full blocks and
+ *		bytes bytes: aim at the target answer size, at most doubling or
+ *		halving at once, never above the size that last timed out.
+ */
+void
+EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes)
+{
+	double		per_block = Max(1.0, (double) bytes / (double) Max(nblocks, 1));
+	double		want = target_bytes(st) / per_block;
+
+	find_learned(st, true)->block_bytes = per_block;
+	want = Max(want, st->chunk / 2.0);
+	want = Min(want, st->chunk * 2.0);
+	want = Min(want, (double) st->chunk_ceiling);
+	st->chunk = (int) Max(1.0, want);
+}
+
+/*
+ * EwShrinkChunk
+ *		The node needs fewer blocks than from..to: the next request asks for
+ *		the number it named, else half.  A cap on the blocks (or a time-out)
+ *		lowers the ceiling; a cap on the results lets the chunk grow again
+ *		where the answers are small.  Returns the new chunk.
+ */
+int64
+EwShrinkChunk(EwScanState *st, int64 from, int64 to)
+{
+	int64		n = to - from + 1;
+	int64		want = Max(1, n / 2);
+
+	if (st->shrink_blocks > 0 && st->shrink_blocks < n)
+		want = st->shrink_blocks;
+	st->chunk = (int) want;
+
+	/*
+	 * A cap on results is sized to the blocks at hand, so the chunk may grow
+	 * back; but the same suggestion twice in a row is a fixed cap on blocks
+	 * (a free tier's ten blocks), and growing back would only be refused.
+	 */
+	if (!st->shrink_keeps_ceiling ||
+		(st->shrink_blocks > 0 && st->shrink_blocks == st->last_suggestion))
+		st->chunk_ceiling = st->chunk;
+	st->last_suggestion = st->shrink_blocks;
+	st->shrink_blocks = 0;
+	st->shrink_keeps_ceiling = false;
+	return want;
+}
+

@@ -1,0 +1,126 @@
+"""How many blocks a range scan asks for per request (chunk.c).
+
+Each answer aims at 4 MB (or a quarter of max_response_mb), never more than
+batch_blocks blocks.  A backend remembers, for the rest of its session, how
+large a block's answer was for each kind of scan (server, table, request
+document), so the next scan of the same kind starts near the target instead
+of at batch_blocks: a sync's statements no longer open with answers several
+times the target.  These tests read the spans and sizes the test server
+logged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import _connect, block_entries
+
+BATCH = 30
+FIRST = (100, 100 + BATCH - 1)      # the first scan: one request of BATCH blocks
+FULL = "SELECT * FROM {t} WHERE block BETWEEN {lo} AND {hi}"
+
+
+def spans(ctl, lo, hi):
+    return [tuple(e["range"]) for e in block_entries(ctl.log(), lo, hi)]
+
+
+def first_request(conn, ctl, query, lo, hi):
+    """Run query over lo..hi on conn: (the first request's span, its bytes, the rows)."""
+    ctl.clear_log()
+    rows = conn.execute(query).fetchall()
+    entries = block_entries(ctl.log(), lo, hi)
+    assert all(e["status"] == 200 and not e["fault"] for e in entries), entries
+    got = sorted(tuple(e["range"]) for e in entries)
+    # every block asked for once, the range covered
+    assert got[0][0] == lo and got[-1][1] == hi, got
+    assert all(b[0] == a[1] + 1 for a, b in zip(got, got[1:])), got
+    first = entries[0]
+    return first["range"][1] - first["range"][0] + 1, first["bytes"], rows
+
+
+@pytest.fixture
+def sized(make_fdw, fault_endpoint, control, pg):
+    """sized(**options) -> (server, control, target bytes): a server whose
+    max_response_mb puts the target near a third of FIRST's answer, so the
+    first scan is one request of BATCH blocks and the learnt chunk about 10."""
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    probe = make_fdw(fault_endpoint, batch_blocks=BATCH, compression="none", timeout_ms=20000)
+    _, probe_bytes, _ = first_request(pg, ctl, FULL.format(t=probe.t("eth_tx"), lo=FIRST[0], hi=FIRST[1]),
+                                      *FIRST)
+    mb = math.ceil(probe_bytes * 4 / 3 / 2**20)
+    target = min(4 * 2**20, mb * 2**20 / 4)
+    assert target / (probe_bytes / BATCH) < BATCH, f"blocks too small for this test: {probe_bytes} bytes"
+
+    def make(**extra):
+        opts = dict(batch_blocks=BATCH, max_response_mb=mb, compression="none", timeout_ms=20000)
+        opts.update(extra)
+        return make_fdw(fault_endpoint, **opts)
+
+    return make, ctl, target
+
+
+def learn(pg, ctl, f, target):
+    """The first scan of f's eth_tx in this session; the chunk it learnt."""
+    n, nbytes, _ = first_request(pg, ctl, FULL.format(t=f.t("eth_tx"), lo=FIRST[0], hi=FIRST[1]), *FIRST)
+    assert n == BATCH, "a session's first scan starts at batch_blocks"
+    return int(target / (nbytes / BATCH))
+
+
+def test_the_next_scan_starts_near_the_target(pg, sized):
+    make, ctl, target = sized
+    f = make()
+    want = learn(pg, ctl, f, target)
+    n2, _, rows = first_request(pg, ctl, FULL.format(t=f.t("eth_tx"), lo=200, hi=299), 200, 299)
+    assert abs(n2 - want) <= 1 and n2 < BATCH, (n2, want)
+    # a new session starts at batch_blocks again, and reads the same rows
+    with _connect() as fresh:
+        n3, _, rows3 = first_request(fresh, ctl, FULL.format(t=f.t("eth_tx"), lo=200, hi=299), 200, 299)
+    assert n3 == BATCH, "the sizes are a backend's own"
+    assert rows == rows3 and len(rows) > 1000
+
+
+def test_another_kind_of_scan_is_not_sized_by_it(pg, sized):
+    make, ctl, target = sized
+    f = make()
+    learn(pg, ctl, f, target)
+    # other columns: another document
+    n, _, _ = first_request(pg, ctl, f"SELECT block, tx_index FROM {f.t('eth_tx')} "
+                            "WHERE block BETWEEN 200 AND 299", 200, 299)
+    assert n == BATCH
+    # the same document on another server
+    g = make()
+    n, _, _ = first_request(pg, ctl, FULL.format(t=g.t("eth_tx"), lo=200, hi=299), 200, 299)
+    assert n == BATCH
+
+
+def test_batch_blocks_still_bounds_the_first_chunk(pg, sized):
+    make, ctl, target = sized
+    f = make()
+    learn(pg, ctl, f, target)
+    pg.execute(f"ALTER SERVER {f.server} OPTIONS (SET batch_blocks '2')")
+    n, _, _ = first_request(pg, ctl, FULL.format(t=f.t("eth_tx"), lo=200, hi=229), 200, 229)
+    assert n == 2
+    assert max(b - a + 1 for a, b in spans(ctl, 200, 229)) <= 2
+
+
+def test_a_limit_still_asks_for_one_block_first(pg, sized):
+    make, ctl, target = sized
+    f = make()
+    learn(pg, ctl, f, target)
+    ctl.clear_log()
+    pg.execute(f"SELECT * FROM {f.t('eth_tx')} WHERE block BETWEEN 200 AND 299 LIMIT 3").fetchall()
+    assert spans(ctl, 200, 299)[0] == (200, 200)
+
+
+def test_concurrent_scans_start_near_the_target(pg, sized):
+    make, ctl, target = sized
+    f = make(concurrency=4)
+    want = learn(pg, ctl, f, target)
+    ctl.clear_log()
+    pg.execute(FULL.format(t=f.t("eth_tx"), lo=200, hi=399)).fetchall()
+    # the requests sent before any answer came back are all of the learnt size
+    early = sorted(spans(ctl, 200, 399))[:4]
+    assert all(abs((b - a + 1) - want) <= 1 for a, b in early), (early, want)
