@@ -86,6 +86,7 @@ fetch_account_batch(EwScanState *st)
 			psprintf("%d accounts at block " INT64_FORMAT, n, block);
 		data = EwRequest(st, st->api->accounts_request(st, st->acct_next, n, block),
 						 what, false, &attempt, &shrink);
+		MemoryContextSwitchTo(EwAnswerCxt(st, data));
 		blk = st->api->answer_accounts(st, data, what, block);
 		MemoryContextSwitchTo(oldcxt);
 		attempt = 0;

@@ -10,10 +10,10 @@
  * request asks for, so that a node's limits (and its time-out) set by it
  * hold.
  *
- * The size of a block's answer is remembered for the rest of the session,
- * per server, foreign table and request document (with its pushed
- * addresses), so that the next scan of the same kind starts near the
- * target rather than at batch_blocks.  Without it every statement of a
+ * The mean size of a block's answer is remembered for the rest of the
+ * session, per server, foreign table and request document, so that the
+ * next scan of the same kind over more than batch_blocks blocks starts near
+ * the target rather than at batch_blocks.  Without it every statement of a
  * sync started with answers several times the target (concurrency of
  * them at once, before any had come back), and the node sat idle while
  * the backend decoded them.  A node's refusals are not remembered: they
@@ -31,20 +31,21 @@
 
 #define EW_TARGET_RESPONSE_BYTES (4 * 1024 * 1024)
 
-/* The kinds of scan remembered; past this many the memory starts again. */
+/* The kinds of scan remembered; past this many, new kinds are not. */
 #define EW_MAX_LEARNED 256
 
 typedef struct EwChunkKey
 {
 	Oid			serverid;
 	Oid			relid;
-	uint32		request_hash;	/* of the document and the pushed addresses */
+	uint32		request_hash;	/* of the document, and whether addresses
+								 * are pushed (not their values) */
 } EwChunkKey;
 
 typedef struct EwChunkEntry
 {
 	EwChunkKey	key;			/* hash key */
-	double		block_bytes;	/* answer bytes per block, last seen */
+	double		block_bytes;	/* answer bytes per block, of the last scan */
 } EwChunkEntry;
 
 static HTAB *LearnedSizes = NULL;
@@ -57,29 +58,14 @@ target_bytes(EwScanState *st)
 			   (double) st->opts.max_response_mb * 1024 * 1024 / 4);
 }
 
-static void
-chunk_key(EwScanState *st, EwChunkKey *key)
-{
-	uint32		h = 0;
-
-	memset(key, 0, sizeof(*key));
-	key->serverid = st->server->serverid;
-	key->relid = RelationGetRelid(st->rel);
-	if (st->plan.document)
-		h = hash_bytes((const unsigned char *) st->plan.document,
-					   strlen(st->plan.document));
-	if (st->log_vars)
-		h = hash_combine(h, hash_bytes((const unsigned char *) st->log_vars,
-									   strlen(st->log_vars)));
-	key->request_hash = h;
-}
-
 /*
  * find_learned
- *		The entry of this kind of scan; created (with no size) if create.
+ *		The entry of this kind of scan, made (with no size yet) if new; NULL
+ *		once EW_MAX_LEARNED kinds are remembered.  The address lists are not
+ *		in the key: a nested loop's every outer row would be a kind.
  */
 static EwChunkEntry *
-find_learned(EwScanState *st, bool create)
+find_learned(EwScanState *st)
 {
 	EwChunkKey	key;
 	EwChunkEntry *e;
@@ -89,35 +75,47 @@ find_learned(EwScanState *st, bool create)
 	{
 		HASHCTL		ctl;
 
-		if (!create)
-			return NULL;
 		ctl.keysize = sizeof(EwChunkKey);
 		ctl.entrysize = sizeof(EwChunkEntry);
 		ctl.hcxt = TopMemoryContext;
 		LearnedSizes = hash_create("ethwhale_fdw answer sizes", 64, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	chunk_key(st, &key);
-	if (!create)
-		return (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
-	if (hash_get_num_entries(LearnedSizes) >= EW_MAX_LEARNED &&
-		hash_search(LearnedSizes, &key, HASH_FIND, NULL) == NULL)
-	{
-		hash_destroy(LearnedSizes);
-		LearnedSizes = NULL;
-		return find_learned(st, true);
-	}
+	memset(&key, 0, sizeof(key));
+	key.serverid = st->server->serverid;
+	key.relid = RelationGetRelid(st->rel);
+	key.request_hash = hash_bytes((const unsigned char *) st->plan.document,
+								  strlen(st->plan.document));
+	if (st->log_vars != NULL && st->log_vars[0] != '\0')
+		key.request_hash = hash_combine(key.request_hash, 1);
+
+	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
+	if (e != NULL || hash_get_num_entries(LearnedSizes) >= EW_MAX_LEARNED)
+		return e;
 	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_ENTER, &found);
-	if (!found)
-		e->block_bytes = 0;
+	e->block_bytes = 0;
 	return e;
+}
+
+/* The blocks of the scan's ranges. */
+static double
+range_blocks(EwScanState *st)
+{
+	double		n = 0;
+	int			i;
+
+	for (i = 0; i < st->nranges; i++)
+		n += (double) st->ranges[i].hi - (double) st->ranges[i].lo + 1;
+	return n;
 }
 
 /*
  * EwFirstChunk
- *		The chunk a scan (or rescan) starts with: one block under a LIMIT;
- *		else as many blocks as the target holds at the size this kind of
- *		scan's blocks had before, at most batch_blocks.
+ *		The chunk a scan (or rescan) starts with, once its ranges are known:
+ *		one block under a LIMIT; else batch_blocks, or, for ranges of more
+ *		blocks than that, as many as the target holds at the size this kind
+ *		of scan's blocks had before.  Ranges that fit one request keep it,
+ *		so that a rescan sending the same request reuses its answer.
  */
 void
 EwFirstChunk(EwScanState *st)
@@ -125,14 +123,15 @@ EwFirstChunk(EwScanState *st)
 	EwChunkEntry *e;
 
 	st->chunk_ceiling = st->opts.batch_blocks;
-	st->chunk = st->opts.batch_blocks;
-	if (st->plan.slow_start)
-	{
-		st->chunk = 1;
+	st->chunk = st->plan.slow_start ? 1 : st->opts.batch_blocks;
+	st->learnt = NULL;
+	st->answer_bytes = 0;
+	st->answer_blocks = 0;
+	if (st->plan.mode != EW_MODE_RANGE || st->nranges == 0 || st->plan.document == NULL)
 		return;
-	}
-	e = find_learned(st, false);
-	if (e != NULL && e->block_bytes > 0)
+	st->learnt = e = find_learned(st);
+	if (e != NULL && e->block_bytes > 0 && !st->plan.slow_start &&
+		range_blocks(st) > st->opts.batch_blocks)
 	{
 		double		want = target_bytes(st) / e->block_bytes;
 
@@ -152,7 +151,12 @@ EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes)
 	double		per_block = Max(1.0, (double) bytes / (double) Max(nblocks, 1));
 	double		want = target_bytes(st) / per_block;
 
-	find_learned(st, true)->block_bytes = per_block;
+	/* what the next scan of this kind starts from: this scan's mean */
+	st->answer_bytes += (double) bytes;
+	st->answer_blocks += (double) Max(nblocks, 1);
+	if (st->learnt != NULL)
+		((EwChunkEntry *) st->learnt)->block_bytes =
+			Max(1.0, st->answer_bytes / st->answer_blocks);
 	want = Max(want, st->chunk / 2.0);
 	want = Min(want, st->chunk * 2.0);
 	want = Min(want, (double) st->chunk_ceiling);
@@ -189,4 +193,3 @@ EwShrinkChunk(EwScanState *st, int64 from, int64 to)
 	st->shrink_keeps_ceiling = false;
 	return want;
 }
-

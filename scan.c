@@ -283,6 +283,8 @@ start_scan(EwScanState *st, ExprContext *econtext)
 	st->cur_range = 0;
 	st->acct_next = 0;
 	st->acct_block = NULL;
+	st->log_vars = NULL;		/* in scan_cxt, reset below */
+	st->lists_unsent = 0;
 
 	MemoryContextReset(st->scan_cxt);
 	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
@@ -359,6 +361,7 @@ fetch_hash(EwScanState *st, ExprContext *econtext)
 	oldcxt = MemoryContextSwitchTo(st->batch_cxt);
 	data = EwRequest(st, st->api->hash_request(st, hash),
 					 psprintf("transaction %s", hash), false, &attempt, &shrink);
+	MemoryContextSwitchTo(EwAnswerCxt(st, data));
 	st->hash_tx = st->api->answer_tx(st, data);
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -373,6 +376,7 @@ EwResetBatch(EwScanState *st)
 	MemoryContextReset(st->batch_cxt);
 	st->last_body = NULL;
 	st->last_data = NULL;
+	st->last_blocks = NULL;
 }
 
 /* "blocks from..to", for messages. */
@@ -405,6 +409,19 @@ EwClipChunk(EwScanState *st, int64 from, int64 *to, bool *clipped)
 }
 
 /*
+ * EwAnswerCxt
+ *		Where what is made from an answer lives: with the answer.  The node
+ *		APIs edit answers in place (JSON-RPC merges receipts, sets counts),
+ *		and a reused answer lives in reuse_cxt, which outlives batch_cxt:
+ *		edits made in batch_cxt would dangle after the next rescan.
+ */
+MemoryContext
+EwAnswerCxt(EwScanState *st, json_t *data)
+{
+	return (data != NULL && data == st->reuse_data) ? st->reuse_cxt : st->batch_cxt;
+}
+
+/*
  * EwTakeBlocks
  *		Make the blocks of an answer for from..to the current chunk; returns
  *		the last block the answer covers (below to: the head was reached).
@@ -414,12 +431,23 @@ EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 			 const char *what)
 {
 	int64		covered;
+	MemoryContext oldcxt;
 
-	/* the blocks may be assembled from the answer: in its memory */
-	MemoryContext oldcxt = MemoryContextSwitchTo(st->batch_cxt);
-
-	st->blocks = st->api->answer_blocks(st, data, from, to, what, &covered);
-	MemoryContextSwitchTo(oldcxt);
+	/* a reused answer's blocks were taken by the scan before */
+	if (data == st->reuse_data && st->reuse_blocks != NULL)
+	{
+		st->blocks = st->reuse_blocks;
+		covered = st->reuse_covered;
+	}
+	else
+	{
+		/* the blocks may be assembled from the answer: in its memory */
+		oldcxt = MemoryContextSwitchTo(EwAnswerCxt(st, data));
+		st->blocks = st->api->answer_blocks(st, data, from, to, what, &covered);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	st->last_blocks = st->blocks;
+	st->last_covered = covered;
 	st->block_idx = 0;
 	st->blocks_read += covered - from + 1;
 	return covered;
@@ -786,16 +814,20 @@ EwRescan(EwScanState *st)
 		st->reuse_cxt = keep;
 		st->reuse_body = st->last_body;
 		st->reuse_data = st->last_data;
+		st->reuse_blocks = st->last_blocks;
+		st->reuse_covered = st->last_covered;
 	}
 	else if (st->scan_requests != 1 || st->last_data == NULL)
 	{
 		MemoryContextReset(st->reuse_cxt);
 		st->reuse_body = NULL;
 		st->reuse_data = NULL;
+		st->reuse_blocks = NULL;
 	}
 	st->scan_requests = 0;
 	st->last_body = NULL;
 	st->last_data = NULL;
+	st->last_blocks = NULL;
 	MemoryContextReset(st->batch_cxt);
 	st->blocks = NULL;
 	st->txs = NULL;

@@ -259,6 +259,9 @@ struct EwScanState
 	int64		shrink_blocks;	/* from the last EW_FAIL_SHRINK */
 	bool		shrink_keeps_ceiling;
 	int64		last_suggestion;	/* the blocks the last refusal named */
+	void	   *learnt;			/* chunk.c's entry for this kind of scan */
+	double		answer_bytes;	/* ... and this scan's answers so far */
+	double		answer_blocks;
 	bool		exhausted;
 
 	/* concurrency > 1: chunk requests in flight, in block order */
@@ -277,9 +280,13 @@ struct EwScanState
 	MemoryContext reuse_cxt;
 	const char *reuse_body;		/* in reuse_cxt, or NULL */
 	json_t	   *reuse_data;
+	json_t	   *reuse_blocks;	/* the blocks taken from it, or NULL */
+	int64		reuse_covered;
 	int			scan_requests;	/* requests of this (re)scan */
 	const char *last_body;		/* the last request of this scan, and ... */
 	json_t	   *last_data;		/* ... its answer, both in batch_cxt */
+	json_t	   *last_blocks;	/* ... and the blocks taken from it */
+	int64		last_covered;
 
 	/* memory */
 	MemoryContext scan_cxt;		/* ranges and evaluated values; reset by
@@ -378,6 +385,7 @@ extern void EwBeginScan(ForeignScanState *node, int eflags);
 extern TupleTableSlot *EwIterateScan(ForeignScanState *node);
 extern void EwRescan(EwScanState *st);
 extern void EwEndScan(EwScanState *st);
+extern MemoryContext EwAnswerCxt(EwScanState *st, json_t *data);
 extern int64 EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 						 const char *what);
 /* chunk.c */

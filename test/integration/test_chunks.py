@@ -43,14 +43,16 @@ def first_request(conn, ctl, query, lo, hi):
 @pytest.fixture
 def sized(make_fdw, fault_endpoint, control, pg):
     """sized(**options) -> (server, control, target bytes): a server whose
-    max_response_mb puts the target near a third of FIRST's answer, so the
-    first scan is one request of BATCH blocks and the learnt chunk about 10."""
+    max_response_mb puts the target near half of FIRST's answer, so the
+    first scan is one request of BATCH blocks and the learnt chunk 15 or so."""
     ctl = control(fault_endpoint)
     ctl.clear_faults()
     probe = make_fdw(fault_endpoint, batch_blocks=BATCH, compression="none", timeout_ms=20000)
     _, probe_bytes, _ = first_request(pg, ctl, FULL.format(t=probe.t("eth_tx"), lo=FIRST[0], hi=FIRST[1]),
                                       *FIRST)
-    mb = math.ceil(probe_bytes * 4 / 3 / 2**20)
+    # a target of half the probe's answer or more: the first scan's one answer
+    # is below max_response_mb with a margin, and the learnt chunk about 15
+    mb = math.ceil(probe_bytes * 2 / 2**20)
     target = min(4 * 2**20, mb * 2**20 / 4)
     assert target / (probe_bytes / BATCH) < BATCH, f"blocks too small for this test: {probe_bytes} bytes"
 
@@ -124,3 +126,44 @@ def test_concurrent_scans_start_near_the_target(pg, sized):
     # the requests sent before any answer came back are all of the learnt size
     early = sorted(spans(ctl, 200, 399))[:4]
     assert all(abs((b - a + 1) - want) <= 1 for a, b in early), (early, want)
+
+
+def test_a_rescan_of_one_request_still_reuses_its_answer(pg, sized):
+    """Ranges that fit one request keep batch_blocks, so a nested loop's
+    rescans send the same request and take the answer again."""
+    make, ctl, target = sized
+    f = make()
+    want = learn(pg, ctl, f, target)
+    assert want < 20
+    # a nested loop whose inner side, the foreign scan, runs once per outer row
+    ctl.clear_log()
+    q = (f"SELECT v.k, t.* FROM generate_series(1, 3) v(k) CROSS JOIN LATERAL "
+         f"(SELECT * FROM {f.t('eth_tx')} t WHERE t.block BETWEEN 200 AND 219 "
+         f"AND t.tx_index + v.k > 0 OFFSET 0) t")
+    plan = "\n".join(r[0] for r in pg.execute(
+        "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) " + q).fetchall())
+    assert "Nested Loop" in plan, plan
+    assert spans(ctl, 200, 219) == [(200, 219)], spans(ctl, 200, 219)
+    assert "Answers Reused by Rescans: 2" in plan, plan
+    # and the same plan over more than batch_blocks blocks starts at the learnt size
+    ctl.clear_log()
+    pg.execute(q.replace("AND 219", "AND 299")).fetchall()
+    first = spans(ctl, 200, 299)[0]
+    assert abs((first[1] - first[0] + 1) - want) <= 1, (first, want)
+
+
+def test_a_transaction_answer_reused_by_rescans(pg, sized):
+    """The same hash on consecutive outer rows: one request, its answer taken
+    again by each rescan (JSON-RPC edits the answer it takes, in the memory
+    the reused answer lives in)."""
+    make, ctl, _ = sized
+    f = make()
+    h = pg.execute(f"SELECT hash FROM {f.t('eth_tx')} WHERE block = 200 ORDER BY tx_index LIMIT 1").fetchone()[0]
+    ctl.clear_log()
+    q = (f"SELECT v.k, t.* FROM generate_series(1, 4) v(k) CROSS JOIN LATERAL "
+         f"(SELECT * FROM {f.t('eth_tx')} t WHERE t.hash = %s AND v.k > 0 OFFSET 0) t")
+    got = pg.execute(q, (h,)).fetchall()
+    assert len(got) == 4 and len({r[1:] for r in got}) == 1 and got[0][3] == h, got
+    plan = "\n".join(r[0] for r in pg.execute(
+        "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) " + q.replace("%s", f"'{h}'")).fetchall())
+    assert "Answers Reused by Rescans: 3" in plan, plan
