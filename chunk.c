@@ -155,8 +155,7 @@ EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes)
 	st->answer_bytes += (double) bytes;
 	st->answer_blocks += (double) Max(nblocks, 1);
 	if (st->learnt != NULL)
-		((EwChunkEntry *) st->learnt)->block_bytes =
-			Max(1.0, st->answer_bytes / st->answer_blocks);
+		st->learnt->block_bytes = Max(1.0, st->answer_bytes / st->answer_blocks);
 	want = Max(want, st->chunk / 2.0);
 	want = Min(want, st->chunk * 2.0);
 	want = Min(want, (double) st->chunk_ceiling);

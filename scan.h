@@ -259,7 +259,8 @@ struct EwScanState
 	int64		shrink_blocks;	/* from the last EW_FAIL_SHRINK */
 	bool		shrink_keeps_ceiling;
 	int64		last_suggestion;	/* the blocks the last refusal named */
-	void	   *learnt;			/* chunk.c's entry for this kind of scan */
+	struct EwChunkEntry *learnt;	/* chunk.c's entry for this kind of
+										 * scan */
 	double		answer_bytes;	/* ... and this scan's answers so far */
 	double		answer_blocks;
 	bool		exhausted;
