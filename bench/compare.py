@@ -260,12 +260,14 @@ def curl_config(entries, url, workdir, stats=None):
             f'data-binary = "@{path}"',
             'header = "Content-Type: application/json"',
             'header = "Accept: application/json"',
-            # the wrapper sets CURLOPT_ACCEPT_ENCODING "" (every encoding this
-            # libcurl has): --compressed sends the same header
-            "compressed",
             "fail",
             'output = "/dev/null"',
         ]
+        # gzip only when the logged request asked for it: the wrapper's
+        # compression option (auto: none on loopback) decides, and curl's
+        # --compressed sends the same Accept-Encoding libcurl gave it
+        if "gzip" in (e.get("headers") or {}).get("accept-encoding", ""):
+            lines.append("compressed")
     cfg = os.path.join(workdir, "curl.cfg")
     with open(cfg, "w") as f:
         f.write("\n".join(lines) + "\n")
