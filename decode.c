@@ -38,10 +38,13 @@
  *		Parse an answer into a tree that is released by resetting cxt (in
  *		jsonmem.c's arena; with cxt NULL, palloc'd in CurrentMemoryContext).
  *		Deeply nested input is refused by jansson itself (its depth limit is
- *		2048), so hostile nesting cannot exhaust the stack.
+ *		2048), so hostile nesting cannot exhaust the stack.  skip: keys the
+ *		fast path may leave out of a JSON-RPC result (EwJsonFastLoad); the
+ *		tree of json_loadb keeps them, and no decoder reads them.
  */
 json_t *
-EwParseJson(MemoryContext cxt, const char *body, size_t len, json_error_t *err)
+EwParseJson(MemoryContext cxt, const char *body, size_t len,
+			const char *const *skip, json_error_t *err)
 {
 	json_t	   *volatile root = NULL;
 
@@ -50,7 +53,7 @@ EwParseJson(MemoryContext cxt, const char *body, size_t len, json_error_t *err)
 	PG_TRY();
 	{
 		/* jsonfast.c's subset first; jansson's tree or error otherwise */
-		root = EwJsonFastLoad(body, len);
+		root = EwJsonFastLoad(body, len, skip);
 		if (root == NULL)
 			root = json_loadb(body, len, JSON_REJECT_DUPLICATES, err);
 	}

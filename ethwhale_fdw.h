@@ -333,7 +333,7 @@ extern EwCompression EwParseCompression(const char *value);
 
 /* in decode.c */
 extern json_t *EwParseJson(MemoryContext cxt, const char *body, size_t len,
-						   json_error_t *err);
+						   const char *const *skip, json_error_t *err);
 extern char *EwJsonExcerpt(json_t *j);
 extern bool EwJsonGetUint64(json_t *j, uint64 *result);
 extern bool EwIsErc20Transfer(json_t *log);
@@ -356,7 +356,8 @@ extern void EwJsonArenaEnd(bool keep);
 extern void EwJsonArenaInit(void);
 
 /* in jsonfast.c */
-extern json_t *EwJsonFastLoad(const char *body, size_t len);
+extern json_t *EwJsonFastLoad(const char *body, size_t len,
+							  const char *const *skip);
 
 /* in transport.c */
 extern void EwTransportInit(void);

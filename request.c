@@ -282,7 +282,8 @@ classify_response(EwScanState *st, const EwResponse *resp, json_t **data,
 	*data = NULL;
 	if (resp->status != EW_NET_OK)
 		return classify_transport(st, resp, f);
-	root = EwParseJson(st->batch_cxt, resp->body, resp->body_len, &jerr);
+	root = EwParseJson(st->batch_cxt, resp->body, resp->body_len,
+					   st->api->answer_skip, &jerr);
 	return st->api->check_answer(st, resp, root, &jerr, data, f);
 }
 

@@ -207,6 +207,11 @@ typedef struct EwNodeApi
 									const char *what, int64 expect);
 	json_t	   *(*account_row) (EwScanState *st, json_t *block, int i);
 	bool		accounts_need_head;	/* ask for the head's number first */
+	/*
+	 * optional: keys of the node's data no decoder reads, left out of the
+	 * parsed answer (jsonfast.c; NULL-terminated)
+	 */
+	const char *const *answer_skip;
 } EwNodeApi;
 
 /* Execution state of a foreign scan. */

@@ -579,7 +579,7 @@ fuzz_rpc(const uint8_t *data, size_t size)
 	resp.body = (const char *) data + FUZZ_RPC_HEADER;
 	resp.body_len = size - FUZZ_RPC_HEADER;
 	resp.error_name = "";
-	root = EwParseJson(NULL, resp.body, resp.body_len, &jerr);
+	root = EwParseJson(NULL, resp.body, resp.body_len, st->api->answer_skip, &jerr);
 	if (!check_answer(st, &resp, root, &jerr, &replies))
 		return;
 	if (scan == 0 && rs->receipts && !receipts_in_answer(replies))
