@@ -40,7 +40,8 @@
  *		Deeply nested input is refused by jansson itself (its depth limit is
  *		2048), so hostile nesting cannot exhaust the stack.  skip: keys the
  *		fast path may leave out of a JSON-RPC result (EwJsonFastLoad); the
- *		tree of json_loadb keeps them, and no decoder reads them.
+ *		tree of json_loadb keeps them, and no decoder reads them (an error's
+ *		excerpt of an object shows them or not, as the answer was parsed).
  */
 json_t *
 EwParseJson(MemoryContext cxt, const char *body, size_t len,

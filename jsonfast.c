@@ -51,8 +51,13 @@
 /* Under jansson's JSON_PARSER_MAX_DEPTH (2048): deeper input goes to it. */
 #define FAST_MAX_DEPTH 1024
 
-/* At most this many keys to skip (a bit each in fast_object). */
+/* At most this many keys to skip (a bit each in fast_object's uint64). */
 #define FAST_MAX_SKIP 64
+/* Keys to skip are shorter than this (the per-length chains). */
+#define FAST_SKIP_KEY_LEN 64
+
+StaticAssertDecl(FAST_MAX_SKIP <= 64 && FAST_MAX_SKIP <= PG_INT8_MAX + 1,
+				 "a skipped key's index is a bit of a uint64 and an int8");
 
 typedef struct FastParser
 {
@@ -63,8 +68,8 @@ typedef struct FastParser
 	bool		in_result;		/* within the value of an answer's "result" */
 	const char *const *skip;	/* keys to leave out there, or NULL */
 	int			nskip;
-	/* the skipped keys of n < 64 bytes: first[n], then next[] (-1 ends) */
-	int8		first[64];
+	/* the skipped keys of n bytes: first[n], then next[] (-1 ends) */
+	int8		first[FAST_SKIP_KEY_LEN];
 	int8		next[FAST_MAX_SKIP];
 } FastParser;
 
@@ -206,7 +211,7 @@ skip_index(FastParser *ps, const char *key, size_t klen)
 {
 	int			i;
 
-	if (klen >= 64)
+	if (klen >= FAST_SKIP_KEY_LEN)
 		return -1;
 	for (i = ps->first[klen]; i >= 0; i = ps->next[i])
 		if (memcmp(ps->skip[i], key, klen) == 0)
@@ -217,7 +222,9 @@ skip_index(FastParser *ps, const char *key, size_t klen)
 /*
  * skip_value
  *		Read past the value at ps->p as fast_value would parse it, building
- *		nothing; false where fast_value would give up.
+ *		nothing; false where fast_value would give up (but for duplicate
+ *		keys, which nothing reads here).  A false leaves ps->depth raised:
+ *		it ends the whole parse.
  */
 static bool
 skip_value(FastParser *ps)
@@ -442,9 +449,11 @@ fast_value(FastParser *ps)
  * EwJsonFastLoad
  *		The tree json_loadb(body, len, JSON_REJECT_DUPLICATES) would give,
  *		when body is in the subset above (an object or array at the top, as
- *		without JSON_DECODE_ANY), without the keys of skip (NULL-terminated,
- *		or NULL for none) inside "result" (see above); NULL otherwise, for
- *		json_loadb to judge.
+ *		without JSON_DECODE_ANY); NULL otherwise, for json_loadb to judge.
+ *		With skip (NULL-terminated; NULL for none), the keys of skip are left
+ *		out inside "result" (see above), and a duplicate key inside one of
+ *		their values is accepted, where json_loadb, called when something
+ *		else in the answer is outside the subset, refuses the answer.
  */
 json_t *
 EwJsonFastLoad(const char *body, size_t len, const char *const *skip)
@@ -480,13 +489,11 @@ EwJsonFastLoad(const char *body, size_t len, const char *const *skip)
 	{
 		size_t		n = strlen(skip[ps.nskip]);
 
-		if (ps.nskip >= FAST_MAX_SKIP)
-			elog(ERROR, "ethwhale_fdw: more than %d keys to skip", FAST_MAX_SKIP);
-		if (n < 64)
-		{
-			ps.next[ps.nskip] = ps.first[n];
-			ps.first[n] = (int8) ps.nskip;
-		}
+		if (ps.nskip >= FAST_MAX_SKIP || n >= FAST_SKIP_KEY_LEN)
+			elog(ERROR, "ethwhale_fdw: more than %d keys to skip, or one of %zu bytes",
+				 FAST_MAX_SKIP, n);
+		ps.next[ps.nskip] = ps.first[n];
+		ps.first[n] = (int8) ps.nskip;
 	}
 	skip_ws(&ps);
 	if (ps.p >= ps.end || (*ps.p != '{' && *ps.p != '['))
