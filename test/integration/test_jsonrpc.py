@@ -22,7 +22,9 @@ shapes of shared/node-limits.md):
   the kind of node that can answer;
 - nodes that send no blockTimestamp (Geth 1.12): block times from the headers;
 - a batch answered in another order is the same answer; a reply missing or
-  twice is an error.
+  twice is an error;
+- the keys the fast parser leaves out of results (jsonrpc.c's answer_skip)
+  are read by nothing: the same rows when every answer goes to jansson whole.
 
 Every result is compared with independent truth: the CSV files, or the same
 query through the same test server's GraphQL (which no profile changes).
