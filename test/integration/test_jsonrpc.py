@@ -723,18 +723,24 @@ def test_block_time_without_block_timestamp(pg, make_fdw, csv_node, data_dir):
 # every column the same over both APIs
 
 
+def assert_same_range_rows(pg, a, b, lo, hi):
+    """Every column of eth_block, eth_tx and eth_token_transfer over blocks
+    lo..hi: the same rows through the servers of a and b, at least 100."""
+    for table, where, order in (("eth_block", "number BETWEEN %s AND %s", "number"),
+                                ("eth_tx", "block BETWEEN %s AND %s", "block, tx_index"),
+                                ("eth_token_transfer", "block BETWEEN %s AND %s", "block, log_index")):
+        got = [pg.execute(f"SELECT * FROM {f.t(table)} WHERE {where} ORDER BY {order}", (lo, hi)).fetchall()
+               for f in (a, b)]
+        assert got[0] == got[1] and len(got[0]) >= 100, table
+
+
 def test_both_apis_give_the_same_rows(pg, make_fdw, node):
     """Every column of eth_block, eth_tx (receipts included), eth_token_transfer
     and eth_account over the same blocks through GraphQL and JSON-RPC."""
     g = make_fdw(node.endpoint, node_api="graphql", batch_blocks=40)
     r = make_fdw(node.endpoint, batch_blocks=40)
     lo, hi = 1000, 1099
-    for table, where, order in (("eth_block", "number BETWEEN %s AND %s", "number"),
-                                ("eth_tx", "block BETWEEN %s AND %s", "block, tx_index"),
-                                ("eth_token_transfer", "block BETWEEN %s AND %s", "block, log_index")):
-        got = [pg.execute(f"SELECT * FROM {f.t(table)} WHERE {where} ORDER BY {order}", (lo, hi)).fetchall()
-               for f in (g, r)]
-        assert got[0] == got[1] and len(got[0]) >= 100, table
+    assert_same_range_rows(pg, g, r, lo, hi)
     txs = pg.execute(f"SELECT * FROM {g.t('eth_tx')} WHERE block BETWEEN %s AND %s", (lo, hi)).fetchall()
     assert any(t[-4] == 0 for t in txs) and any(t[-2] is not None for t in txs), \
         "the blocks hold failed transactions and contract creations"
@@ -834,12 +840,7 @@ def test_keys_left_out_of_answers_are_read_by_nothing(pg, make_fdw, node, proxy)
     direct = make_fdw(node.endpoint, node_api="jsonrpc", batch_blocks=40)
     whole = make_fdw(proxy("escape"), node_api="jsonrpc", batch_blocks=40)
     lo, hi = 1000, 1099
-    for table, where, order in (("eth_block", "number BETWEEN %s AND %s", "number"),
-                                ("eth_tx", "block BETWEEN %s AND %s", "block, tx_index"),
-                                ("eth_token_transfer", "block BETWEEN %s AND %s", "block, log_index")):
-        got = [pg.execute(f"SELECT * FROM {f.t(table)} WHERE {where} ORDER BY {order}", (lo, hi)).fetchall()
-               for f in (direct, whole)]
-        assert got[0] == got[1] and len(got[0]) >= 100, table
+    assert_same_range_rows(pg, direct, whole, lo, hi)
     txs = pg.execute(f"SELECT * FROM {direct.t('eth_tx')} WHERE block BETWEEN %s AND %s", (lo, hi)).fetchall()
     h = txs[7][2]
     assert [pg.execute(f"SELECT * FROM {f.t('eth_tx')} WHERE hash = %s", (h,)).fetchall() for f in (direct, whole)] \
