@@ -23,6 +23,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "scan.h"
 #include "utils/hsearch.h"
@@ -59,10 +61,27 @@ target_bytes(EwScanState *st)
 }
 
 /*
+ * learned_key
+ *		The key of a kind of scan: its server, table and document, and
+ *		whether addresses are pushed.  The address lists are not in the
+ *		key: a nested loop's every outer row would be a kind.
+ */
+static void
+learned_key(EwScanState *st, bool addresses, EwChunkKey *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->serverid = st->server->serverid;
+	key->relid = RelationGetRelid(st->rel);
+	key->request_hash = hash_bytes((const unsigned char *) st->plan.document,
+								   strlen(st->plan.document));
+	if (addresses)
+		key->request_hash = hash_combine(key->request_hash, 1);
+}
+
+/*
  * find_learned
  *		The entry of this kind of scan, made (with no size yet) if new; NULL
- *		once EW_MAX_LEARNED kinds are remembered.  The address lists are not
- *		in the key: a nested loop's every outer row would be a kind.
+ *		once EW_MAX_LEARNED kinds are remembered.
  */
 static EwChunkEntry *
 find_learned(EwScanState *st)
@@ -81,14 +100,7 @@ find_learned(EwScanState *st)
 		LearnedSizes = hash_create("ethwhale_fdw answer sizes", 64, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	memset(&key, 0, sizeof(key));
-	key.serverid = st->server->serverid;
-	key.relid = RelationGetRelid(st->rel);
-	key.request_hash = hash_bytes((const unsigned char *) st->plan.document,
-								  strlen(st->plan.document));
-	if (st->log_vars != NULL && st->log_vars[0] != '\0')
-		key.request_hash = hash_combine(key.request_hash, 1);
-
+	learned_key(st, st->log_vars != NULL && st->log_vars[0] != '\0', &key);
 	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
 	if (e != NULL || hash_get_num_entries(LearnedSizes) >= EW_MAX_LEARNED)
 		return e;
@@ -137,6 +149,36 @@ EwFirstChunk(EwScanState *st)
 
 		st->chunk = (int) Max(1.0, Min(want, (double) st->opts.batch_blocks));
 	}
+}
+
+/*
+ * EwExpectedRequests
+ *		For EXPLAIN: the requests a range scan of BLOCKS blocks would send
+ *		at the answer size this session's last scan of its kind had, as
+ *		EwFirstChunk would size them (the answers vary, so an estimate);
+ *		-1 if no scan of its kind has been seen.  Looks only: EXPLAIN makes
+ *		no entry.
+ */
+double
+EwExpectedRequests(EwScanState *st, int64 blocks)
+{
+	EwChunkKey	key;
+	EwChunkEntry *e;
+	double		chunk;
+
+	if (LearnedSizes == NULL || st->plan.mode != EW_MODE_RANGE ||
+		st->plan.document == NULL || blocks < 0 || st->plan.slow_start)
+		return -1;
+	learned_key(st, st->plan.addr_exprs != NIL, &key);
+	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
+	if (e == NULL || e->block_bytes <= 0)
+		return -1;
+	/* ranges that fit one request keep it (EwFirstChunk) */
+	if ((double) blocks <= (double) st->opts.batch_blocks)
+		return 1;
+	chunk = Max(1.0, Min(floor(target_bytes(st) / e->block_bytes),
+						 (double) st->opts.batch_blocks));
+	return ceil((double) blocks / chunk);
 }
 
 /*

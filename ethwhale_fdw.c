@@ -313,6 +313,18 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyInteger("Planned Requests", NULL, plan.planned_requests, es);
 		else
 			ExplainPropertyText("Planned Requests", "known when the scan starts", es);
+		/*
+		 * at the answer size this session has seen, when that makes more
+		 * requests (ANALYZE shows the count itself)
+		 */
+		if (!es->analyze)
+		{
+			double		expected = EwExpectedRequests(st, plan.planned_blocks);
+
+			if (expected >= 0 && expected != (double) plan.planned_requests)
+				ExplainPropertyInteger("Expected Requests", NULL,
+									   (int64) Min(expected, (double) PG_INT64_MAX), es);
+		}
 	}
 	dpcontext = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, NIL);
 	explain_filters(st, &plan, dpcontext, es);

@@ -27,6 +27,7 @@ typedef enum EwPlanItem
 	EW_PLAN_COUNT_ONLY,			/* Integer 0/1 */
 	EW_PLAN_NADDRESSES,			/* Integer */
 	EW_PLAN_PLANNED_REQUESTS,	/* String: an int64 */
+	EW_PLAN_PLANNED_BLOCKS,		/* String: an int64 */
 	EW_PLAN_SLOW_START,			/* Integer 0/1 */
 	EW_PLAN_ATTNOS,				/* List of int */
 	EW_PLAN_FIELDS,				/* List of int */
@@ -61,6 +62,7 @@ EwPackScanPlan(const EwScanPlan *plan, List **fdw_exprs)
 	items = lappend(items, makeInteger(plan->count_only ? 1 : 0));
 	items = lappend(items, makeInteger(plan->naddresses));
 	items = lappend(items, makeString(psprintf(INT64_FORMAT, plan->planned_requests)));
+	items = lappend(items, makeString(psprintf(INT64_FORMAT, plan->planned_blocks)));
 	items = lappend(items, makeInteger(plan->slow_start ? 1 : 0));
 	items = lappend(items, plan->attnos);
 	items = lappend(items, plan->fields);
@@ -115,6 +117,8 @@ EwUnpackScanPlan(List *fdw_private, List *fdw_exprs, EwScanPlan *plan)
 	plan->naddresses = intVal(list_nth(fdw_private, EW_PLAN_NADDRESSES));
 	plan->planned_requests = strtoi64(strVal(list_nth(fdw_private, EW_PLAN_PLANNED_REQUESTS)),
 									  NULL, 10);
+	plan->planned_blocks = strtoi64(strVal(list_nth(fdw_private, EW_PLAN_PLANNED_BLOCKS)),
+									NULL, 10);
 	plan->slow_start = intVal(list_nth(fdw_private, EW_PLAN_SLOW_START)) != 0;
 	plan->attnos = (List *) list_nth(fdw_private, EW_PLAN_ATTNOS);
 	plan->fields = (List *) list_nth(fdw_private, EW_PLAN_FIELDS);

@@ -167,3 +167,50 @@ def test_a_transaction_answer_reused_by_rescans(pg, sized):
     plan = "\n".join(r[0] for r in pg.execute(
         "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) " + q.replace("%s", f"'{h}'")).fetchall())
     assert "Answers Reused by Rescans: 3" in plan, plan
+
+
+def requests_in_plan(plan, name):
+    """The integer property NAME of an EXPLAIN text plan, or None."""
+    for line in plan.splitlines():
+        line = line.strip()
+        if line.startswith(name + ": "):
+            return int(line.split(": ", 1)[1])
+    return None
+
+
+def test_explain_expects_the_requests_the_learnt_size_sends(pg, sized):
+    """Planned Requests is the fewest, at batch_blocks per request (what
+    max_requests is checked against); once the session has seen a scan of
+    the kind, Expected Requests is what it sends at the learnt size, shown
+    when that is more."""
+    make, ctl, target = sized
+    f = make()
+    q = FULL.format(t=f.t("eth_tx"), lo=200, hi=399)
+
+    def explain(opts):
+        return "\n".join(r[0] for r in pg.execute(f"EXPLAIN ({opts}) {q}").fetchall())
+
+    plan = explain("VERBOSE, COSTS OFF")
+    assert requests_in_plan(plan, "Planned Requests") == math.ceil(200 / BATCH), plan
+    assert requests_in_plan(plan, "Expected Requests") is None, "nothing seen yet, nothing expected"
+    want = learn(pg, ctl, f, target)
+    plan = explain("VERBOSE, COSTS OFF")
+    expected = requests_in_plan(plan, "Expected Requests")
+    assert requests_in_plan(plan, "Planned Requests") == math.ceil(200 / BATCH), plan
+    assert expected is not None and expected > math.ceil(200 / BATCH), plan
+    # what the scan then sends, as the node saw it and as ANALYZE counts it
+    ctl.clear_log()
+    analyzed = explain("ANALYZE, VERBOSE, COSTS OFF, TIMING OFF")
+    sent = len(spans(ctl, 200, 399))
+    assert requests_in_plan(analyzed, "Requests") == sent, analyzed
+    assert "Expected Requests" not in analyzed, "ANALYZE shows the count itself"
+    assert abs(sent - expected) <= 1, (sent, expected, want)
+    # a scan that fits one request keeps it: nothing more to expect
+    one = "\n".join(r[0] for r in pg.execute(
+        f"EXPLAIN (VERBOSE, COSTS OFF) {FULL.format(t=f.t('eth_tx'), lo=200, hi=200 + BATCH - 1)}").fetchall())
+    assert requests_in_plan(one, "Planned Requests") == 1, one
+    assert requests_in_plan(one, "Expected Requests") is None, one
+    # another session has seen nothing
+    with _connect() as fresh:
+        other = "\n".join(r[0] for r in fresh.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
+    assert requests_in_plan(other, "Expected Requests") is None, other
