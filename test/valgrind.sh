@@ -52,6 +52,8 @@ INSERT INTO ethwhale.eth_usd VALUES ('2015-11-06', 0.9);
 
 SELECT count(*), sum(value), sum(value_eth), sum(value_usd), max(input_selector), count(to_address), max(block_time) FROM c.eth_tx WHERE block BETWEEN 500000 AND 501000;
 
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), sum(value), sum(value_eth), sum(value_usd), max(input_selector), count(to_address), max(block_time) FROM c.eth_tx WHERE block BETWEEN 500000 AND 501000;
+
 SELECT count(*), max(hash), max(parent_hash), max(miner), sum(gas_used), sum(tx_count), max(timestamp) FROM c.eth_block WHERE number BETWEEN 500000 AND 501000;
 
 SELECT count(*), max(status), sum(gas_used), max(created_contract) FROM c.eth_tx WHERE block IN (17173049, 17173050);
