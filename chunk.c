@@ -11,12 +11,12 @@
  * hold.
  *
  * The mean size of a block's answer is remembered for the rest of the
- * session, per server, foreign table and request document, so that the
- * next scan of the same kind over more than batch_blocks blocks starts near
- * the target rather than at batch_blocks.  Without it every statement of a
- * sync started with answers several times the target (concurrency of
- * them at once, before any had come back), and the node sat idle while
- * the backend decoded them.  A node's refusals are not remembered: they
+ * session, per server, foreign table, request document and whether
+ * addresses are pushed, so that the next scan of the same kind over more
+ * than batch_blocks blocks starts near the target rather than at
+ * batch_blocks.  Without it every statement of a sync started with answers
+ * several times the target (concurrency of them at once, before any had
+ * come back), and the node sat idle while the backend decoded them.  A node's refusals are not remembered: they
  * bound one scan's chunks only.
  *
  *-------------------------------------------------------------------------
@@ -63,18 +63,19 @@ target_bytes(EwScanState *st)
 /*
  * learned_key
  *		The key of a kind of scan: its server, table and document, and
- *		whether addresses are pushed.  The address lists are not in the
- *		key: a nested loop's every outer row would be a kind.
+ *		whether its plan pushes addresses (into logs(filter:) or eth_getLogs;
+ *		the same at EXPLAIN and at run time).  The address lists are not in
+ *		the key: a nested loop's every outer row would be a kind.
  */
 static void
-learned_key(EwScanState *st, bool addresses, EwChunkKey *key)
+learned_key(EwScanState *st, EwChunkKey *key)
 {
 	memset(key, 0, sizeof(*key));
 	key->serverid = st->server->serverid;
 	key->relid = RelationGetRelid(st->rel);
 	key->request_hash = hash_bytes((const unsigned char *) st->plan.document,
 								   strlen(st->plan.document));
-	if (addresses)
+	if (st->plan.addr_exprs != NIL)
 		key->request_hash = hash_combine(key->request_hash, 1);
 }
 
@@ -100,7 +101,7 @@ find_learned(EwScanState *st)
 		LearnedSizes = hash_create("ethwhale_fdw answer sizes", 64, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	learned_key(st, st->log_vars != NULL && st->log_vars[0] != '\0', &key);
+	learned_key(st, &key);
 	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
 	if (e != NULL || hash_get_num_entries(LearnedSizes) >= EW_MAX_LEARNED)
 		return e;
@@ -153,15 +154,16 @@ EwFirstChunk(EwScanState *st)
 
 /*
  * EwExpectedRequests
- *		For EXPLAIN: the requests a range scan of BLOCKS blocks would send
+ *		For EXPLAIN: the requests a range scan of constant bounds would send
  *		at the answer size this session's last scan of its kind had, as
  *		EwFirstChunk would size them (the answers vary, so an estimate);
- *		-1 if no scan of its kind has been seen.  Looks only: EXPLAIN makes
- *		no entry.
+ *		-1 if the bounds are not constant or no scan of its kind has been
+ *		seen.  Looks only: EXPLAIN makes no entry.
  */
 double
-EwExpectedRequests(EwScanState *st, int64 blocks)
+EwExpectedRequests(EwScanState *st)
 {
+	int64		blocks = st->plan.planned_blocks;
 	EwChunkKey	key;
 	EwChunkEntry *e;
 	double		chunk;
@@ -169,7 +171,7 @@ EwExpectedRequests(EwScanState *st, int64 blocks)
 	if (LearnedSizes == NULL || st->plan.mode != EW_MODE_RANGE ||
 		st->plan.document == NULL || blocks < 0 || st->plan.slow_start)
 		return -1;
-	learned_key(st, st->plan.addr_exprs != NIL, &key);
+	learned_key(st, &key);
 	e = (EwChunkEntry *) hash_search(LearnedSizes, &key, HASH_FIND, NULL);
 	if (e == NULL || e->block_bytes <= 0)
 		return -1;

@@ -313,13 +313,14 @@ ethwhaleExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyInteger("Planned Requests", NULL, plan.planned_requests, es);
 		else
 			ExplainPropertyText("Planned Requests", "known when the scan starts", es);
+
 		/*
 		 * at the answer size this session has seen, when that makes more
 		 * requests (ANALYZE shows the count itself)
 		 */
 		if (!es->analyze)
 		{
-			double		expected = EwExpectedRequests(st, plan.planned_blocks);
+			double		expected = EwExpectedRequests(st);
 
 			if (expected >= 0 && expected != (double) plan.planned_requests)
 				ExplainPropertyInteger("Expected Requests", NULL,

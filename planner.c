@@ -110,10 +110,11 @@ array_size_estimate(PlannerInfo *root, Expr *expr)
 
 /*
  * estimate_blocks
- *		How many blocks the bounds let through, as far as plan time knows.
+ *		How many blocks the bounds let through, as far as plan time knows;
+ *		*exact says whether they are one range of constant bounds.
  */
 static double
-estimate_blocks(PlannerInfo *root, EwRelInfo *info)
+estimate_blocks(PlannerInfo *root, EwRelInfo *info, bool *exact)
 {
 	int64		lo = -1,
 				hi = -1;
@@ -157,10 +158,14 @@ estimate_blocks(PlannerInfo *root, EwRelInfo *info)
 			hi = hi < 0 ? h : Min(hi, h);
 		}
 	}
+	*exact = false;
 	if (in_count >= 0)
 		return Max(in_count, 1);
 	if (lo >= 0 && hi >= 0)
+	{
+		*exact = hi >= lo;
 		return hi >= lo ? Min((double) hi - (double) lo + 1, 1e9) : 1;
+	}
 	return EW_DEFAULT_BLOCKS;
 }
 
@@ -341,12 +346,13 @@ estimate_rows(PlannerInfo *root, RelOptInfo *baserel, EwRelInfo *info,
 	bool		known;
 	int			i;
 
+	info->blocks_exact = false;
 	if (info->plan.hash_expr != NULL || (is_account && info->plan.bound_exprs == NIL))
 		blocks = 1;
 	else if (info->desc_pathkey != NULL && !info->has_lower)
 		blocks = info->opts.batch_blocks;
 	else
-		blocks = estimate_blocks(root, info);
+		blocks = estimate_blocks(root, info, &info->blocks_exact);
 	info->blocks = blocks;
 	switch (info->opts.table)
 	{
@@ -786,7 +792,7 @@ EwPlanJoinPaths(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 		!only_user_columns((Node *) joinrel->reltarget->exprs) ||
 		!only_user_columns((Node *) extract_actual_clauses(j->join_conds, false)))
 		return;
-	j->blocks = estimate_blocks(root, j);
+	j->blocks = estimate_blocks(root, j, &j->blocks_exact);
 	requests = Max(1.0, ceil(j->blocks / j->opts.batch_blocks));
 	total = EW_STARTUP_COST + requests * EW_STARTUP_COST +
 		joinrel->rows * (EW_COST_PER_ROW + cpu_tuple_cost);
@@ -922,8 +928,8 @@ EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	requests = estimate_requests(root, info);
 	plan->planned_requests = requests < 0 ? -1 : (int64) Min(requests, (double) PG_INT64_MAX);
 	/* what EXPLAIN sizes the expected requests by (EwExpectedRequests) */
-	plan->planned_blocks = plan->mode == EW_MODE_RANGE && requests >= 0 ?
-		(int64) Min(info->blocks, (double) PG_INT64_MAX) : -1;
+	plan->planned_blocks = plan->mode == EW_MODE_RANGE && requests >= 0 &&
+		info->blocks_exact ? (int64) info->blocks : -1;
 	/* a LIMIT may need few rows: start with one block and grow */
 	plan->slow_start = root->limit_tuples > 0 &&
 		(plan->mode == EW_MODE_RANGE || plan->mode == EW_MODE_BACKWARD);

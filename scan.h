@@ -48,8 +48,8 @@ typedef struct EwScanPlan
 	int			naddresses;		/* account mode: addresses known at plan
 								 * time, or -1 */
 	int64		planned_requests;	/* per scan, as plan time knows; -1 */
-	int64		planned_blocks; /* range scans: the blocks of the bounds, as
-								 * plan time knows; -1 */
+	int64		planned_blocks;	/* range scans: the blocks of constant bounds
+								 * (one range); -1 */
 	bool		slow_start;		/* a LIMIT: first ask for one block */
 	List	   *attnos;			/* needed columns of the scan tuple (int) ... */
 	List	   *fields;			/* ... and their EwFieldCode (int) */
@@ -90,6 +90,7 @@ typedef struct EwRelInfo
 	List	   *join_conds;		/* every clause, checked on the joined row */
 	const EwField **colfields;	/* field of each column (attno - 1) */
 	double		blocks;			/* blocks the bounds let through (estimate) */
+	bool		blocks_exact;	/* ... counted from constant bounds */
 	EwScanPlan	plan;			/* filled by the classification */
 	AttrNumber	block_attno;	/* the block number column, or Invalid */
 	AttrNumber	hash_attno;		/* eth_tx hash column, or Invalid */
@@ -399,7 +400,7 @@ extern int64 EwTakeBlocks(EwScanState *st, json_t *data, int64 from, int64 to,
 /* chunk.c */
 extern void EwFirstChunk(EwScanState *st);
 extern void EwAdaptChunk(EwScanState *st, int64 nblocks, size_t bytes);
-extern double EwExpectedRequests(EwScanState *st, int64 blocks);
+extern double EwExpectedRequests(EwScanState *st);
 extern int64 EwShrinkChunk(EwScanState *st, int64 from, int64 to);
 extern bool EwClipChunk(EwScanState *st, int64 from, int64 *to, bool *clipped);
 extern void EwResetBatch(EwScanState *st);

@@ -214,3 +214,64 @@ def test_explain_expects_the_requests_the_learnt_size_sends(pg, sized):
     with _connect() as fresh:
         other = "\n".join(r[0] for r in fresh.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
     assert requests_in_plan(other, "Expected Requests") is None, other
+
+
+def test_token_scans_with_and_without_addresses_learn_apart(pg, make_fdw, fault_endpoint, control):
+    """A token transfer scan that pushes an address and one that does not are
+    two kinds: neither sizes the other's first chunk, and EXPLAIN finds the
+    size its own kind learnt."""
+    ctl = control(fault_endpoint)
+    ctl.clear_faults()
+    probe = make_fdw(fault_endpoint, batch_blocks=BATCH, compression="none", timeout_ms=20000)
+    full = "SELECT * FROM {t} WHERE block BETWEEN {lo} AND {hi}"
+    _, probe_bytes, _ = first_request(pg, ctl, full.format(t=probe.t("eth_token_transfer"), lo=FIRST[0],
+                                                           hi=FIRST[1]), *FIRST)
+    mb = math.ceil(probe_bytes * 2 / 2**20)
+    target = min(4 * 2**20, mb * 2**20 / 4)
+    want = int(target / (probe_bytes / BATCH))
+    assert want < BATCH * 0.8, f"token answers too small for this test: {probe_bytes} bytes"
+    f = make_fdw(fault_endpoint, batch_blocks=BATCH, max_response_mb=mb, compression="none", timeout_ms=20000)
+    t = f.t("eth_token_transfer")
+    who = pg.execute(f"SELECT from_address FROM {probe.t('eth_token_transfer')} "
+                     "WHERE block BETWEEN 200 AND 205 LIMIT 1").fetchone()[0]
+    plain = full.format(t=t, lo=200, hi=399)
+    filtered = plain + f" AND from_address = '{who}'"
+
+    def expected(q):
+        plan = "\n".join(r[0] for r in pg.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
+        return requests_in_plan(plan, "Expected Requests")
+
+    # the probe and the look-up of who were another server's
+    assert expected(plain) is None and expected(filtered) is None
+    n, _, _ = first_request(pg, ctl, full.format(t=t, lo=FIRST[0], hi=FIRST[1]), *FIRST)
+    assert n == BATCH
+    assert expected(plain) is not None and expected(plain) > math.ceil(200 / BATCH)
+    assert expected(filtered) is None, "the filtered kind has learnt nothing"
+    # and a filtered scan still starts at batch_blocks
+    ctl.clear_log()
+    pg.execute(filtered).fetchall()
+    first = sorted(spans(ctl, 200, 399))[0]
+    assert first == (200, 200 + BATCH - 1), first
+    # the unfiltered one starts at its own size
+    ctl.clear_log()
+    pg.execute(plain).fetchall()
+    first = sorted(spans(ctl, 200, 399))[0]
+    assert abs((first[1] - first[0] + 1) - want) <= 1, (first, want)
+
+
+def test_explain_expects_nothing_of_bounds_it_cannot_count(pg, sized):
+    """An open upper bound, a bound known only when the scan starts, or a
+    list of blocks: no Expected Requests, whatever the session learnt."""
+    make, ctl, target = sized
+    f = make()
+    learn(pg, ctl, f, target)
+    t = f.t("eth_tx")
+    for q in (f"SELECT * FROM {t} WHERE block >= 200",
+              f"SELECT * FROM {t} WHERE block BETWEEN 200 AND (SELECT 399)",
+              f"SELECT * FROM {t} WHERE block = ANY(ARRAY(SELECT generate_series(200, 399)))"):
+        plan = "\n".join(r[0] for r in pg.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
+        assert "Foreign Scan" in plan and requests_in_plan(plan, "Expected Requests") is None, plan
+    # the same bounds as constants do
+    plan = "\n".join(r[0] for r in pg.execute(
+        f"EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM {t} WHERE block BETWEEN 200 AND 399").fetchall())
+    assert requests_in_plan(plan, "Expected Requests") is not None, plan
