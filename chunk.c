@@ -16,8 +16,8 @@
  * than batch_blocks blocks starts near the target rather than at
  * batch_blocks.  Without it every statement of a sync started with answers
  * several times the target (concurrency of them at once, before any had
- * come back), and the node sat idle while the backend decoded them.  A node's refusals are not remembered: they
- * bound one scan's chunks only.
+ * come back), and the node sat idle while the backend decoded them.  A
+ * node's refusals are not remembered: they bound one scan's chunks only.
  *
  *-------------------------------------------------------------------------
  */
@@ -123,6 +123,20 @@ range_blocks(EwScanState *st)
 }
 
 /*
+ * learnt_chunk
+ *		The first chunk of a scan over more than batch_blocks blocks whose
+ *		kind had BLOCK_BYTES per block: as many blocks as the target holds,
+ *		at least one, at most batch_blocks.
+ */
+static int
+learnt_chunk(EwScanState *st, double block_bytes)
+{
+	double		want = target_bytes(st) / block_bytes;
+
+	return (int) Max(1.0, Min(want, (double) st->opts.batch_blocks));
+}
+
+/*
  * EwFirstChunk
  *		The chunk a scan (or rescan) starts with, once its ranges are known:
  *		one block under a LIMIT; else batch_blocks, or, for ranges of more
@@ -145,11 +159,7 @@ EwFirstChunk(EwScanState *st)
 	st->learnt = e = find_learned(st);
 	if (e != NULL && e->block_bytes > 0 && !st->plan.slow_start &&
 		range_blocks(st) > st->opts.batch_blocks)
-	{
-		double		want = target_bytes(st) / e->block_bytes;
-
-		st->chunk = (int) Max(1.0, Min(want, (double) st->opts.batch_blocks));
-	}
+		st->chunk = learnt_chunk(st, e->block_bytes);
 }
 
 /*
@@ -166,7 +176,6 @@ EwExpectedRequests(EwScanState *st)
 	int64		blocks = st->plan.planned_blocks;
 	EwChunkKey	key;
 	EwChunkEntry *e;
-	double		chunk;
 
 	if (LearnedSizes == NULL || st->plan.mode != EW_MODE_RANGE ||
 		st->plan.document == NULL || blocks < 0 || st->plan.slow_start)
@@ -178,9 +187,7 @@ EwExpectedRequests(EwScanState *st)
 	/* ranges that fit one request keep it (EwFirstChunk) */
 	if ((double) blocks <= (double) st->opts.batch_blocks)
 		return 1;
-	chunk = Max(1.0, Min(floor(target_bytes(st) / e->block_bytes),
-						 (double) st->opts.batch_blocks));
-	return ceil((double) blocks / chunk);
+	return ceil((double) blocks / learnt_chunk(st, e->block_bytes));
 }
 
 /*

@@ -928,8 +928,8 @@ EwPlanForeignScan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	requests = estimate_requests(root, info);
 	plan->planned_requests = requests < 0 ? -1 : (int64) Min(requests, (double) PG_INT64_MAX);
 	/* what EXPLAIN sizes the expected requests by (EwExpectedRequests) */
-	plan->planned_blocks = plan->mode == EW_MODE_RANGE && requests >= 0 &&
-		info->blocks_exact ? (int64) info->blocks : -1;
+	plan->planned_blocks = plan->mode == EW_MODE_RANGE && info->blocks_exact ?
+		(int64) info->blocks : -1;
 	/* a LIMIT may need few rows: start with one block and grow */
 	plan->slow_start = root->limit_tuples > 0 &&
 		(plan->mode == EW_MODE_RANGE || plan->mode == EW_MODE_BACKWARD);

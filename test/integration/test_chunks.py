@@ -40,6 +40,11 @@ def first_request(conn, ctl, query, lo, hi):
     return first["range"][1] - first["range"][0] + 1, first["bytes"], rows
 
 
+def explain(pg, query, opts="VERBOSE, COSTS OFF"):
+    """The text of EXPLAIN (opts) query on pg."""
+    return "\n".join(r[0] for r in pg.execute(f"EXPLAIN ({opts}) {query}").fetchall())
+
+
 @pytest.fixture
 def sized(make_fdw, fault_endpoint, control, pg):
     """sized(**options) -> (server, control, target bytes): a server whose
@@ -140,8 +145,7 @@ def test_a_rescan_of_one_request_still_reuses_its_answer(pg, sized):
     q = (f"SELECT v.k, t.* FROM generate_series(1, 3) v(k) CROSS JOIN LATERAL "
          f"(SELECT * FROM {f.t('eth_tx')} t WHERE t.block BETWEEN 200 AND 219 "
          f"AND t.tx_index + v.k > 0 OFFSET 0) t")
-    plan = "\n".join(r[0] for r in pg.execute(
-        "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) " + q).fetchall())
+    plan = explain(pg, q, "ANALYZE, VERBOSE, COSTS OFF, TIMING OFF")
     assert "Nested Loop" in plan, plan
     assert spans(ctl, 200, 219) == [(200, 219)], spans(ctl, 200, 219)
     assert "Answers Reused by Rescans: 2" in plan, plan
@@ -164,8 +168,7 @@ def test_a_transaction_answer_reused_by_rescans(pg, sized):
          f"(SELECT * FROM {f.t('eth_tx')} t WHERE t.hash = %s AND v.k > 0 OFFSET 0) t")
     got = pg.execute(q, (h,)).fetchall()
     assert len(got) == 4 and len({r[1:] for r in got}) == 1 and got[0][3] == h, got
-    plan = "\n".join(r[0] for r in pg.execute(
-        "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) " + q.replace("%s", f"'{h}'")).fetchall())
+    plan = explain(pg, q.replace("%s", f"'{h}'"), "ANALYZE, VERBOSE, COSTS OFF, TIMING OFF")
     assert "Answers Reused by Rescans: 3" in plan, plan
 
 
@@ -187,32 +190,28 @@ def test_explain_expects_the_requests_the_learnt_size_sends(pg, sized):
     f = make()
     q = FULL.format(t=f.t("eth_tx"), lo=200, hi=399)
 
-    def explain(opts):
-        return "\n".join(r[0] for r in pg.execute(f"EXPLAIN ({opts}) {q}").fetchall())
-
-    plan = explain("VERBOSE, COSTS OFF")
+    plan = explain(pg, q)
     assert requests_in_plan(plan, "Planned Requests") == math.ceil(200 / BATCH), plan
     assert requests_in_plan(plan, "Expected Requests") is None, "nothing seen yet, nothing expected"
     want = learn(pg, ctl, f, target)
-    plan = explain("VERBOSE, COSTS OFF")
+    plan = explain(pg, q)
     expected = requests_in_plan(plan, "Expected Requests")
     assert requests_in_plan(plan, "Planned Requests") == math.ceil(200 / BATCH), plan
     assert expected is not None and expected > math.ceil(200 / BATCH), plan
     # what the scan then sends, as the node saw it and as ANALYZE counts it
     ctl.clear_log()
-    analyzed = explain("ANALYZE, VERBOSE, COSTS OFF, TIMING OFF")
+    analyzed = explain(pg, q, "ANALYZE, VERBOSE, COSTS OFF, TIMING OFF")
     sent = len(spans(ctl, 200, 399))
     assert requests_in_plan(analyzed, "Requests") == sent, analyzed
     assert "Expected Requests" not in analyzed, "ANALYZE shows the count itself"
     assert abs(sent - expected) <= 1, (sent, expected, want)
     # a scan that fits one request keeps it: nothing more to expect
-    one = "\n".join(r[0] for r in pg.execute(
-        f"EXPLAIN (VERBOSE, COSTS OFF) {FULL.format(t=f.t('eth_tx'), lo=200, hi=200 + BATCH - 1)}").fetchall())
+    one = explain(pg, FULL.format(t=f.t("eth_tx"), lo=200, hi=200 + BATCH - 1))
     assert requests_in_plan(one, "Planned Requests") == 1, one
     assert requests_in_plan(one, "Expected Requests") is None, one
     # another session has seen nothing
     with _connect() as fresh:
-        other = "\n".join(r[0] for r in fresh.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
+        other = explain(fresh, q)
     assert requests_in_plan(other, "Expected Requests") is None, other
 
 
@@ -238,8 +237,7 @@ def test_token_scans_with_and_without_addresses_learn_apart(pg, make_fdw, fault_
     filtered = plain + f" AND from_address = '{who}'"
 
     def expected(q):
-        plan = "\n".join(r[0] for r in pg.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
-        return requests_in_plan(plan, "Expected Requests")
+        return requests_in_plan(explain(pg, q), "Expected Requests")
 
     # the probe and the look-up of who were another server's
     assert expected(plain) is None and expected(filtered) is None
@@ -269,9 +267,8 @@ def test_explain_expects_nothing_of_bounds_it_cannot_count(pg, sized):
     for q in (f"SELECT * FROM {t} WHERE block >= 200",
               f"SELECT * FROM {t} WHERE block BETWEEN 200 AND (SELECT 399)",
               f"SELECT * FROM {t} WHERE block = ANY(ARRAY(SELECT generate_series(200, 399)))"):
-        plan = "\n".join(r[0] for r in pg.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {q}").fetchall())
+        plan = explain(pg, q)
         assert "Foreign Scan" in plan and requests_in_plan(plan, "Expected Requests") is None, plan
     # the same bounds as constants do
-    plan = "\n".join(r[0] for r in pg.execute(
-        f"EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM {t} WHERE block BETWEEN 200 AND 399").fetchall())
+    plan = explain(pg, f"SELECT * FROM {t} WHERE block BETWEEN 200 AND 399")
     assert requests_in_plan(plan, "Expected Requests") is not None, plan
